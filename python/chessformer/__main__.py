@@ -1,0 +1,5 @@
+import sys
+
+from chessformer.cli import main
+
+sys.exit(main())
