@@ -1,0 +1,13 @@
+// Declarations shared by the binding translation units; module.cpp only wires them together.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace chessformer_bindings {
+namespace py = pybind11;
+
+void bind_exceptions(py::module_& m);
+void bind_board(py::module_& m);
+void bind_batch(py::module_& m);
+
+}  // namespace chessformer_bindings

@@ -1,0 +1,494 @@
+"""Rating-vs-temperature report from match results: tables (Markdown, CSV) and the plot.
+
+Run::
+
+    chessformer report runs/cf-1000 runs/cf-1300 [--out OUT] [--data-max-rating 1000]
+
+Each DIR holds ``games.jsonl`` (the match results format, version 1, in docs/formats.md; a path to
+the file itself also works). For every (model, temperature) — and opponent level with
+``--by-level`` — the report gives the Glicko-2 rating as the paper computes it (one rating period
+per game, in game order) with its 95% interval, the joint Bradley–Terry maximum-likelihood rating
+with its interval, and games / wins / draws / losses. It writes ``ratings.md`` (also printed),
+``ratings.csv`` and ``rating_vs_temperature.{png,svg}`` (log-scale temperature axis, one line per
+model, like the paper's Figure 1) into OUT, by default ``DIR/report`` for one DIR and
+``./report`` for several. The plot needs matplotlib (``pip install 'chessformer[plot]'``).
+
+This module also owns the results format: :func:`read_results` and :func:`append_result`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from chessformer.ratings import Glicko2Rating, fit_bradley_terry, rate_games
+
+FORMAT_VERSION = 1
+RESULTS_FILE = "games.jsonl"
+_RESULTS = ("1-0", "0-1", "1/2-1/2")
+_COLORS = ("white", "black")
+
+
+class ResultsFormatError(ValueError):
+    """A match results file that does not follow its declared format."""
+
+
+@dataclass(frozen=True)
+class GameRecord:
+    """One finished game, one line of ``games.jsonl`` (format version 1)."""
+
+    model: str
+    temperature: float
+    opponent: str
+    opponent_level: int
+    opponent_rating: float
+    model_color: str  # "white" | "black"
+    result: str  # "1-0" | "0-1" | "1/2-1/2", from White's view as in PGN
+    score: float  # 1.0 | 0.5 | 0.0, from the model's view
+    termination: str
+    plies: int
+    seed: int
+    game_index: int  # unique within (model, temperature); ratings replay games in this order
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
+
+
+def model_score(result: str, model_color: str) -> float:
+    """The model's score for a PGN result string."""
+    white = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}[result]
+    return white if model_color == "white" else 1.0 - white
+
+
+def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise ResultsFormatError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    # bool is an int subclass; a true/false here is always a writer bug.
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ResultsFormatError(f"{where}: field {key!r} has the wrong type: {value!r}")
+    return value
+
+
+def parse_record(obj: Any, where: str) -> GameRecord:
+    """Validate one decoded JSON line; ``where`` (``file:line``) prefixes error messages."""
+    if not isinstance(obj, dict):
+        raise ResultsFormatError(f"{where}: expected a JSON object, got {obj!r}")
+    version = obj.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ResultsFormatError(
+            f"{where}: unknown format_version {version!r} (this reader knows {FORMAT_VERSION})"
+        )
+    number = (int, float)
+    rec = GameRecord(
+        model=_field(obj, "model", str, where),
+        temperature=float(_field(obj, "temperature", number, where)),
+        opponent=_field(obj, "opponent", str, where),
+        opponent_level=_field(obj, "opponent_level", int, where),
+        opponent_rating=float(_field(obj, "opponent_rating", number, where)),
+        model_color=_field(obj, "model_color", str, where),
+        result=_field(obj, "result", str, where),
+        score=float(_field(obj, "score", number, where)),
+        termination=_field(obj, "termination", str, where),
+        plies=_field(obj, "plies", int, where),
+        seed=_field(obj, "seed", int, where),
+        game_index=_field(obj, "game_index", int, where),
+    )
+    if not rec.model:
+        raise ResultsFormatError(f"{where}: empty model name")
+    if not (math.isfinite(rec.temperature) and rec.temperature >= 0.0):
+        raise ResultsFormatError(f"{where}: bad temperature {rec.temperature!r}")
+    if not math.isfinite(rec.opponent_rating):
+        raise ResultsFormatError(f"{where}: bad opponent_rating {rec.opponent_rating!r}")
+    if rec.model_color not in _COLORS:
+        raise ResultsFormatError(f"{where}: bad model_color {rec.model_color!r}")
+    if rec.result not in _RESULTS:
+        raise ResultsFormatError(f"{where}: bad result {rec.result!r}")
+    if rec.score != model_score(rec.result, rec.model_color):
+        raise ResultsFormatError(
+            f"{where}: score {rec.score!r} contradicts result {rec.result!r} "
+            f"with the model as {rec.model_color!r}"
+        )
+    if rec.plies < 0 or rec.game_index < 0:
+        raise ResultsFormatError(f"{where}: plies and game_index must be >= 0")
+    return rec
+
+
+def read_results(path: str | os.PathLike[str]) -> list[GameRecord]:
+    """All games of a ``games.jsonl`` file, in file order.
+
+    A last line that is not valid JSON is what a crash mid-write leaves behind: it is ignored
+    with a warning on stderr. Any other bad line raises :class:`ResultsFormatError`.
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    records: list[GameRecord] = []
+    seen: dict[tuple[str, float, int], int] = {}
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        where = f"{path}:{i + 1}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == last:
+                print(f"warning: {where}: ignoring incomplete last line ({e})", file=sys.stderr)
+                break
+            raise ResultsFormatError(f"{where}: not valid JSON ({e}): {line[:80]!r}") from None
+        rec = parse_record(obj, where)
+        key = (rec.model, rec.temperature, rec.game_index)
+        if key in seen:
+            raise ResultsFormatError(
+                f"{where}: game_index {rec.game_index!r} of model {rec.model!r} at temperature "
+                f"{rec.temperature!r} already appeared on line {seen[key]}"
+            )
+        seen[key] = i + 1
+        records.append(rec)
+    return records
+
+
+def append_result(path: str | os.PathLike[str], record: GameRecord) -> None:
+    """Append one game as a complete line, first cutting off an incomplete last line if any.
+
+    The cut keeps a crash's partial line from being glued to the next record, which would turn a
+    tolerated truncated tail into a corrupt line in the middle of the file.
+    """
+    path = Path(path)
+    line = (record.to_json() + "\n").encode("utf-8")
+    with open(path, "ab+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.seek(0)
+                data = f.read()
+                f.truncate(data.rfind(b"\n") + 1)
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the report table."""
+
+    model: str  # as shown (the directory is added when two directories share a model name)
+    source: str  # the results file
+    temperature: float
+    opponent_level: int | None  # None: all levels pooled
+    games: int
+    wins: int
+    draws: int
+    losses: int
+    glicko2: Glicko2Rating
+    bt_rating: float
+    bt_se: float
+    bt_lower: float
+    bt_upper: float
+
+    @property
+    def score(self) -> float:
+        return (self.wins + 0.5 * self.draws) / self.games
+
+
+def _results_path(arg: str) -> Path:
+    p = Path(arg)
+    return p / RESULTS_FILE if p.is_dir() else p
+
+
+def summarize(sources: Sequence[tuple[Path, Sequence[GameRecord]]], by_level: bool) -> list[Row]:
+    """Rate every (source, model, temperature[, level]) group; one joint BT fit over all of them."""
+    anchors: dict[tuple[str, int], float] = {}
+    anchor_where: dict[tuple[str, int], str] = {}
+    # (source, model, temperature, level or None) -> games sorted by game_index
+    groups: dict[tuple[str, str, float, int | None], list[GameRecord]] = {}
+    for path, records in sources:
+        for rec in records:
+            akey = (rec.opponent, rec.opponent_level)
+            if anchors.setdefault(akey, rec.opponent_rating) != rec.opponent_rating:
+                raise ResultsFormatError(
+                    f"{path}: {rec.opponent!r} level {rec.opponent_level!r} is rated "
+                    f"{rec.opponent_rating!r} in game {rec.game_index!r} but "
+                    f"{anchors[akey]!r} in {anchor_where[akey]}"
+                )
+            anchor_where.setdefault(akey, f"{path}")
+            level = rec.opponent_level if by_level else None
+            groups.setdefault((str(path), rec.model, rec.temperature, level), []).append(rec)
+    for games in groups.values():
+        games.sort(key=lambda r: r.game_index)
+
+    bt = fit_bradley_terry(
+        (
+            (key, (rec.opponent, rec.opponent_level), rec.score)
+            for key, games in groups.items()
+            for rec in games
+        ),
+        anchors,
+    )
+    # A model name is ambiguous on the plot if it comes from several results files.
+    files_of: dict[str, set[str]] = {}
+    for source, model, _, _ in groups:
+        files_of.setdefault(model, set()).add(source)
+
+    rows = []
+    # Rows in the order the files were given, then model, temperature, level.
+    order = {str(path): i for i, (path, _) in enumerate(sources)}
+    for key in sorted(
+        groups, key=lambda k: (order[k[0]], k[1], k[2], -1 if k[3] is None else k[3])
+    ):
+        source, model, temperature, level = key
+        games = groups[key]
+        glicko = rate_games((((r.opponent, r.opponent_level), r.score) for r in games), anchors)
+        b = bt[key]
+        label = model if len(files_of[model]) == 1 else f"{model} ({Path(source).parent})"
+        rows.append(
+            Row(
+                model=label,
+                source=source,
+                temperature=temperature,
+                opponent_level=level,
+                games=len(games),
+                wins=sum(r.score == 1.0 for r in games),
+                draws=sum(r.score == 0.5 for r in games),
+                losses=sum(r.score == 0.0 for r in games),
+                glicko2=glicko,
+                bt_rating=b.rating,
+                bt_se=b.se,
+                bt_lower=b.lower,
+                bt_upper=b.upper,
+            )
+        )
+    return rows
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0f}" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
+
+
+def _interval(lo: float, hi: float) -> str:
+    left = "(" if math.isinf(lo) else "["
+    right = ")" if math.isinf(hi) else "]"
+    return f"{left}{_fmt(lo)}, {_fmt(hi)}{right}"
+
+
+def markdown_table(rows: Iterable[Row], by_level: bool) -> str:
+    head = ["model", "τ"] + (["level"] if by_level else [])
+    head += ["games", "W", "D", "L", "score", "Glicko-2", "95% CI", "BT", "95% CI"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lo, hi = r.glicko2.interval()
+        cells = [r.model, f"{r.temperature:g}"] + ([str(r.opponent_level)] if by_level else [])
+        cells += [str(r.games), str(r.wins), str(r.draws), str(r.losses), f"{r.score:.3f}"]
+        cells += [_fmt(r.glicko2.rating), _interval(lo, hi)]
+        cells += [_fmt(r.bt_rating), _interval(r.bt_lower, r.bt_upper)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS = [
+    "model",
+    "source",
+    "temperature",
+    "opponent_level",
+    "games",
+    "wins",
+    "draws",
+    "losses",
+    "score",
+    "glicko2_rating",
+    "glicko2_rd",
+    "glicko2_volatility",
+    "glicko2_lower",
+    "glicko2_upper",
+    "bt_rating",
+    "bt_se",
+    "bt_lower",
+    "bt_upper",
+]
+
+
+def write_csv(rows: Iterable[Row], path: Path) -> None:
+    """Full-precision numbers (``repr`` round-trips); ``inf``/``nan`` for infinite BT ratings."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for r in rows:
+            lo, hi = r.glicko2.interval()
+            w.writerow(
+                [
+                    r.model,
+                    r.source,
+                    repr(r.temperature),
+                    "all" if r.opponent_level is None else r.opponent_level,
+                    r.games,
+                    r.wins,
+                    r.draws,
+                    r.losses,
+                    repr(r.score),
+                    repr(r.glicko2.rating),
+                    repr(r.glicko2.rd),
+                    repr(r.glicko2.volatility),
+                    repr(lo),
+                    repr(hi),
+                    repr(r.bt_rating),
+                    repr(r.bt_se),
+                    repr(r.bt_lower),
+                    repr(r.bt_upper),
+                ]
+            )
+
+
+def write_plot(
+    rows: Sequence[Row], stem: Path, rating: str, data_max: Sequence[float]
+) -> list[Path]:
+    """Rating against temperature, one line per model; returns the files written.
+
+    Raises ImportError when matplotlib is missing.
+    """
+    # Figure without pyplot: no global state and no GUI backend; PNG renders through Agg.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    series: dict[tuple[str, int | None], list[Row]] = {}
+    for r in rows:
+        series.setdefault((r.model, r.opponent_level), []).append(r)
+    temps = sorted({r.temperature for r in rows if r.temperature > 0})
+    if any(r.temperature <= 0 for r in rows):
+        print("warning: temperature 0 cannot go on a log axis; left off the plot", file=sys.stderr)
+    n = len(series)
+    colors: list[Any] = []
+    for k, ((model, level), rs) in enumerate(series.items()):
+        pts = []
+        for r in sorted(rs, key=lambda r: r.temperature):
+            if r.temperature <= 0:
+                continue
+            if rating == "glicko2":
+                y, (lo, hi) = r.glicko2.rating, r.glicko2.interval()
+            else:
+                y, lo, hi = r.bt_rating, r.bt_lower, r.bt_upper
+            if math.isfinite(y):
+                pts.append((r.temperature, y, y - lo, hi - y))
+        if not pts:
+            continue
+        # Nudge the lines apart (multiplicatively, on the log axis) so error bars don't overlap.
+        nudge = 1.04 ** (k - (n - 1) / 2)
+        label = model if level is None else f"{model} vs level {level}"
+        line = ax.errorbar(
+            [p[0] * nudge for p in pts],
+            [p[1] for p in pts],
+            yerr=[[p[2] for p in pts], [p[3] for p in pts]],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+        colors.append(line.lines[0].get_color())
+    # One maximum per model line (in order) takes that line's colour; otherwise they are grey.
+    matched = len(data_max) == len(colors) > 1
+    for k, m in enumerate(data_max):
+        color = colors[k] if matched else "0.4"
+        ax.axhline(m, linestyle="--", color=color, label=f"max rating in training data ({m:g})")
+    ax.set_xscale("log")
+    ax.set_xticks(temps, labels=[f"{t:g}" for t in temps])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("temperature")
+    ax.set_ylabel("Glicko-2 rating" if rating == "glicko2" else "Bradley–Terry rating")
+    ax.set_title("Rating against Stockfish vs sampling temperature (95% intervals)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    written = []
+    for ext in ("png", "svg"):
+        out = stem.with_suffix(f".{ext}")
+        # No date in the SVG metadata, so an unchanged report is byte-identical.
+        fig.savefig(out, dpi=150, metadata={"Date": None} if ext == "svg" else None)
+        written.append(out)
+    return written
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chessformer report",
+        description="Rating-vs-temperature table and plot from match results (games.jsonl).",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="match directory (or games.jsonl)")
+    p.add_argument(
+        "--out", help="output directory (default: DIR/report for one DIR, ./report for several)"
+    )
+    p.add_argument(
+        "--data-max-rating",
+        type=float,
+        action="append",
+        default=[],
+        metavar="N",
+        help="draw a dashed line at the training data's maximum rating; repeat it once per model, "
+        "in DIR order, to colour each like its model",
+    )
+    p.add_argument(
+        "--by-level",
+        action="store_true",
+        help="rate each Stockfish level separately, as the paper's evaluation code does "
+        "(default: pool all levels of a temperature, in game_index order)",
+    )
+    p.add_argument(
+        "--plot-rating",
+        choices=("glicko2", "bt"),
+        default="glicko2",
+        help="which rating the plot shows (default: glicko2)",
+    )
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        sources = []
+        for d in args.dirs:
+            path = _results_path(d)
+            records = read_results(path)
+            print(f"{path}: {len(records)} games", file=sys.stderr)
+            if records:
+                sources.append((path, records))
+        if not sources:
+            print("chessformer report: error: no games found", file=sys.stderr)
+            return 1
+        rows = summarize(sources, args.by_level)
+    except (OSError, ValueError) as e:
+        print(f"chessformer report: error: {e}", file=sys.stderr)
+        return 1
+
+    if args.out is not None:
+        out = Path(args.out)
+    elif len(args.dirs) == 1:
+        out = _results_path(args.dirs[0]).parent / "report"
+    else:
+        out = Path("report")
+    out.mkdir(parents=True, exist_ok=True)
+
+    table = markdown_table(rows, args.by_level)
+    print(table, end="")
+    (out / "ratings.md").write_text(table, encoding="utf-8")
+    write_csv(rows, out / "ratings.csv")
+    written = [out / "ratings.md", out / "ratings.csv"]
+    try:
+        written += write_plot(
+            rows, out / "rating_vs_temperature", args.plot_rating, args.data_max_rating
+        )
+    except ImportError:
+        print(
+            "matplotlib is not installed, so no plot was written; install it with "
+            "`pip install 'chessformer[plot]'` (or `pip install matplotlib`)",
+            file=sys.stderr,
+        )
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0

@@ -1,0 +1,241 @@
+"""`chessformer report` and the match results format (chessformer.report)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from chessformer import cli
+from chessformer.ratings import STOCKFISH_ANCHORS, fit_bradley_terry, rate_games
+from chessformer.report import (
+    GameRecord,
+    ResultsFormatError,
+    append_result,
+    main,
+    model_score,
+    read_results,
+)
+
+TEMPS = (0.001, 0.1, 1.0)
+
+
+def _games(model: str, seed: int, n_per_level: int = 10) -> list[GameRecord]:
+    """A synthetic series: each temperature plays levels 1, 3, 5; strength falls with τ."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for temperature in TEMPS:
+        strength = 1700.0 - 300.0 * temperature
+        index = 0
+        for level in (1, 3, 5):
+            anchor = STOCKFISH_ANCHORS[level]
+            for _ in range(n_per_level):
+                color = "white" if index % 2 == 0 else "black"
+                p = 1.0 / (1.0 + 10 ** (-(strength - anchor) / 400))
+                u = rng.random()
+                score = 1.0 if u < p - 0.1 else (0.5 if u < p + 0.1 else 0.0)
+                white = score if color == "white" else 1.0 - score
+                result = {1.0: "1-0", 0.0: "0-1", 0.5: "1/2-1/2"}[white]
+                out.append(
+                    GameRecord(
+                        model=model,
+                        temperature=temperature,
+                        opponent="stockfish",
+                        opponent_level=level,
+                        opponent_rating=anchor,
+                        model_color=color,
+                        result=result,
+                        score=score,
+                        termination="checkmate" if score != 0.5 else "move_limit",
+                        plies=int(rng.integers(20, 180)),
+                        seed=int(rng.integers(1 << 31)),
+                        game_index=index,
+                    )
+                )
+                index += 1
+    return out
+
+
+def _write(directory: Path, records: list[GameRecord], seed: int = 0) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "games.jsonl"
+    # File order is not game order (parallel workers finish out of order); ratings must sort.
+    for k in np.random.default_rng(seed).permutation(len(records)):
+        append_result(path, records[int(k)])
+    return path
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = _games("CF-test", seed=1)
+    _write(tmp_path / "run", records)
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "run"), "--out", str(out), "--data-max-rating", "1500"]) == 0
+
+    printed = capsys.readouterr().out
+    assert printed == (out / "ratings.md").read_text(encoding="utf-8")
+    assert printed.count("| CF-test |") == len(TEMPS)
+
+    rows = _read_csv(out / "ratings.csv")
+    assert [float(r["temperature"]) for r in rows] == list(TEMPS)
+    bt = fit_bradley_terry(
+        [(r.temperature, (r.opponent, r.opponent_level), r.score) for r in records],
+        {("stockfish", k): v for k, v in STOCKFISH_ANCHORS.items()},
+    )
+    for row in rows:
+        t = float(row["temperature"])
+        series = sorted((r for r in records if r.temperature == t), key=lambda r: r.game_index)
+        glicko = rate_games((r.opponent_level, r.score) for r in series)
+        assert float(row["glicko2_rating"]) == glicko.rating
+        assert float(row["glicko2_rd"]) == glicko.rd
+        assert float(row["glicko2_volatility"]) == glicko.volatility
+        assert (float(row["glicko2_lower"]), float(row["glicko2_upper"])) == glicko.interval()
+        assert float(row["bt_rating"]) == pytest.approx(bt[t].rating, abs=1e-6)
+        assert float(row["bt_lower"]) == pytest.approx(bt[t].lower, abs=1e-6)
+        assert float(row["bt_upper"]) == pytest.approx(bt[t].upper, abs=1e-6)
+        assert int(row["games"]) == len(series) == 30
+        assert int(row["wins"]) + int(row["draws"]) + int(row["losses"]) == 30
+        assert int(row["wins"]) == sum(r.score == 1.0 for r in series)
+        assert row["opponent_level"] == "all"
+
+    png, svg = out / "rating_vs_temperature.png", out / "rating_vs_temperature.svg"
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+    assert b"<svg" in svg.read_bytes() and svg.stat().st_size > 1000
+
+
+def test_several_models_by_level_through_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "a", _games("CF-1000", seed=2, n_per_level=4))
+    _write(tmp_path / "b", _games("CF-1300", seed=3, n_per_level=4))
+    out = tmp_path / "out"
+    argv = ["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--by-level"]
+    assert cli.main([*argv, "--plot-rating", "bt"]) == 0
+    rows = _read_csv(out / "ratings.csv")
+    assert {r["model"] for r in rows} == {"CF-1000", "CF-1300"}
+    assert len(rows) == 2 * len(TEMPS) * 3
+    assert {r["opponent_level"] for r in rows} == {"1", "3", "5"}
+    assert (out / "rating_vs_temperature.svg").stat().st_size > 0
+    assert "| level |" in capsys.readouterr().out
+
+
+def test_report_without_matplotlib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, _games("CF", seed=4, n_per_level=2))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main([str(tmp_path)]) == 0
+    assert (tmp_path / "report" / "ratings.csv").stat().st_size > 0
+    assert not (tmp_path / "report" / "rating_vs_temperature.png").exists()
+    assert "pip install" in capsys.readouterr().err
+
+
+def test_all_wins_row_reports_open_bt_interval(tmp_path: Path) -> None:
+    records = [r for r in _games("CF", seed=5, n_per_level=3) if r.temperature == 0.001]
+    winners = [
+        dataclasses.replace(r, score=1.0, result="1-0" if r.model_color == "white" else "0-1")
+        for r in records
+    ]
+    _write(tmp_path, winners)
+    assert main([str(tmp_path), "--out", str(tmp_path / "o")]) == 0
+    (row,) = _read_csv(tmp_path / "o" / "ratings.csv")
+    assert float(row["bt_rating"]) == math.inf and float(row["bt_upper"]) == math.inf
+    assert math.isfinite(float(row["bt_lower"])) and math.isfinite(float(row["glicko2_rating"]))
+    assert "+inf)" in (tmp_path / "o" / "ratings.md").read_text(encoding="utf-8")
+
+
+# --- the results format ---------------------------------------------------------------------------
+
+
+def test_truncated_last_line_is_ignored_with_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = _games("CF", seed=6, n_per_level=1)
+    path = _write(tmp_path, records[:5])
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(records[5].to_json()[:40])  # a crash mid-write
+    assert len(read_results(path)) == 5
+    assert "incomplete last line" in capsys.readouterr().err
+    # Resuming: the writer cuts the partial line off before appending.
+    append_result(path, records[5])
+    assert read_results(path)[-1] == records[5]
+    assert len(read_results(path)) == 6
+    assert capsys.readouterr().err == ""
+
+
+def test_bad_line_in_the_middle_is_an_error(tmp_path: Path) -> None:
+    records = _games("CF", seed=7, n_per_level=1)
+    path = tmp_path / "games.jsonl"
+    lines = [records[0].to_json(), records[1].to_json()[:30], records[2].to_json()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ResultsFormatError, match=r"games\.jsonl:2: not valid JSON"):
+        read_results(path)
+
+
+def test_unknown_format_version_names_file_and_line(tmp_path: Path) -> None:
+    records = _games("CF", seed=8, n_per_level=1)
+    future = json.dumps({**json.loads(records[1].to_json()), "format_version": 2})
+    path = tmp_path / "games.jsonl"
+    path.write_text(f"{records[0].to_json()}\n{future}\n", encoding="utf-8")
+    with pytest.raises(ResultsFormatError, match=r"games\.jsonl:2: unknown format_version 2"):
+        read_results(path)
+    assert main([str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"score": 0.0}, "contradicts result"),
+        ({"model_color": "red"}, "bad model_color 'red'"),
+        ({"result": "*"}, "bad result '*'"),
+        ({"plies": "80"}, "field 'plies' has the wrong type: '80'"),
+        ({"opponent_level": True}, "field 'opponent_level' has the wrong type"),
+    ],
+)
+def test_invalid_records_are_rejected(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    base = json.loads(_games("CF", seed=9, n_per_level=1)[0].to_json())
+    base.update({"model_color": "white", "result": "1-0", "score": 1.0})
+    path = tmp_path / "games.jsonl"
+    path.write_text(json.dumps({**base, **change}) + "\n", encoding="utf-8")
+    with pytest.raises(ResultsFormatError, match=message):
+        read_results(path)
+
+
+def test_missing_field_and_duplicate_index(tmp_path: Path) -> None:
+    rec = _games("CF", seed=10, n_per_level=1)[0]
+    obj = json.loads(rec.to_json())
+    del obj["seed"]
+    path = tmp_path / "games.jsonl"
+    path.write_text(json.dumps(obj) + "\n", encoding="utf-8")
+    with pytest.raises(ResultsFormatError, match="missing field 'seed'"):
+        read_results(path)
+    path.write_text(rec.to_json() + "\n" + rec.to_json() + "\n", encoding="utf-8")
+    with pytest.raises(ResultsFormatError, match="already appeared on line 1"):
+        read_results(path)
+
+
+def test_model_score() -> None:
+    assert model_score("1-0", "white") == 1.0 == model_score("0-1", "black")
+    assert model_score("1/2-1/2", "black") == 0.5
+    assert model_score("1-0", "black") == 0.0
+
+
+def test_conflicting_anchor_ratings_are_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _games("CF", seed=11, n_per_level=1)[:2]
+    _write(tmp_path, [a, dataclasses.replace(b, opponent_level=1, opponent_rating=1600.0)])
+    assert main([str(tmp_path)]) == 1
+    assert "'stockfish' level 1 is rated" in capsys.readouterr().err
