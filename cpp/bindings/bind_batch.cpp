@@ -116,9 +116,9 @@ std::vector<Position> replay_games(const std::vector<std::vector<std::string>>& 
       chess::Move m;
       const chess::ParseStatus st = p.try_parse_uci(games[g][ply], m);
       if (st != chess::ParseStatus::OK)
-        throw chess::IllegalMoveError("game " + std::to_string(g) + ", ply " + std::to_string(ply + 1) + ": " +
-                                      (st == chess::ParseStatus::INVALID ? "invalid" : "illegal") + " UCI move '" +
-                                      games[g][ply] + "' in " + p.fen());
+        throw chess::IllegalMoveError("game " + std::to_string(g) + ", ply " + std::to_string(ply + 1) +
+                                      ": " + (st == chess::ParseStatus::INVALID ? "invalid" : "illegal") +
+                                      " UCI move '" + games[g][ply] + "' in " + p.fen());
       p.push(m);
     }
     out.push_back(std::move(p));
@@ -130,67 +130,73 @@ std::vector<Position> replay_games(const std::vector<std::vector<std::string>>& 
 
 void bind_batch(py::module_& m) {
   m.attr("NUM_MOVES") = chess::vocab::NUM_MOVES;
-  m.def("move_vocab",
-        [] {
-          std::vector<std::string> out;
-          for (int i = 0; i < chess::vocab::NUM_MOVES; ++i) out.push_back(chess::vocab::uci_of(i));
-          return out;
-        },
-        "The 1968 UCI strings of the move vocabulary, in id order.");
-  m.def("move_id",
-        [](int from, int to, int promotion) { return chess::vocab::id_of(from, to, chess::PieceType(promotion)); },
-        py::arg("from_square"), py::arg("to_square"), py::arg("promotion") = 0,
-        "Vocabulary id of a (from, to, promotion) triple, or -1.");
+  m.def(
+      "move_vocab",
+      [] {
+        std::vector<std::string> out;
+        for (int i = 0; i < chess::vocab::NUM_MOVES; ++i) out.push_back(chess::vocab::uci_of(i));
+        return out;
+      },
+      "The 1968 UCI strings of the move vocabulary, in id order.");
+  m.def(
+      "move_id",
+      [](int from, int to, int promotion) {
+        return chess::vocab::id_of(from, to, chess::PieceType(promotion));
+      },
+      py::arg("from_square"), py::arg("to_square"), py::arg("promotion") = 0,
+      "Vocabulary id of a (from, to, promotion) triple, or -1.");
 
-  m.def("legal_move_ids",
-        [](const py::sequence& boards) {
-          std::vector<py::object> keep;
-          auto positions = boards_from(boards, keep);
-          LegalIds li;
-          {
-            // Safe: `keep` holds every board alive and the call only reads them.
-            py::gil_scoped_release release;
-            li = legal_ids(positions);
-          }
-          return py::make_tuple(to_numpy(std::move(li.ids), {py::ssize_t(li.ids.size())}),
-                                to_numpy(std::move(li.offsets), {py::ssize_t(positions.size() + 1)}));
-        },
-        py::arg("boards"),
-        "Legal move ids of each board: (ids int16 flat, offsets int64 of length N + 1), ids sorted per board.");
-  m.def("legal_move_mask",
-        [](const py::sequence& boards, bool packed) {
-          std::vector<py::object> keep;
-          auto positions = boards_from(boards, keep);
-          LegalIds li;
-          {
-            py::gil_scoped_release release;
-            li = legal_ids(positions);
-          }
-          return mask_from(li, positions.size(), packed);
-        },
-        py::arg("boards"), py::arg("packed") = false,
-        "Legal-move mask (N, 1968) bool, or bit-packed (N, 246) uint8 (little bit order) when packed.");
-  m.def("legal_move_mask_games",
-        [](const std::vector<std::vector<std::string>>& games, const std::vector<std::string>& fens, bool chess960,
-           bool packed) {
-          if (!fens.empty() && fens.size() != games.size())
-            throw py::value_error("got " + std::to_string(fens.size()) + " start FENs for " +
-                                  std::to_string(games.size()) + " games");
-          std::vector<Position> positions;
-          LegalIds li;
-          {
-            // Pure C++ on copies of the inputs.
-            py::gil_scoped_release release;
-            positions = replay_games(games, fens, chess960);
-            std::vector<const Position*> ptrs;
-            for (auto& p : positions) ptrs.push_back(&p);
-            li = legal_ids(ptrs);
-          }
-          return mask_from(li, positions.size(), packed);
-        },
-        py::arg("games"), py::arg("fens") = std::vector<std::string>{}, py::arg("chess960") = false,
-        py::arg("packed") = false,
-        "Legal-move masks of the final positions of games given as UCI move lists.");
+  m.def(
+      "legal_move_ids",
+      [](const py::sequence& boards) {
+        std::vector<py::object> keep;
+        auto positions = boards_from(boards, keep);
+        LegalIds li;
+        {
+          // Safe: `keep` holds every board alive and the call only reads them.
+          py::gil_scoped_release release;
+          li = legal_ids(positions);
+        }
+        return py::make_tuple(to_numpy(std::move(li.ids), {py::ssize_t(li.ids.size())}),
+                              to_numpy(std::move(li.offsets), {py::ssize_t(positions.size() + 1)}));
+      },
+      py::arg("boards"),
+      "Legal move ids of each board: (ids int16 flat, offsets int64 of length N + 1), ids sorted per board.");
+  m.def(
+      "legal_move_mask",
+      [](const py::sequence& boards, bool packed) {
+        std::vector<py::object> keep;
+        auto positions = boards_from(boards, keep);
+        LegalIds li;
+        {
+          py::gil_scoped_release release;
+          li = legal_ids(positions);
+        }
+        return mask_from(li, positions.size(), packed);
+      },
+      py::arg("boards"), py::arg("packed") = false,
+      "Legal-move mask (N, 1968) bool, or bit-packed (N, 246) uint8 (little bit order) when packed.");
+  m.def(
+      "legal_move_mask_games",
+      [](const std::vector<std::vector<std::string>>& games, const std::vector<std::string>& fens,
+         bool chess960, bool packed) {
+        if (!fens.empty() && fens.size() != games.size())
+          throw py::value_error("got " + std::to_string(fens.size()) + " start FENs for " +
+                                std::to_string(games.size()) + " games");
+        std::vector<Position> positions;
+        LegalIds li;
+        {
+          // Pure C++ on copies of the inputs.
+          py::gil_scoped_release release;
+          positions = replay_games(games, fens, chess960);
+          std::vector<const Position*> ptrs;
+          for (auto& p : positions) ptrs.push_back(&p);
+          li = legal_ids(ptrs);
+        }
+        return mask_from(li, positions.size(), packed);
+      },
+      py::arg("games"), py::arg("fens") = std::vector<std::string>{}, py::arg("chess960") = false,
+      py::arg("packed") = false, "Legal-move masks of the final positions of games given as UCI move lists.");
 }
 
 }  // namespace chessformer_bindings

@@ -73,7 +73,8 @@ void bind_board(py::module_& m) {
       .def_property_readonly("ply", &Position::ply)
       .def("piece_at",
            [](const Position& p, int sq) -> py::object {
-             if (sq < 0 || sq > 63) throw py::index_error("square " + std::to_string(sq) + " out of range 0..63");
+             if (sq < 0 || sq > 63)
+               throw py::index_error("square " + std::to_string(sq) + " out of range 0..63");
              chess::Piece pc = p.state().board[sq];
              if (pc == chess::NO_PIECE) return py::none();
              return py::make_tuple(int(chess::type_of(pc)), int(chess::color_of(pc)));
@@ -120,16 +121,18 @@ void bind_board(py::module_& m) {
            })
       .def("parse_san",
            [](const Position& p, const std::string& san) { return move_tuple(p, p.parse_san(san)); })
-      .def("san_of_uci", [](const Position& p, const std::string& uci) { return p.san(from_uci_checked(p, uci)); })
-      .def("sans",
-           [](const Position& p) {
-             chess::MoveList list = p.legal_moves();
-             std::vector<std::string> out;
-             out.reserve(list.size());
-             for (Move mv : list) out.push_back(p.san(mv));
-             return out;
-           },
-           "SAN of every legal move, in legal_moves() order")
+      .def("san_of_uci",
+           [](const Position& p, const std::string& uci) { return p.san(from_uci_checked(p, uci)); })
+      .def(
+          "sans",
+          [](const Position& p) {
+            chess::MoveList list = p.legal_moves();
+            std::vector<std::string> out;
+            out.reserve(list.size());
+            for (Move mv : list) out.push_back(p.san(mv));
+            return out;
+          },
+          "SAN of every legal move, in legal_moves() order")
       .def("pop",
            [](Position& p) {
              if (p.ply() == 0) throw py::index_error("pop from an empty move stack");
@@ -160,13 +163,14 @@ void bind_board(py::module_& m) {
       .def("is_fifty_moves", &Position::is_fifty_moves)
       .def("is_seventyfive_moves", &Position::is_seventyfive_moves)
       .def("repetition_count", &Position::repetition_count)
-      .def("outcome",
-           [](const Position& p, bool claim_draw) -> py::object {
-             chess::Outcome o = p.outcome(claim_draw);
-             if (o.termination == chess::Termination::NONE) return py::none();
-             return py::make_tuple(termination_name(o.termination), o.winner);
-           },
-           py::arg("claim_draw") = false)
+      .def(
+          "outcome",
+          [](const Position& p, bool claim_draw) -> py::object {
+            chess::Outcome o = p.outcome(claim_draw);
+            if (o.termination == chess::Termination::NONE) return py::none();
+            return py::make_tuple(termination_name(o.termination), o.winner);
+          },
+          py::arg("claim_draw") = false)
       .def("perft",
            [](const Position& p, int depth) {
              if (depth < 0) throw py::value_error("perft depth must be >= 0, got " + std::to_string(depth));
@@ -176,7 +180,8 @@ void bind_board(py::module_& m) {
            })
       .def("perft_divide",
            [](const Position& p, int depth) {
-             if (depth < 1) throw py::value_error("perft divide needs depth >= 1, got " + std::to_string(depth));
+             if (depth < 1)
+               throw py::value_error("perft divide needs depth >= 1, got " + std::to_string(depth));
              std::vector<std::pair<std::string, uint64_t>> out;
              chess::MoveList list = p.legal_moves();
              {

@@ -58,8 +58,8 @@ void init_sliders(Magic* magics, Bitboard* table, const int (*dirs)[2]) {
   [[maybe_unused]] Prng rng{0x9E3779B97F4A7C15ULL};
   for (int s = 0; s < 64; ++s) {
     // Edges do not matter for the slider's own square's attacks unless it sits on them.
-    Bitboard edges = ((RANK_1_BB | RANK_8_BB) & ~rank_bb(rank_of(s))) |
-                     ((FILE_A_BB | FILE_H_BB) & ~file_bb(file_of(s)));
+    Bitboard edges =
+        ((RANK_1_BB | RANK_8_BB) & ~rank_bb(rank_of(s))) | ((FILE_A_BB | FILE_H_BB) & ~file_bb(file_of(s)));
     Magic& m = magics[s];
     m.mask = slide(s, 0, dirs) & ~edges;
     m.shift = 64 - popcount(m.mask);

@@ -123,7 +123,8 @@ struct Sink {
     } else {
       while (targets) {
         int to = pop_lsb(targets);
-        for (PieceType p : {QUEEN, ROOK, BISHOP, KNIGHT}) out[n++] = Move::make(to - delta, to, Move::PROMOTION, p);
+        for (PieceType p : {QUEEN, ROOK, BISHOP, KNIGHT})
+          out[n++] = Move::make(to - delta, to, Move::PROMOTION, p);
       }
     }
   }
@@ -140,8 +141,8 @@ template <Color Us, bool Count>
 int generate(const BoardState& s, const CastlingInfo& ci, Move* out) {
   constexpr Color Them = ~Us;
   constexpr int Up = Us == WHITE ? 8 : -8;
-  constexpr int UpLeft = Us == WHITE ? 7 : -9;    // towards the a-file
-  constexpr int UpRight = Us == WHITE ? 9 : -7;   // towards the h-file
+  constexpr int UpLeft = Us == WHITE ? 7 : -9;   // towards the a-file
+  constexpr int UpRight = Us == WHITE ? 9 : -7;  // towards the h-file
   constexpr Bitboard Rank3 = rank_bb(Us == WHITE ? 2 : 5);
   constexpr Bitboard Rank8 = rank_bb(Us == WHITE ? 7 : 0);
 
@@ -221,7 +222,8 @@ int generate(const BoardState& s, const CastlingInfo& ci, Move* out) {
         if constexpr (Count) {
           sink.n += 4;
         } else {
-          for (PieceType p : {QUEEN, ROOK, BISHOP, KNIGHT}) sink.add(Move::make(from, to, Move::PROMOTION, p));
+          for (PieceType p : {QUEEN, ROOK, BISHOP, KNIGHT})
+            sink.add(Move::make(from, to, Move::PROMOTION, p));
         }
       } else {
         sink.add(Move(from, to));
@@ -235,7 +237,8 @@ int generate(const BoardState& s, const CastlingInfo& ci, Move* out) {
     for (Bitboard b = pawn_attacks(Them, s.ep) & pawns; b;) {
       Square from = pop_lsb(b);
       Bitboard after = (occ ^ bb(from) ^ bb(capsq)) | bb(s.ep);
-      if (!(s.attackers_to(ksq, Them, after) & ~bb(capsq))) sink.add(Move::make(from, s.ep, Move::EN_PASSANT));
+      if (!(s.attackers_to(ksq, Them, after) & ~bb(capsq)))
+        sink.add(Move::make(from, s.ep, Move::EN_PASSANT));
     }
   }
 

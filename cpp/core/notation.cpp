@@ -24,10 +24,14 @@ PieceType piece_from_letter(char c) {
 
 PieceType promo_from_letter(char c) {
   switch (c) {
-    case 'N': case 'n': return KNIGHT;
-    case 'B': case 'b': return BISHOP;
-    case 'R': case 'r': return ROOK;
-    case 'Q': case 'q': return QUEEN;
+    case 'N':
+    case 'n': return KNIGHT;
+    case 'B':
+    case 'b': return BISHOP;
+    case 'R':
+    case 'r': return ROOK;
+    case 'Q':
+    case 'q': return QUEEN;
     default: return NO_PIECE_TYPE;
   }
 }
@@ -41,13 +45,15 @@ bool is_null_token(std::string_view s) { return s == "--" || s == "Z0" || s == "
 std::string_view strip_suffixes(std::string_view s) {
   for (;;) {
     size_t before = s.size();
-    while (!s.empty() && (s.back() == '!' || s.back() == '?' || s.back() == '+' || s.back() == '#')) s.remove_suffix(1);
+    while (!s.empty() && (s.back() == '!' || s.back() == '?' || s.back() == '+' || s.back() == '#'))
+      s.remove_suffix(1);
     // $123
     size_t i = s.size();
     while (i > 0 && std::isdigit(static_cast<unsigned char>(s[i - 1]))) --i;
     if (i > 0 && i < s.size() && s[i - 1] == '$') s = s.substr(0, i - 1);
     for (std::string_view ep : {"e.p.", "ep"}) {
-      if (s.size() > ep.size() + 1 && s.substr(s.size() - ep.size()) == ep && is_rank(s[s.size() - ep.size() - 1]))
+      if (s.size() > ep.size() + 1 && s.substr(s.size() - ep.size()) == ep &&
+          is_rank(s[s.size() - ep.size() - 1]))
         s.remove_suffix(ep.size());
     }
     if (s.size() == before) return s;
@@ -60,7 +66,8 @@ std::string Position::uci(Move m) const {
   if (m == Move::null()) return "0000";
   if (!m.is_ok()) return "(none)";
   Square to = m.to();
-  if (m.kind() == Move::CASTLING && !ci_.chess960) to = castle_king_to(color_of(state().board[m.from()]), m.to() > m.from());
+  if (m.kind() == Move::CASTLING && !ci_.chess960)
+    to = castle_king_to(color_of(state().board[m.from()]), m.to() > m.from());
   std::string out = square_name(m.from()) + square_name(to);
   if (m.kind() == Move::PROMOTION) out += PROMO_CHARS[m.promotion()];
   return out;
@@ -279,7 +286,8 @@ Move Position::parse_san(std::string_view s) const {
     case ParseStatus::OK: return m;
     case ParseStatus::NULL_MOVE: return Move::null();
     case ParseStatus::INVALID: throw IllegalMoveError("invalid SAN '" + std::string(s) + "'");
-    case ParseStatus::AMBIGUOUS: throw AmbiguousMoveError("ambiguous SAN '" + std::string(s) + "' in " + fen());
+    case ParseStatus::AMBIGUOUS:
+      throw AmbiguousMoveError("ambiguous SAN '" + std::string(s) + "' in " + fen());
     default: throw IllegalMoveError("illegal SAN '" + std::string(s) + "' in " + fen());
   }
 }

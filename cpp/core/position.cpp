@@ -95,15 +95,18 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
         file = 0;
         last_digit = false;
       } else if (c >= '1' && c <= '8') {
-        if (last_digit) throw FenError(fen, "two adjacent empty-square counts in rank " + std::to_string(rank + 1));
+        if (last_digit)
+          throw FenError(fen, "two adjacent empty-square counts in rank " + std::to_string(rank + 1));
         file += c - '0';
         last_digit = true;
         if (file > 8)
           throw FenError(fen, "rank " + std::to_string(rank + 1) + " describes more than 8 squares");
       } else {
         Piece p = piece_from_char(c);
-        if (p == NO_PIECE) throw FenError(fen, std::string("invalid character '") + c + "' in piece placement");
-        if (file >= 8) throw FenError(fen, "rank " + std::to_string(rank + 1) + " describes more than 8 squares");
+        if (p == NO_PIECE)
+          throw FenError(fen, std::string("invalid character '") + c + "' in piece placement");
+        if (file >= 8)
+          throw FenError(fen, "rank " + std::to_string(rank + 1) + " describes more than 8 squares");
         s.put(p, make_square(file, rank));
         ++file;
         last_digit = false;
@@ -115,9 +118,12 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
   for (Color c : {WHITE, BLACK}) {
     int kings = popcount(s.pieces(c, KING));
     if (kings != 1)
-      throw FenError(fen, std::string(color_name(c)) + " has " + std::to_string(kings) + " kings, expected exactly 1");
-    if (popcount(s.pieces(c)) > 16) throw FenError(fen, std::string(color_name(c)) + " has more than 16 pieces");
-    if (popcount(s.pieces(c, PAWN)) > 8) throw FenError(fen, std::string(color_name(c)) + " has more than 8 pawns");
+      throw FenError(
+          fen, std::string(color_name(c)) + " has " + std::to_string(kings) + " kings, expected exactly 1");
+    if (popcount(s.pieces(c)) > 16)
+      throw FenError(fen, std::string(color_name(c)) + " has more than 16 pieces");
+    if (popcount(s.pieces(c, PAWN)) > 8)
+      throw FenError(fen, std::string(color_name(c)) + " has more than 8 pawns");
   }
   if (s.pieces(PAWN) & (RANK_1_BB | RANK_8_BB)) throw FenError(fen, "pawn on the first or last rank");
 
@@ -149,10 +155,16 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
       const Bitboard rooks = s.pieces(col, ROOK) & rank_bb(back);
       if (u == 'K') {
         for (int f = 7; f > file_of(ksq); --f)
-          if (rooks & bb(make_square(f, back))) { rsq = make_square(f, back); break; }
+          if (rooks & bb(make_square(f, back))) {
+            rsq = make_square(f, back);
+            break;
+          }
       } else if (u == 'Q') {
         for (int f = 0; f < file_of(ksq); ++f)
-          if (rooks & bb(make_square(f, back))) { rsq = make_square(f, back); break; }
+          if (rooks & bb(make_square(f, back))) {
+            rsq = make_square(f, back);
+            break;
+          }
       } else {
         rsq = make_square(u - 'A', back);
         if (!(rooks & bb(rsq))) rsq = SQ_NONE;
@@ -164,8 +176,9 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
       const CastlingRight cr = CastlingRight((col == WHITE ? 1 : 4) << (king_side ? 0 : 1));
       if (s.castling & cr) throw FenError(fen, std::string("castling right '") + c + "' given twice");
       if (!chess960 && (file_of(ksq) != 4 || (file_of(rsq) != (king_side ? 7 : 0))))
-        throw FenError(fen, std::string("castling right '") + c +
-                                "' needs the king on the e-file and the rook in the corner (use chess960 mode)");
+        throw FenError(fen,
+                       std::string("castling right '") + c +
+                           "' needs the king on the e-file and the rook in the corner (use chess960 mode)");
       s.castling |= cr;
       pos.ci_.add(col, cr, ksq, rsq);
     }
@@ -180,8 +193,8 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
     ep = make_square(e[0] - 'a', e[1] - '1');
     const int want = s.side == WHITE ? 5 : 2;
     if (rank_of(ep) != want)
-      throw FenError(fen, "en passant square '" + std::string(e) + "' must be on rank " + std::to_string(want + 1) +
-                              " when " + color_name(s.side) + " is to move");
+      throw FenError(fen, "en passant square '" + std::string(e) + "' must be on rank " +
+                              std::to_string(want + 1) + " when " + color_name(s.side) + " is to move");
     const int up = s.side == WHITE ? 8 : -8;  // from the capturer's view
     const Square pawn_sq = Square(ep - up), origin = Square(ep + up);
     if (s.board[pawn_sq] != make_piece(~s.side, PAWN))

@@ -34,8 +34,8 @@ struct BoardState {
   Bitboard by_type[7];  // [0]: all pieces; [PAWN..KING]: both colours
   Bitboard by_color[2];
   Piece board[64];
-  uint64_t key;       // Zobrist hash of placement, side, castling rights and (legal) en passant
-  Square ep;          // en passant target square, set only when a legal en passant capture exists
+  uint64_t key;  // Zobrist hash of placement, side, castling rights and (legal) en passant
+  Square ep;     // en passant target square, set only when a legal en passant capture exists
   Color side;
   uint8_t castling;   // CastlingRight bits
   uint16_t halfmove;  // plies since the last capture or pawn move
@@ -61,10 +61,10 @@ struct BoardState {
 
 struct CastlingInfo {
   bool chess960 = false;
-  Square rook_from[16];      // indexed by a single CastlingRight bit
-  Bitboard empty_path[16];   // squares that must be empty (except king and this rook)
-  Bitboard king_path[16];    // squares the king crosses, destination included; none may be attacked
-  uint8_t rights_mask[64];   // rights lost when a move touches this square (from or to)
+  Square rook_from[16];     // indexed by a single CastlingRight bit
+  Bitboard empty_path[16];  // squares that must be empty (except king and this rook)
+  Bitboard king_path[16];   // squares the king crosses, destination included; none may be attacked
+  uint8_t rights_mask[64];  // rights lost when a move touches this square (from or to)
 
   void clear();
   void add(Color c, CastlingRight right, Square king_sq, Square rook_sq);
@@ -143,7 +143,7 @@ class Position {
   bool is_legal(Move m) const;
   void push(Move m);  // m must be legal (checked by the callers that take user input)
   void push_null();
-  void pop();         // throws std::out_of_range when there is nothing to undo
+  void pop();  // throws std::out_of_range when there is nothing to undo
 
   bool is_check() const { return state().in_check(); }
   bool is_checkmate() const { return is_check() && !has_legal_move(state(), ci_); }

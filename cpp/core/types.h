@@ -16,7 +16,15 @@ enum Color : uint8_t { WHITE = 0, BLACK = 1 };
 constexpr Color operator~(Color c) { return Color(c ^ 1); }
 
 // Piece types are 1-based so that 0 can mean "none" in the promotion field of a Move.
-enum PieceType : uint8_t { NO_PIECE_TYPE = 0, PAWN = 1, KNIGHT = 2, BISHOP = 3, ROOK = 4, QUEEN = 5, KING = 6 };
+enum PieceType : uint8_t {
+  NO_PIECE_TYPE = 0,
+  PAWN = 1,
+  KNIGHT = 2,
+  BISHOP = 3,
+  ROOK = 4,
+  QUEEN = 5,
+  KING = 6
+};
 
 // Piece = colour * 8 + type; NO_PIECE = 0.
 enum Piece : uint8_t { NO_PIECE = 0 };
@@ -26,14 +34,70 @@ constexpr Color color_of(Piece p) { return Color(p >> 3); }
 
 // a1 = 0, b1 = 1, ..., h8 = 63 (little-endian rank-file mapping, as python-chess).
 enum Square : uint8_t {
-  SQ_A1, SQ_B1, SQ_C1, SQ_D1, SQ_E1, SQ_F1, SQ_G1, SQ_H1,
-  SQ_A2, SQ_B2, SQ_C2, SQ_D2, SQ_E2, SQ_F2, SQ_G2, SQ_H2,
-  SQ_A3, SQ_B3, SQ_C3, SQ_D3, SQ_E3, SQ_F3, SQ_G3, SQ_H3,
-  SQ_A4, SQ_B4, SQ_C4, SQ_D4, SQ_E4, SQ_F4, SQ_G4, SQ_H4,
-  SQ_A5, SQ_B5, SQ_C5, SQ_D5, SQ_E5, SQ_F5, SQ_G5, SQ_H5,
-  SQ_A6, SQ_B6, SQ_C6, SQ_D6, SQ_E6, SQ_F6, SQ_G6, SQ_H6,
-  SQ_A7, SQ_B7, SQ_C7, SQ_D7, SQ_E7, SQ_F7, SQ_G7, SQ_H7,
-  SQ_A8, SQ_B8, SQ_C8, SQ_D8, SQ_E8, SQ_F8, SQ_G8, SQ_H8,
+  SQ_A1,
+  SQ_B1,
+  SQ_C1,
+  SQ_D1,
+  SQ_E1,
+  SQ_F1,
+  SQ_G1,
+  SQ_H1,
+  SQ_A2,
+  SQ_B2,
+  SQ_C2,
+  SQ_D2,
+  SQ_E2,
+  SQ_F2,
+  SQ_G2,
+  SQ_H2,
+  SQ_A3,
+  SQ_B3,
+  SQ_C3,
+  SQ_D3,
+  SQ_E3,
+  SQ_F3,
+  SQ_G3,
+  SQ_H3,
+  SQ_A4,
+  SQ_B4,
+  SQ_C4,
+  SQ_D4,
+  SQ_E4,
+  SQ_F4,
+  SQ_G4,
+  SQ_H4,
+  SQ_A5,
+  SQ_B5,
+  SQ_C5,
+  SQ_D5,
+  SQ_E5,
+  SQ_F5,
+  SQ_G5,
+  SQ_H5,
+  SQ_A6,
+  SQ_B6,
+  SQ_C6,
+  SQ_D6,
+  SQ_E6,
+  SQ_F6,
+  SQ_G6,
+  SQ_H6,
+  SQ_A7,
+  SQ_B7,
+  SQ_C7,
+  SQ_D7,
+  SQ_E7,
+  SQ_F7,
+  SQ_G7,
+  SQ_H7,
+  SQ_A8,
+  SQ_B8,
+  SQ_C8,
+  SQ_D8,
+  SQ_E8,
+  SQ_F8,
+  SQ_G8,
+  SQ_H8,
   SQ_NONE = 64
 };
 
@@ -44,9 +108,7 @@ constexpr Bitboard bb(int s) { return Bitboard(1) << s; }
 // Rank r as seen from colour c (rank 0 is c's back rank).
 constexpr int relative_rank(Color c, int r) { return c == WHITE ? r : 7 - r; }
 
-inline std::string square_name(int s) {
-  return std::string{char('a' + file_of(s)), char('1' + rank_of(s))};
-}
+inline std::string square_name(int s) { return std::string{char('a' + file_of(s)), char('1' + rank_of(s))}; }
 
 // Move: 16 bits.
 //   bits 0-5   from square
