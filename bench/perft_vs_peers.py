@@ -94,8 +94,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--stockfish", default=shutil.which("stockfish") or "/usr/games/stockfish")
-    ap.add_argument("--python-chess-depth-drop", type=int, default=2,
-                    help="python-chess runs this many plies shallower (it is ~1000x slower)")
+    ap.add_argument(
+        "--python-chess-depth-drop",
+        type=int,
+        default=2,
+        help="python-chess runs this many plies shallower (it is ~1000x slower)",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -111,7 +115,9 @@ def main() -> int:
             n_sf, t_sf = sf.perft(fen, depth)
             theirs.append(t_sf)
             if n_ours != n_sf:
-                raise SystemExit(f"{name}: node counts differ: chessformer {n_ours}, stockfish {n_sf}")
+                raise SystemExit(
+                    f"{name}: node counts differ: chessformer {n_ours}, stockfish {n_sf}"
+                )
         pc_depth = max(1, depth - args.python_chess_depth_drop)
         n_pc, t_pc = python_chess_perft(fen, pc_depth)
         start = time.perf_counter()
@@ -121,25 +127,37 @@ def main() -> int:
             raise SystemExit(f"{name}: node counts differ from python-chess at depth {pc_depth}")
         nps_ours = n_ours / statistics.median(ours)
         nps_sf = n_sf / statistics.median(theirs)
-        rows.append({
-            "position": name, "depth": depth, "nodes": n_ours,
-            "chessformer_nps": nps_ours, "stockfish_nps": nps_sf,
-            "ratio_vs_stockfish": nps_ours / nps_sf,
-            "python_chess_depth": pc_depth, "python_chess_nps": n_pc / t_pc,
-            # nodes/s at each engine's own depth (python-chess runs shallower to finish), and
-            # chessformer at python-chess's depth too, where call overhead weighs more.
-            "ratio_vs_python_chess": nps_ours / (n_pc / t_pc),
-            "ratio_vs_python_chess_same_depth": (n_ours_pc / t_ours_pc) / (n_pc / t_pc),
-        })
+        rows.append(
+            {
+                "position": name,
+                "depth": depth,
+                "nodes": n_ours,
+                "chessformer_nps": nps_ours,
+                "stockfish_nps": nps_sf,
+                "ratio_vs_stockfish": nps_ours / nps_sf,
+                "python_chess_depth": pc_depth,
+                "python_chess_nps": n_pc / t_pc,
+                # nodes/s at each engine's own depth (python-chess runs shallower to finish), and
+                # chessformer at python-chess's depth too, where call overhead weighs more.
+                "ratio_vs_python_chess": nps_ours / (n_pc / t_pc),
+                "ratio_vs_python_chess_same_depth": (n_ours_pc / t_ours_pc) / (n_pc / t_pc),
+            }
+        )
         r = rows[-1]
-        print(f"{name:10s} d{depth} {n_ours:>11,} nodes  chessformer {nps_ours / 1e6:7.1f}M nps  "
-              f"stockfish {nps_sf / 1e6:7.1f}M nps  ratio {r['ratio_vs_stockfish']:.2f}x  "
-              f"vs python-chess {r['ratio_vs_python_chess']:,.0f}x "
-              f"(same depth {pc_depth}: {r['ratio_vs_python_chess_same_depth']:,.0f}x)", flush=True)
+        print(
+            f"{name:10s} d{depth} {n_ours:>11,} nodes  chessformer {nps_ours / 1e6:7.1f}M nps  "
+            f"stockfish {nps_sf / 1e6:7.1f}M nps  ratio {r['ratio_vs_stockfish']:.2f}x  "
+            f"vs python-chess {r['ratio_vs_python_chess']:,.0f}x "
+            f"(same depth {pc_depth}: {r['ratio_vs_python_chess_same_depth']:,.0f}x)",
+            flush=True,
+        )
     sf.close()
     result = {
-        "benchmark": "perft", "machine": platform.processor() or platform.machine(),
-        "stockfish": sf.version, "python": sys.version.split()[0], "repeat": args.repeat,
+        "benchmark": "perft",
+        "machine": platform.processor() or platform.machine(),
+        "stockfish": sf.version,
+        "python": sys.version.split()[0],
+        "repeat": args.repeat,
         "rows": rows,
     }
     if args.json:

@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   cb::bind_exceptions(m);
   cb::bind_board(m);
   cb::bind_batch(m);
+  cb::bind_tokenize(m);
 }

@@ -73,6 +73,8 @@ class Move:
             to = SQUARE_NAMES.index(uci[2:4])
         except ValueError:
             raise IllegalMoveError(f"invalid UCI move {uci!r}") from None
+        if frm == to:  # e2e2 would otherwise read as the null move (use 0000), as in python-chess
+            raise IllegalMoveError(f"invalid UCI move {uci!r} (use 0000 for a null move)")
         promotion = None
         if len(uci) == 5:
             if uci[4] not in "nbrq":
@@ -164,6 +166,21 @@ def _as_move(move: Any) -> Move:
     raise TypeError(f"expected a Move, a chess.Move or a UCI string, got {move!r}")
 
 
+def _is_utf8(text: str) -> bool:
+    """False for strings with unpaired surrogates, which the C++ core cannot receive."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _san_text(san: str) -> str:
+    if not isinstance(san, str) or not _is_utf8(san):
+        raise IllegalMoveError(f"invalid SAN {san!r}")
+    return san
+
+
 class Board:
     """A chess position with its move history. ``Board()`` is the start position."""
 
@@ -174,6 +191,8 @@ class Board:
             fen = STARTING_FEN
         if not isinstance(fen, str):
             raise TypeError(f"FEN must be a str, got {fen!r}")
+        if not _is_utf8(fen):
+            raise InvalidFenError(f"invalid FEN {fen!r}: not valid Unicode text")
         self._board = _core.Board(fen, chess960)
 
     # ---- state --------------------------------------------------------------------------------
@@ -255,7 +274,7 @@ class Board:
 
     def parse_san(self, san: str) -> Move:
         """The legal move written ``san`` (lenient: 0-0, e8Q, Ng1f3, UCI, …)."""
-        return _move(self._board.parse_san(san))
+        return _move(self._board.parse_san(_san_text(san)))
 
     def push(self, move: Move | str | Any) -> None:
         """Play a legal move (our Move, a chess.Move or a UCI string)."""
@@ -267,7 +286,7 @@ class Board:
         return move
 
     def push_san(self, san: str) -> Move:
-        return _move(self._board.push_san(san))
+        return _move(self._board.push_san(_san_text(san)))
 
     def pop(self) -> Move:
         """Undo the last move and return it; IndexError when there is nothing to undo."""
