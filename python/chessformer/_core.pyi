@@ -78,3 +78,21 @@ def legal_move_mask_games(
     chess960: bool = False,
     packed: bool = False,
 ) -> npt.NDArray[Any]: ...
+
+CHAR_VOCAB: str
+FEN_VOCAB: str
+TOKENIZER_VERSION: int
+
+def encode_game(
+    tokenizer: str,
+    start_fen: str,
+    uci_moves: Sequence[str],
+    result: str = "*",
+    chess960: bool = False,
+    with_result: bool = True,
+) -> npt.NDArray[Any]: ...
+def encode_board(
+    tokenizer: str, board: Board, with_result: bool = False, result: str = "*"
+) -> npt.NDArray[Any]: ...
+def char_transcript(board: Board) -> str: ...
+def decode_game(tokenizer: str, tokens: npt.ArrayLike) -> tuple[str, list[str], str, str]: ...
