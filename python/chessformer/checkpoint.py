@@ -1,0 +1,229 @@
+"""Training checkpoints: one folder per saved step, written atomically, loaded without pickle.
+
+Layout (``RUN_DIR/ckpt-0001000/``)::
+
+    model.safetensors   weights (tied lm_head.weight omitted: it is transformer.wte.weight)
+    config.json         format/version, step, model config, train config, tokenizer info
+    optimizer.pt        AdamW state_dict (tensors, numbers, lists only; read with weights_only=True)
+    state.json          step, tokens seen, each rank's data-stream position
+
+``RUN_DIR/latest`` holds the name of the newest complete checkpoint. A checkpoint is written into
+``RUN_DIR/.tmp-*``, every file and the folder fsynced, then renamed into place; ``latest`` is
+replaced the same way. A crash at any point leaves the previous checkpoint and pointer intact.
+
+Nothing here unpickles arbitrary objects: safetensors and JSON are data only, and the optimizer file
+goes through ``torch.load(weights_only=True)``, which refuses anything but tensors and primitives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from chessformer.model import GPT, GPTConfig
+
+FORMAT_NAME = "chessformer-checkpoint"
+FORMAT_VERSION = 1
+TIED_KEY = "lm_head.weight"  # equal to transformer.wte.weight; safetensors refuses shared storage
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, incomplete or of an unknown format/version."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int
+    model_config: GPTConfig
+    train_config: dict[str, Any]
+    tokenizer: dict[str, Any]
+    state: dict[str, Any]  # state.json: data positions etc. ({} for converted checkpoints)
+
+    def load_model(self, device: str | torch.device = "cpu") -> GPT:
+        model = GPT(self.model_config)
+        load_weights(model, self.path / "model.safetensors")
+        return model.to(device)
+
+    def load_optimizer_state(self, device: str | torch.device = "cpu") -> dict[str, Any] | None:
+        path = self.path / "optimizer.pt"
+        if not path.is_file():
+            return None
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+        return state
+
+
+def model_state(model: GPT) -> dict[str, torch.Tensor]:
+    """The model's weights as plain, contiguous CPU tensors, tied head omitted."""
+    return {
+        k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if k != TIED_KEY
+    }
+
+
+def load_weights(model: GPT, path: Path) -> None:
+    sd = load_file(str(path))
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k != TIED_KEY]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not fit the model config: "
+            f"missing {missing}, unexpected {unexpected}"
+        )
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with open(path, "w") as f:
+        f.write(json.dumps(obj, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_optimizer(path: Path, state: dict[str, Any]) -> None:
+    with open(path, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(
+    run_dir: str | os.PathLike[str],
+    step: int,
+    model: GPT,
+    train_config: dict[str, Any],
+    tokenizer: dict[str, Any],
+    optimizer_state: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    keep_last: int = 0,
+) -> Path:
+    """Write ``RUN_DIR/ckpt-{step:07d}`` atomically and point ``latest`` at it.
+
+    ``keep_last`` > 0 deletes all but that many newest checkpoints afterwards.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".tmp-*"):  # left by a crashed writer; only rank 0 writes here
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    name = f"ckpt-{step:07d}"
+    tmp = run_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    save_file(model_state(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    _fsync_path(tmp / "model.safetensors")
+    _write_json(
+        tmp / "config.json",
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "step": step,
+            "model": model.config.to_json(),
+            "train": train_config,
+            "tokenizer": tokenizer,
+        },
+    )
+    if optimizer_state is not None:
+        _write_optimizer(tmp / "optimizer.pt", optimizer_state)
+    _write_json(tmp / "state.json", {"step": step, **(state or {})})
+    _fsync_path(tmp)
+
+    final = run_dir / name
+    if final.exists():  # re-saving a step (e.g. after a resume): move the old copy aside first
+        old = run_dir / f".tmp-old-{name}-{uuid.uuid4().hex[:8]}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+    pointer = run_dir / f".tmp-latest-{uuid.uuid4().hex[:8]}"
+    _write_json(pointer, name)
+    os.replace(pointer, run_dir / "latest")
+    _fsync_path(run_dir)
+
+    if keep_last > 0:
+        for old_ckpt in sorted(run_dir.glob("ckpt-*"))[:-keep_last]:
+            if old_ckpt.name != name:
+                shutil.rmtree(old_ckpt, ignore_errors=True)
+    return final
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """A checkpoint folder from itself or from a run folder (through ``latest``)."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    pointer = path / "latest"
+    if pointer.is_file():
+        name = json.loads(pointer.read_text())
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            raise CheckpointError(f"{pointer}: bad checkpoint name {name!r}")
+        return path / name
+    raise CheckpointError(f"{path}: neither a checkpoint (no config.json) nor a run (no latest)")
+
+
+def has_checkpoint(run_dir: str | os.PathLike[str]) -> bool:
+    return (Path(run_dir) / "latest").is_file()
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint's metadata (config.json, state.json); weights load on demand."""
+    ckpt = resolve(path)
+    cpath = ckpt / "config.json"
+    try:
+        meta = json.loads(cpath.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{cpath}: not found (incomplete checkpoint?)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cpath}: not valid JSON: {e}") from e
+    if meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(
+            f"{cpath}: format is {meta.get('format')!r}, expected {FORMAT_NAME!r}"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{cpath}: format_version {meta.get('format_version')!r} is not "
+            f"supported (this reader knows {FORMAT_VERSION})"
+        )
+    if not (ckpt / "model.safetensors").is_file():
+        raise CheckpointError(f"{ckpt / 'model.safetensors'}: not found")
+    spath = ckpt / "state.json"
+    state = json.loads(spath.read_text()) if spath.is_file() else {}
+    return Checkpoint(
+        ckpt,
+        int(meta.get("step", 0)),
+        GPTConfig.from_json(meta["model"]),
+        meta.get("train") or {},
+        meta.get("tokenizer") or {},
+        state,
+    )
+
+
+def load_model(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[GPT, dict[str, Any]]:
+    """A model and its tokenizer record from a run folder, a checkpoint folder, or a nanoGPT
+    ``.pt`` file (the paper's 32-character vocabulary), for inference."""
+    p = Path(path)
+    if p.is_file():
+        from chessformer.convert import _tokenizer_for, load_nanogpt
+
+        model, _ = load_nanogpt(p)
+        return model.to(device), _tokenizer_for(model.config.vocab_size, "auto")
+    ckpt = load_checkpoint(p)
+    return ckpt.load_model(device), ckpt.tokenizer

@@ -1,0 +1,250 @@
+"""The chessformer GPT: a decoder-only transformer, architecture- and name-compatible with nanoGPT.
+
+Learned positions, pre-LN blocks (LayerNorm without bias), causal self-attention through
+``F.scaled_dot_product_attention``, a 4x GELU MLP, no biases, and the token embedding tied to the
+output head. Parameter names are nanoGPT's (``transformer.h.0.attn.c_attn.weight`` ...), so its
+checkpoints map over with no renaming (see ``chessformer.convert``).
+
+Training calls ``model(idx, targets)``. Incremental decoding (the inference engine) calls
+``model.setup_caches(B, T)`` once and then ``model(idx, input_pos=pos)``: each attention layer then
+writes its keys and values into a preallocated `KVCache` and attends over everything cached so far.
+
+    from chessformer.model import GPT, CONFIGS
+    model = GPT(CONFIGS["tiny"])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int = 32  # the paper's characters; the dataset manifest sets it per tokenizer
+    block_size: int = 1023  # context length: the paper packs 1024-char rows (input + 1 target)
+    n_layer: int = 16  # depth of the paper's ~50M model
+    n_head: int = 8  # head size n_embd / n_head = 64
+    n_embd: int = 512  # residual width; the MLP is 4x this
+    dropout: float = 0.0  # the paper trains without dropout (plenty of data)
+    bias: bool = False  # no biases in Linear/LayerNorm: nanoGPT's faster, as-good choice
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        for f in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"{f} must be positive, got {getattr(self, f)!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_(self, **changes: Any) -> GPTConfig:
+        return replace(self, **changes)
+
+
+CONFIGS: dict[str, GPTConfig] = {
+    # the paper's model (~50M parameters, 25.2M of them per 8 layers)
+    "paper-50m": GPTConfig(n_layer=16, n_head=8, n_embd=512, block_size=1023),
+    # ~10.6M parameters: experiments on one consumer GPU
+    "small": GPTConfig(n_layer=6, n_head=6, n_embd=384, block_size=1023),
+    # ~0.1M parameters: tests and CPU smoke runs
+    "tiny": GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=256),
+}
+
+
+class KVCache(nn.Module):
+    """Keys and values of one attention layer for positions written so far (decoding)."""
+
+    k: torch.Tensor  # (B, nh, max_seq, hs)
+    v: torch.Tensor  # (B, nh, max_seq, hs)
+
+    def __init__(
+        self,
+        batch: int,
+        max_seq: int,
+        n_head: int,
+        head_size: int,
+        dtype: torch.dtype,
+        device: torch.device | None = None,
+    ) -> None:
+        super().__init__()
+        shape = (batch, n_head, max_seq, head_size)
+        # not persistent: caches are scratch space, never part of a checkpoint
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(
+        self, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # k, v: (B, nh, T, hs) for positions input_pos (T,)
+        B = k.size(0)
+        self.k[:B, :, input_pos] = k.to(self.k.dtype)
+        self.v[:B, :, input_pos] = v.to(self.v.dtype)
+        return self.k[:B], self.v[:B]  # (B, nh, S, hs)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_head, self.n_embd, self.dropout = cfg.n_head, cfg.n_embd, cfg.dropout
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)  # q, k, v in that order
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.kv_cache: KVCache | None = None
+
+    def forward(self, x: torch.Tensor, input_pos: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if input_pos is None:
+            y = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+            )  # (B, nh, T, hs)
+        else:
+            if self.kv_cache is None:
+                raise RuntimeError("input_pos given but no KV cache: call setup_caches() first")
+            k, v = self.kv_cache.update(input_pos, k, v)  # (B, nh, S, hs)
+            # query at position p sees cached positions <= p; unwritten slots are masked out
+            mask = torch.arange(k.size(2), device=x.device)[None, :] <= input_pos[:, None]  # (T, S)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.gelu = nn.GELU()  # exact erf GELU, as nanoGPT (tanh approximation would change logits)
+        self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, input_pos: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), input_pos)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    """The trunk; a typed stand-in for nanoGPT's ModuleDict with the same child names."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+
+    def blocks(self) -> list[Block]:
+        return [b for b in self.h if isinstance(b, Block)]
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.transformer = Transformer(cfg)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        # tied: the output projection reuses the input embedding (fewer parameters, as good here)
+        self.lm_head.weight = self.transformer.wte.weight
+        self.apply(self._init_weights)
+        # GPT-2's scaled init: each residual branch's output projection shrinks with depth so the
+        # residual stream's variance stays ~constant over 2 * n_layer additions
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; positions excluded by default (the token table is the tied head)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Training FLOPs per token: 6N for the matmuls of forward + backward, plus attention's
+        12·L·d·T (PaLM appendix B)."""
+        c, t = self.config, seq_len or self.config.block_size
+        return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * t
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        input_pos: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, T, vocab) and, given targets (B, T; -1 = ignore), the mean cross-entropy.
+
+        ``input_pos`` (T,) switches to cached decoding: positions of ``idx``'s tokens.
+        """
+        T = idx.size(1)
+        if idx.size(1) > self.config.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
+        pos = input_pos if input_pos is not None else torch.arange(T, device=idx.device)  # (T,)
+        x = self.transformer.drop(
+            self.transformer.wte(idx) + self.transformer.wpe(pos)
+        )  # (B, T, C)
+        for block in self.transformer.blocks():
+            x = block(x, input_pos)  # (B, T, C)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(
+            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1
+        )
+        return logits, loss
+
+    def setup_caches(self, batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
+        """Preallocate per-layer KV caches for decoding up to ``max_seq`` positions."""
+        if max_seq > self.config.block_size:
+            raise ValueError(f"max_seq {max_seq} exceeds block_size {self.config.block_size}")
+        w = self.transformer.wte.weight
+        hs = self.config.n_embd // self.config.n_head
+        for block in self.transformer.blocks():
+            block.attn.kv_cache = KVCache(
+                batch, max_seq, self.config.n_head, hs, dtype or w.dtype, w.device
+            )
+
+    def configure_optimizer(
+        self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False
+    ) -> torch.optim.AdamW:
+        """AdamW with weight decay on 2-D weights (matmuls, embeddings) only, not gains/biases."""
+        params = {n: p for n, p in self.named_parameters() if p.requires_grad}  # tied: listed once
+        decay = [p for p in params.values() if p.dim() >= 2]
+        no_decay = [p for p in params.values() if p.dim() < 2]
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)

@@ -1,0 +1,581 @@
+"""``chessformer train``: train a GPT on a prepared dataset folder, on CPU, one GPU or many.
+
+    chessformer train --data DATA_DIR --config paper-50m --out runs/cf1000
+    chessformer train --data DATA_DIR --config tiny --set max_steps=200 batch_size=8 --out runs/t
+    chessformer train --out runs/cf1000 --data DATA_DIR --resume          # continue exactly
+    torchrun --nproc_per_node 8 -m chessformer.cli train --data ... --out ...   # DDP
+
+Every hyper-parameter is a `TrainConfig` field, set with ``--set key=value``; model fields take a
+``model.`` prefix (``--set model.dropout=0.1``). Metrics go to ``RUN_DIR/metrics.jsonl`` (and to
+TensorBoard when installed), checkpoints to ``RUN_DIR/ckpt-*`` (see chessformer.checkpoint).
+docs/training.md has the paper's run and the multi-GPU recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from chessformer.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from chessformer.data import Batcher, Dataset, DatasetFormatError, GameStream, TokenizerInfo
+from chessformer.model import CONFIGS, GPT, GPTConfig
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # inputs, targets: (B, T) int64 each
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1337  # model init, data order, dropout: all derive from it
+    batch_size: int = 32  # rows per micro-batch per rank
+    grad_accum: int = 4  # micro-batches per step: 32 x 4 x 1024 ~ 131k chars/step (paper ~125k)
+    max_steps: int = 100_000  # the paper's analysed checkpoint is step 100k
+    lr: float = 3e-4  # peak learning rate
+    min_lr: float = 3e-5  # cosine floor: lr / 10
+    warmup_steps: int = 2000  # linear warmup from 0
+    lr_decay_steps: int = 0  # cosine reaches min_lr here; 0 = max_steps
+    weight_decay: float = 0.1  # on 2-D weights only
+    beta1: float = 0.9
+    beta2: float = 0.95  # shorter second-moment memory: steadier with large batches
+    grad_clip: float = 1.0  # max global grad norm; 0 = off
+    eval_interval: int = 1000  # steps between validation passes; 0 = only at the end
+    eval_batches: int = 20  # micro-batches per validation pass (fixed rows, same every pass)
+    log_interval: int = 10  # steps between train metrics lines
+    ckpt_interval: int = 1000  # steps between checkpoints; 0 = only at the end
+    keep_last: int = 3  # checkpoints kept on disk; 0 = all
+    compile: bool = True  # torch.compile (CUDA only; CPU runs eager)
+    dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    threads: int = 0  # CPU intra-op threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_batches")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.dtype not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"dtype must be auto, bf16 or fp32, got {self.dtype!r}")
+
+
+class ConfigError(ValueError):
+    """A bad --set key or value, or a config that contradicts a checkpoint."""
+
+
+def _parse_value(name: str, type_name: str, text: str) -> Any:
+    try:
+        if type_name == "bool":
+            low = text.lower()
+            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            return low in ("1", "true", "yes", "on")
+        if type_name == "int":
+            return int(text.replace("_", ""))
+        if type_name == "float":
+            return float(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"--set {name}={text!r}: expected a {type_name}") from None
+
+
+def apply_sets(
+    train: TrainConfig, model: GPTConfig, sets: Sequence[str]
+) -> tuple[TrainConfig, GPTConfig]:
+    """Apply ``key=value`` overrides (``model.key`` for model fields), type-checked."""
+    t_changes: dict[str, Any] = {}
+    m_changes: dict[str, Any] = {}
+    t_types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    m_types = {f.name: str(f.type) for f in fields(GPTConfig)}
+    for item in sets:
+        key, eq, text = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        if key.startswith("model."):
+            name = key.removeprefix("model.")
+            if name not in m_types:
+                raise ConfigError(
+                    f"--set {key!r}: unknown model key; known: "
+                    + ", ".join(f"model.{k}" for k in m_types)
+                )
+            m_changes[name] = _parse_value(key, m_types[name], text)
+        else:
+            if key not in t_types:
+                raise ConfigError(
+                    f"--set {key!r}: unknown key; known: {', '.join(t_types)} "
+                    "(model fields take a 'model.' prefix)"
+                )
+            t_changes[key] = _parse_value(key, t_types[key], text)
+    try:
+        return dataclasses.replace(train, **t_changes), model.with_(**m_changes)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup to lr, cosine decay to min_lr at lr_decay_steps, then flat."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    decay = cfg.lr_decay_steps or cfg.max_steps
+    if step >= decay:
+        return cfg.min_lr
+    frac = (step - cfg.warmup_steps) / max(1, decay - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (cfg.lr - cfg.min_lr)
+
+
+# peak dense bf16 tensor FLOP/s by device-name substring (no sparsity)
+PEAK_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 125e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+    "V100": 125e12,
+}
+# CPU assumption: AVX2 with two FMA ports = 32 fp32 FLOP/cycle/core at ~2.5 GHz
+CPU_FLOPS_PER_THREAD = 80e9
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type == "cpu":
+        return CPU_FLOPS_PER_THREAD * torch.get_num_threads()
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Sequence[Batch],
+    grad_clip: float,
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimizer step over the micro-batches; returns (mean loss, grad norm) as tensors so
+    the caller decides when to sync with the device.
+
+    Each micro-batch's mean loss is scaled by 1/len(batches): the step's gradient is the mean over
+    micro-batches, and DDP's all-reduce averages over ranks — the same update as one process on
+    the combined batch. Gradients are all-reduced only on the last micro-batch (``no_sync``).
+    """
+    total = torch.zeros((), device=batches[0][0].device)
+    for i, (x, y) in enumerate(batches):
+        last = i == len(batches) - 1
+        sync: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if isinstance(model, nn.parallel.DistributedDataParallel) and not last:
+            sync = model.no_sync()
+        with sync:
+            with autocast():
+                _, loss = model(x, y)
+            assert loss is not None
+            (loss / len(batches)).backward()
+        total += loss.detach()
+    norm = None
+    if grad_clip > 0:
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total / len(batches), norm
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Sequence[Batch],
+    tok: TokenizerInfo,
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> dict[str, float]:
+    """Mean loss over all scored targets, and top-1 accuracy (for ``move``: over moves only).
+
+    Sums are all-reduced, so every rank returns the global numbers.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss sum, n, correct, n scored
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        with autocast():
+            logits, _ = model(x)  # (B, T, V)
+        logits = logits.float()
+        keep = y != -1  # (B, T)
+        loss = F.cross_entropy(
+            logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=-1, reduction="sum"
+        )
+        scored = tok.scored(y)  # (B, T)
+        correct = (logits.argmax(-1) == y) & scored  # (B, T)
+        sums += torch.stack(
+            [loss.double(), keep.sum().double(), correct.sum().double(), scored.sum().double()]
+        )
+    if dist.is_initialized():
+        dist.all_reduce(sums)
+    model.train(was_training)
+    loss_sum, n, n_correct, n_scored = sums.tolist()
+    return {"loss": loss_sum / max(n, 1.0), "acc": n_correct / max(n_scored, 1.0)}
+
+
+def validation_rows(
+    ds: Dataset, block_size: int, n_rows: int, rank: int, world: int
+) -> list[Batch]:
+    """Fixed validation micro-batches: the val split in file order (no shuffle), rank-strided,
+    at most one pass (small val splits are not repeated)."""
+    split = ds.splits.get("val")
+    if split is None or int(split.shard_games.sum()) <= rank:
+        return []
+    stream = GameStream(split, seed=0, rank=rank, world=world, shuffle=False)
+    batcher = Batcher(stream, ds.tokenizer, block_size)
+    out: list[Batch] = []
+    while len(out) < n_rows and stream.epoch == 0:
+        out.append(batcher.next_batch(1))
+    # regroup single rows into micro-batches of up to 16 rows
+    return [
+        (torch.cat([x for x, _ in out[i : i + 16]]), torch.cat([y for _, y in out[i : i + 16]]))
+        for i in range(0, len(out), 16)
+    ]
+
+
+class Progress:
+    """A status line on stderr: rewritten in place on a terminal, one line per log otherwise."""
+
+    def __init__(self, total: int, start: int = 0, stream: Any = None) -> None:
+        self.total, self.start, self.out = total, start, stream or sys.stderr
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.t0 = time.perf_counter()
+
+    def update(self, step: int, text: str) -> None:
+        frac, width = step / self.total, 20
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        rate = (step - self.start) / max(
+            time.perf_counter() - self.t0, 1e-9
+        )  # steps/s this session
+        eta = (self.total - step) / rate if rate > 0 else 0.0
+        line = f"[{bar}] {step}/{self.total} {text} | eta {_fmt_time(eta)}"
+        if self.tty:
+            self.out.write("\r\x1b[2K" + line)
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def message(self, text: str) -> None:
+        self.out.write(("\n" if self.tty else "") + text + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+
+
+def _fmt_time(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class MetricsLog:
+    """metrics.jsonl (append, one JSON object per line) plus TensorBoard when installed."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = run_dir / "metrics.jsonl"
+        self.tb: Any = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tb"))
+            except ImportError:  # tensorboard not installed: JSONL only
+                self.tb = None
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, self.path)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if k not in ("step", "kind") and isinstance(v, int | float):
+                    self.tb.add_scalar(f"{record['kind']}/{k}", v, record["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    # re-seeding per step makes dropout a function of (seed, rank, step): resume needs no RNG state
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
+
+
+def _gather_positions(stream: GameStream, device: torch.device, world: int) -> list[dict[str, int]]:
+    mine = torch.tensor([stream.epoch, stream.cursor], dtype=torch.int64, device=device)
+    if world == 1:
+        return [stream.state_dict()]
+    parts = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather(parts, mine)
+    return [{"epoch": int(p[0]), "cursor": int(p[1])} for p in parts]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chessformer train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="dataset folder (chessformer prep output)")
+    p.add_argument("--config", default="small", choices=sorted(CONFIGS), help="model config")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field (model.KEY: GPTConfig)",
+    )
+    p.add_argument("--out", required=True, help="run folder: checkpoints and metrics")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/latest")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _train(args)
+    except (ConfigError, DatasetFormatError) as e:
+        print(f"chessformer train: {e}", file=sys.stderr)
+        return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    run_dir = Path(args.out)
+    # distributed: torchrun sets RANK / LOCAL_RANK / WORLD_SIZE
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: CUDA is not available")
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    master = rank == 0
+
+    ds = Dataset.open(args.data)
+    tok = ds.tokenizer
+    resume_ckpt = None
+    if args.resume:
+        if not has_checkpoint(run_dir):
+            raise ConfigError(f"--resume: no checkpoint in {run_dir}")
+        resume_ckpt = load_checkpoint(run_dir)
+        known = {f.name for f in fields(TrainConfig)}
+        cfg = TrainConfig(**{k: v for k, v in resume_ckpt.train_config.items() if k in known})
+        mcfg = resume_ckpt.model_config
+        if resume_ckpt.tokenizer.get("name") != tok.name:
+            raise ConfigError(
+                f"--resume: checkpoint tokenizer {resume_ckpt.tokenizer.get('name')!r}"
+                f" differs from the dataset's {tok.name!r}"
+            )
+        cfg, new_mcfg = apply_sets(cfg, mcfg, args.sets)
+        if new_mcfg != mcfg:
+            raise ConfigError("--resume: model.* settings cannot change the checkpoint's model")
+    else:
+        if has_checkpoint(run_dir):
+            raise ConfigError(
+                f"{run_dir} already holds a run; pass --resume or choose another --out"
+            )
+        base = CONFIGS[args.config].with_(vocab_size=tok.vocab_size)
+        cfg, mcfg = apply_sets(TrainConfig(), base, args.sets)
+    if mcfg.vocab_size != tok.vocab_size:
+        raise ConfigError(f"model vocab_size {mcfg.vocab_size} != tokenizer's {tok.vocab_size}")
+
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    if use_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    bf16 = use_cuda and cfg.dtype in ("auto", "bf16")
+    if cfg.dtype == "bf16" and not use_cuda:
+        raise ConfigError("dtype=bf16 needs CUDA; CPU trains in fp32")
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        if bf16:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    torch.manual_seed(cfg.seed)  # identical init on every rank
+    raw = GPT(mcfg)
+    step = 0
+    if resume_ckpt is not None:
+        raw = resume_ckpt.load_model()
+        step = resume_ckpt.step
+    raw.to(device)
+    optimizer = raw.configure_optimizer(
+        cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), fused=use_cuda
+    )
+    stream = GameStream(ds.splits["train"], cfg.seed, rank, world)
+    tokens_seen = 0
+    if resume_ckpt is not None:
+        opt_state = resume_ckpt.load_optimizer_state(device)
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+        positions = resume_ckpt.state.get("data") or []
+        if len(positions) != world:
+            raise ConfigError(
+                f"--resume: checkpoint was written by {len(positions)} rank(s), this "
+                f"run has {world}; exact resume needs the same number"
+            )
+        stream.load_state_dict(positions[rank])
+        tokens_seen = int(resume_ckpt.state.get("tokens", 0))
+
+    model: nn.Module = raw
+    if use_cuda and cfg.compile:
+        model = torch.compile(model)  # type: ignore[assignment]
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if use_cuda else None
+        )
+    model.train()
+
+    batcher = Batcher(stream, tok, mcfg.block_size)
+    val = validation_rows(ds, mcfg.block_size, cfg.eval_batches * cfg.batch_size, rank, world)
+    tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum * world
+    flops_per_step = raw.flops_per_token() * tokens_per_step
+    peak = peak_flops(device)
+    peak_total = peak * world if peak else None
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = MetricsLog(run_dir, enabled=master)
+    if master and resume_ckpt is not None:
+        log.truncate_after(step)  # drop lines a crashed run wrote after its last checkpoint
+    progress = Progress(cfg.max_steps, step) if master else None
+    if progress is not None:
+        progress.message(
+            f"chessformer train: {mcfg.n_layer}L {mcfg.n_head}H {mcfg.n_embd}d, "
+            f"{raw.num_params() / 1e6:.2f}M params, {tok.name} vocab {tok.vocab_size}, "
+            f"{tokens_per_step} tokens/step, {world} rank(s) on {device}"
+            f"{', bf16' if bf16 else ', fp32'}{', resumed at step ' + str(step) if step else ''}"
+        )
+
+    def save() -> None:
+        positions = _gather_positions(stream, device, world)
+        if master:
+            save_checkpoint(
+                run_dir,
+                step,
+                raw,
+                dataclasses.asdict(cfg),
+                tok.to_json(),
+                optimizer.state_dict(),
+                {"data": positions, "tokens": tokens_seen, "world_size": world},
+                keep_last=cfg.keep_last,
+            )
+
+    def validate() -> None:
+        if not val:
+            return
+        metrics = evaluate(model, val, tok, autocast)
+        log.write(
+            {
+                "kind": "val",
+                "step": step,
+                "loss": metrics["loss"],
+                "acc": metrics["acc"],
+                "tokens": tokens_seen,
+            }
+        )
+        if progress is not None:
+            what = "move acc" if tok.name == "move" else "acc"
+            progress.message(
+                f"step {step}: val loss {metrics['loss']:.4f} {what} {metrics['acc']:.4f}"
+            )
+
+    def to_device(batch: Batch) -> Batch:
+        if device.type == "cuda":  # pinned host memory: the copy is asynchronous
+            return (
+                batch[0].pin_memory().to(device, non_blocking=True),
+                batch[1].pin_memory().to(device, non_blocking=True),
+            )
+        return batch
+
+    t_last, steps_since, loss_acc = time.perf_counter(), 0, torch.zeros((), device=device)
+    while step < cfg.max_steps:
+        lr = lr_at(cfg, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(_step_seed(cfg.seed, rank, step))
+        # packing runs on the CPU while the device still works on the previous step (no sync)
+        batches = [to_device(batcher.next_batch(cfg.batch_size)) for _ in range(cfg.grad_accum)]
+        loss, norm = train_step(model, optimizer, batches, cfg.grad_clip, autocast)
+        step += 1
+        tokens_seen += tokens_per_step
+        steps_since += 1
+        loss_acc += loss
+        if step % cfg.log_interval == 0 or step == cfg.max_steps:
+            # the only device sync of a logging interval
+            loss_mean = (loss_acc / steps_since).item()
+            now = time.perf_counter()
+            tps = tokens_per_step * steps_since / (now - t_last)
+            mfu = flops_per_step * steps_since / (now - t_last) / peak_total if peak_total else None
+            record = {
+                "kind": "train",
+                "step": step,
+                "loss": loss_mean,
+                "lr": lr,
+                "grad_norm": float(norm) if norm is not None else None,
+                "tokens": tokens_seen,
+                "tok_per_s": tps,
+                "mfu": mfu,
+            }
+            log.write(record)
+            if progress is not None:
+                mfu_text = f" mfu {100 * mfu:.1f}%" if mfu is not None else ""
+                progress.update(
+                    step, f"loss {loss_mean:.4f} lr {lr:.2e} | {tps / 1e3:.1f}k tok/s{mfu_text}"
+                )
+            t_last, steps_since, loss_acc = now, 0, torch.zeros((), device=device)
+        if cfg.eval_interval and step % cfg.eval_interval == 0 and step < cfg.max_steps:
+            validate()
+        if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and step < cfg.max_steps:
+            save()
+    validate()
+    save()
+    if progress is not None:
+        progress.close()
+    log.close()
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+def iter_metrics(run_dir: str | os.PathLike[str], kind: str = "train") -> Iterator[dict[str, Any]]:
+    """Records of one kind from RUN_DIR/metrics.jsonl (for tests and notebooks)."""
+    with open(Path(run_dir) / "metrics.jsonl") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get("kind") == kind:
+                yield rec
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Checkpoints (atomic writes, pickle-free loads) and nanoGPT interoperability."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import chessformer.checkpoint as ckpt_mod
+from chessformer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from chessformer.convert import ConvertError, load_nanogpt, to_nanogpt
+from chessformer.convert import main as convert_main
+from chessformer.data import char_tokenizer_info
+from chessformer.model import CONFIGS, GPT
+
+TOK = char_tokenizer_info().to_json()
+
+
+def _model(seed: int, **kw: object) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(CONFIGS["tiny"].with_(**kw)).eval()
+
+
+def _stepped(model: GPT) -> torch.optim.AdamW:
+    opt = model.configure_optimizer(1e-3, 0.1, (0.9, 0.95))
+    x = torch.randint(0, 32, (2, 16))
+    model(x, x)[1].backward()  # type: ignore[union-attr]
+    opt.step()
+    return opt
+
+
+def _same_weights(a: GPT, b: GPT) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_save_load_roundtrip(tmp_path: Path) -> None:
+    model = _model(0)
+    opt = _stepped(model)
+    path = save_checkpoint(
+        tmp_path,
+        5,
+        model,
+        {"lr": 1e-3},
+        TOK,
+        opt.state_dict(),
+        {"data": [{"epoch": 0, "cursor": 9}]},
+    )
+    assert path.name == "ckpt-0000005" and (tmp_path / "latest").is_file()
+    ck = load_checkpoint(tmp_path)
+    assert ck.step == 5 and ck.state["data"] == [{"epoch": 0, "cursor": 9}]
+    assert ck.model_config == model.config and ck.tokenizer == TOK
+    loaded = ck.load_model()
+    assert _same_weights(model, loaded)
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+    opt2 = loaded.configure_optimizer(1e-3, 0.1, (0.9, 0.95))
+    state = ck.load_optimizer_state()
+    assert state is not None
+    opt2.load_state_dict(state)  # loaded with weights_only=True
+    exp = opt.state_dict()["state"][0]["exp_avg"]
+    torch.testing.assert_close(opt2.state_dict()["state"][0]["exp_avg"], exp)
+
+
+def test_crash_mid_write_keeps_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _model(0)
+    save_checkpoint(tmp_path, 1, first, {}, TOK, _stepped(first).state_dict(), keep_last=1)
+    second = _model(1)
+    opt = _stepped(second)
+
+    def crash_in_optimizer_file(path: Path, state: dict[str, object]) -> None:
+        path.write_bytes(b"half a file")
+        raise OSError("simulated crash (disk full / killed)")
+
+    monkeypatch.setattr(ckpt_mod, "_write_optimizer", crash_in_optimizer_file)
+    with pytest.raises(OSError, match="simulated"):
+        save_checkpoint(tmp_path, 2, second, {}, TOK, opt.state_dict(), keep_last=1)
+    assert list(tmp_path.glob(".tmp-*"))  # the debris of the crashed write
+    ck = load_checkpoint(tmp_path)
+    assert ck.step == 1 and _same_weights(ck.load_model(), first)
+
+    # crash after the folder rename but before the pointer moved: still the old checkpoint
+    monkeypatch.undo()
+
+    def crash_replace(src: object, dst: object) -> None:
+        raise OSError("simulated crash before latest")
+
+    monkeypatch.setattr(ckpt_mod.os, "replace", crash_replace)
+    with pytest.raises(OSError, match="before latest"):
+        save_checkpoint(tmp_path, 2, second, {}, TOK, opt.state_dict(), keep_last=1)
+    monkeypatch.undo()
+    ck = load_checkpoint(tmp_path)
+    assert ck.step == 1 and _same_weights(ck.load_model(), first)
+    # the next good save cleans the debris and moves on
+    save_checkpoint(tmp_path, 3, second, {}, TOK, opt.state_dict(), keep_last=1)
+    assert not list(tmp_path.glob(".tmp-*"))
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == ["ckpt-0000003"]
+    assert load_checkpoint(tmp_path).step == 3
+
+
+def test_bad_checkpoints_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="neither a checkpoint"):
+        load_checkpoint(tmp_path)
+    path = save_checkpoint(tmp_path, 1, _model(0), {}, TOK)
+    (path / "config.json").write_text('{"format": "chessformer-checkpoint", "format_version": 7}')
+    with pytest.raises(CheckpointError, match="format_version 7"):
+        load_checkpoint(path)
+
+
+def test_nanogpt_export_import_identical_logits(tmp_path: Path) -> None:
+    model = _model(0)
+    pt = tmp_path / "ckpt.pt"
+    torch.save(to_nanogpt(model, iter_num=7), pt)
+    loaded, raw = load_nanogpt(pt)
+    assert raw["iter_num"] == 7 and raw["model_args"]["vocab_size"] == 32
+    idx = torch.randint(0, 32, (2, 50))
+    with torch.no_grad():
+        assert torch.equal(model(idx)[0], loaded.eval()(idx)[0])
+
+
+def test_nanogpt_compiled_keys_with_bias_and_mask_buffers(tmp_path: Path) -> None:
+    """A hand-built nanoGPT state dict: torch.compile's _orig_mod. prefix, bias=True, the old
+    causal-mask buffers, and an explicit lm_head.weight."""
+    ref = _model(2, bias=True)
+    c = ref.config
+    sd: dict[str, torch.Tensor] = {}
+    for k, v in ref.state_dict().items():
+        sd["_orig_mod." + k] = v.clone()
+    for i in range(c.n_layer):
+        mask = torch.tril(torch.ones(c.block_size, c.block_size)).view(
+            1, 1, c.block_size, c.block_size
+        )
+        sd[f"_orig_mod.transformer.h.{i}.attn.bias"] = mask
+    assert "_orig_mod.transformer.h.0.ln_1.bias" in sd and "_orig_mod.lm_head.weight" in sd
+    args = {
+        "n_layer": c.n_layer,
+        "n_head": c.n_head,
+        "n_embd": c.n_embd,
+        "block_size": c.block_size,
+        "bias": True,
+        "vocab_size": 32,
+        "dropout": 0.0,
+    }
+    pt = tmp_path / "nano.pt"
+    torch.save(
+        {
+            "model": sd,
+            "model_args": args,
+            "iter_num": 100,
+            "best_val_loss": 1.5,
+            "config": {"dataset": "lichess_hf_dataset"},
+        },
+        pt,
+    )
+    loaded, _ = load_nanogpt(pt)
+    idx = torch.randint(0, 32, (1, 30))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(idx)[0], ref(idx)[0], rtol=0, atol=0)
+
+
+def test_nanogpt_pickled_objects_need_opt_in(tmp_path: Path) -> None:
+    model = _model(0)
+    blob = to_nanogpt(model)
+    blob["config"] = argparse.Namespace(lr=1.0)  # an arbitrary class: refused by weights_only
+    pt = tmp_path / "pickled.pt"
+    torch.save(blob, pt)
+    with pytest.raises(ConvertError, match="--trust-pickle"):
+        load_nanogpt(pt)
+    loaded, _ = load_nanogpt(pt, trust_pickle=True)
+    assert _same_weights(model, loaded)
+
+
+def test_convert_cli_roundtrip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _model(0)
+    save_checkpoint(tmp_path / "run", 4, model, {"lr": 3e-4}, TOK)
+    pt = tmp_path / "out" / "nano.pt"
+    assert convert_main(["--to-nanogpt", str(tmp_path / "run"), "--out", str(pt)]) == 0
+    assert convert_main(["--from-nanogpt", str(pt), "--out", str(tmp_path / "back")]) == 0
+    back = load_checkpoint(tmp_path / "back")
+    assert back.step == 4 and back.tokenizer["name"] == "char"
+    assert _same_weights(model, back.load_model())
+    os.remove(pt)
+    assert convert_main(["--from-nanogpt", str(pt), "--out", str(tmp_path / "x")]) == 2
+    assert "nano.pt" in capsys.readouterr().err
