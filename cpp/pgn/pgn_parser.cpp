@@ -1,0 +1,993 @@
+// Streaming PGN parser (see pgn_parser.h and docs/pgn.md).
+//
+// Buffer invariant: [p_, e_) holds unconsumed bytes; everything before p_ may be discarded by fill().
+// A token, comment or tag line that is being read starts at p_ and is only consumed (p_ advanced)
+// once complete, so fill() preserves it by moving it to the front of the buffer when space runs out.
+// Every scanner checks its cap before calling fill(), so the kept region never exceeds the largest
+// cap and the buffer (largest cap + read_size) always has room to read into. Scanners resume from
+// where they stopped, never from the token start, so the total work stays linear in the input.
+//
+// Outcomes must not depend on where chunk boundaries fall: every decision that looks at more than
+// one byte either has all of them in the buffer (tag lines, tokens, comments) or is a per-byte state
+// machine (line_start_, col0_, variation depth).
+#include "pgn/pgn_parser.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+
+namespace chess::pgn {
+
+// ---- Sources ------------------------------------------------------------------------------------
+
+size_t MemorySource::read(char* buf, size_t n) {
+  size_t k = std::min({n, max_chunk_, data_.size() - pos_});
+  if (k) std::memcpy(buf, data_.data() + pos_, k);
+  pos_ += k;
+  return k;
+}
+
+FileSource::FileSource(const std::string& path) : f_(std::fopen(path.c_str(), "rb")), owned_(true) {}
+
+FileSource::~FileSource() {
+  if (owned_ && f_) std::fclose(f_);
+}
+
+size_t FileSource::read(char* buf, size_t n) { return f_ ? std::fread(buf, 1, n, f_) : 0; }
+
+// ---- Small helpers ------------------------------------------------------------------------------
+
+std::string_view error_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kNone: return "none";
+    case ErrorCode::kBadTag: return "bad_tag";
+    case ErrorCode::kTagQuoteRecovered: return "tag_quote_recovered";
+    case ErrorCode::kTagTooLong: return "tag_too_long";
+    case ErrorCode::kCommentTooLong: return "comment_too_long";
+    case ErrorCode::kUnexpectedChar: return "unexpected_char";
+    case ErrorCode::kMissingResult: return "missing_result";
+    case ErrorCode::kResultMismatch: return "result_mismatch";
+    case ErrorCode::kTokenTooLong: return "token_too_long";
+    case ErrorCode::kNulByte: return "nul_byte";
+    case ErrorCode::kUnclosedVariation: return "unclosed_variation";
+    case ErrorCode::kEofInTags: return "eof_in_tags";
+    case ErrorCode::kEofInMovetext: return "eof_in_movetext";
+    case ErrorCode::kEofInComment: return "eof_in_comment";
+    case ErrorCode::kUnterminatedComment: return "unterminated_comment";
+    case ErrorCode::kEofInVariation: return "eof_in_variation";
+  }
+  return "unknown";
+}
+
+Result parse_result(std::string_view s) {
+  if (s == "1-0") return Result::kWhiteWins;
+  if (s == "0-1") return Result::kBlackWins;
+  if (s == "1/2-1/2") return Result::kDraw;
+  if (s == "*") return Result::kUnfinished;
+  return Result::kNone;
+}
+
+std::string_view result_string(Result r) {
+  switch (r) {
+    case Result::kWhiteWins: return "1-0";
+    case Result::kBlackWins: return "0-1";
+    case Result::kDraw: return "1/2-1/2";
+    case Result::kUnfinished: return "*";
+    case Result::kNone: break;
+  }
+  return "";
+}
+
+bool GameInfo::ok() const { return !truncated && !has_fatal_error; }
+
+bool GameInfo::has_error(ErrorCode c) const {
+  return std::any_of(errors.begin(), errors.end(), [c](const ParseError& e) { return e.code == c; });
+}
+
+namespace {
+
+// Byte classes for the movetext dispatch.
+enum Cls : uint8_t {
+  kWord,
+  kWs,
+  kNl,
+  kPercent,
+  kLBrace,
+  kSemi,
+  kLParen,
+  kRParen,
+  kDollar,
+  kLBracket,
+  kStray,
+  kNul
+};
+
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  for (auto& c : t) c = kWord;
+  t[' '] = t['\t'] = t['\r'] = t['\f'] = t['\v'] = kWs;
+  t['\n'] = kNl;
+  t['%'] = kPercent;
+  t['{'] = kLBrace;
+  t[';'] = kSemi;
+  t['('] = kLParen;
+  t[')'] = kRParen;
+  t['$'] = kDollar;
+  t['['] = kLBracket;
+  t['}'] = t[']'] = kStray;
+  t[0] = kNul;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClass = make_classes();
+
+constexpr std::array<bool, 256> make_word_chars() {
+  std::array<bool, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = kClass[i] == kWord || kClass[i] == kPercent;
+  return t;
+}
+constexpr std::array<bool, 256> kWordChar = make_word_chars();
+
+// Bytes the skimmer (variations, skipped games) must stop at.
+constexpr std::array<bool, 256> make_skim_stops() {
+  std::array<bool, 256> t{};
+  for (unsigned char c : {'\n', '{', ';', '(', ')', '\0'}) t[c] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kSkimStop = make_skim_stops();
+
+inline bool is_space(char c) { return kClass[uint8_t(c)] == kWs; }
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+std::string_view trim(std::string_view s) {
+  size_t a = 0, b = s.size();
+  while (a < b && (is_space(s[a]) || s[a] == '\n')) ++a;
+  while (b > a && (is_space(s[b - 1]) || s[b - 1] == '\n')) --b;
+  return s.substr(a, b - a);
+}
+
+int suffix_nag(std::string_view s) {
+  if (s == "!") return 1;
+  if (s == "?") return 2;
+  if (s == "!!") return 3;
+  if (s == "??") return 4;
+  if (s == "!?") return 5;
+  if (s == "?!") return 6;
+  return 0;
+}
+
+bool is_null_move(std::string_view s) {
+  char c = s[0];
+  if (c != '-' && c != 'Z' && c != '0' && c != '@') return false;  // most tokens leave here
+  return s == "--" || s == "Z0" || s == "0000" || s == "@@@@";
+}
+
+struct Tag {
+  std::string_view name, value;
+  const char* end = nullptr;  // just past the closing `]`
+  bool recovered = false;
+};
+
+enum class State { kBetween, kTags, kMovetext, kSkip, kDone };
+// Where a `[` line was met; decides what a valid or invalid tag line means.
+enum class Where { kBetween, kTags, kMovetext };
+
+class Run {
+ public:
+  Run(const ParserOptions& o, std::vector<char>& buffer, ByteSource& src, Visitor& v)
+      : o_(o), buf_(buffer.data()), cap_(buffer.size()), src_(src), v_(v) {
+    p_ = e_ = buf_;
+    g_.errors.reserve(o_.max_errors_per_game);
+  }
+
+  StreamStats run() {
+    State st = State::kBetween;
+    while (st != State::kDone && !stop_) {
+      switch (st) {
+        case State::kBetween: st = between(); break;
+        case State::kTags: st = tags(); break;
+        case State::kMovetext: st = movetext(); break;
+        case State::kSkip: st = skip_game(); break;
+        case State::kDone: break;
+      }
+    }
+    stats_.stopped = stop_;
+    return stats_;
+  }
+
+ private:
+  // ---- Buffer -----------------------------------------------------------------------------------
+
+  uint64_t offset(const char* q) const { return base_ + uint64_t(q - buf_); }
+
+  // Reads more bytes after e_, keeping [p_, e_). Returns false at end of stream.
+  bool fill() {
+    if (eof_) return false;
+    char* limit = buf_ + cap_;
+    if (size_t(limit - e_) < o_.read_size && p_ != buf_) {
+      size_t keep = size_t(e_ - p_);
+      std::memmove(buf_, p_, keep);
+      base_ += uint64_t(p_ - buf_);
+      p_ = buf_;
+      e_ = buf_ + keep;
+    }
+    size_t room = std::min(size_t(limit - e_), o_.read_size);
+    size_t n = room ? src_.read(const_cast<char*>(e_), room) : 0;
+    if (n == 0) {
+      eof_ = true;
+      return false;
+    }
+    e_ += n;
+    stats_.bytes += n;
+    return true;
+  }
+
+  bool ensure(size_t k) {
+    while (size_t(e_ - p_) < k)
+      if (!fill()) return false;
+    return true;
+  }
+
+  // Consumes through the next '\n' without buffering. Returns false at end of stream.
+  bool skip_line() {
+    for (;;) {
+      if (const void* r = std::memchr(p_, '\n', size_t(e_ - p_))) {
+        p_ = static_cast<const char*>(r) + 1;
+        line_start_ = col0_ = true;
+        return true;
+      }
+      p_ = e_;
+      if (!fill()) return false;
+    }
+  }
+
+  // Buffers from p_ up to (not including) the next `c`; returns its position, e_ at end of stream,
+  // or nullptr if more than `cap` bytes would be needed (nothing consumed in any case).
+  const char* buffer_until(char c, size_t from, size_t cap) {
+    size_t scanned = from;
+    for (;;) {
+      if (const void* r = std::memchr(p_ + scanned, c, size_t(e_ - p_) - scanned)) {
+        const char* q = static_cast<const char*>(r);
+        return size_t(q - p_) > cap ? nullptr : q;
+      }
+      scanned = size_t(e_ - p_);
+      if (scanned > cap) return nullptr;
+      if (!fill()) return e_;
+    }
+  }
+
+  // ---- Game bookkeeping -------------------------------------------------------------------------
+
+  void error(ErrorCode code, uint64_t off, std::string_view tok = {}) {
+    if (!in_game_) return;
+    ++g_.n_errors;
+    if (is_fatal(code)) g_.has_fatal_error = true;
+    if (g_.errors.size() >= o_.max_errors_per_game) return;
+    ParseError& e = g_.errors.emplace_back();
+    e.code = code;
+    e.ply = g_.plies;
+    e.offset = off;
+    e.token_len = uint8_t(std::min(tok.size(), ParseError::kTokenCap));
+    if (e.token_len) std::memcpy(e.token_buf, tok.data(), e.token_len);
+  }
+
+  void begin_game(uint64_t off) {
+    g_.offset = g_.end_offset = off;
+    g_.plies = g_.n_comments = g_.n_errors = 0;
+    g_.first_null_ply = -1;
+    g_.result = g_.result_tag = g_.result_token = Result::kNone;
+    g_.result_source = ResultSource::kNone;
+    g_.truncated = g_.skipped = g_.has_fatal_error = false;
+    g_.errors.clear();
+    in_game_ = true;
+    tags_ended_ = seen_event_ = false;
+    depth_ = 0;
+    v_.begin_game(off);
+  }
+
+  bool end_tags() {
+    tags_ended_ = true;
+    g_.skipped = v_.end_tags();
+    return g_.skipped;
+  }
+
+  // eof_code != kNone: the stream ended inside the game.
+  void finish_game(ErrorCode eof_code = ErrorCode::kNone) {
+    if (!tags_ended_) end_tags();
+    uint64_t here = offset(p_);
+    if (eof_code != ErrorCode::kNone) {
+      g_.truncated = true;
+      error(eof_code, here);
+    }
+    if (depth_ > 0 && eof_code != ErrorCode::kEofInVariation) error(ErrorCode::kUnclosedVariation, here);
+    Result tag = g_.result_tag, tok = g_.result_token;
+    if (tok != Result::kNone && tag != Result::kNone && tok != tag) {
+      error(ErrorCode::kResultMismatch, here, result_string(tok));
+      bool use_tag = is_definite(tag) || !is_definite(tok);
+      g_.result = use_tag ? tag : tok;
+      g_.result_source = use_tag ? ResultSource::kTag : ResultSource::kToken;
+    } else if (tok != Result::kNone) {
+      g_.result = tok;
+      g_.result_source = ResultSource::kToken;
+    } else {
+      if (!g_.truncated && !g_.skipped) error(ErrorCode::kMissingResult, here);
+      g_.result = tag;
+      g_.result_source = tag == Result::kNone ? ResultSource::kNone : ResultSource::kTag;
+    }
+    g_.end_offset = here;
+    in_game_ = false;
+    ++stats_.games;
+    if (g_.skipped) ++stats_.skipped_games;
+    v_.end_game(g_);
+    if (v_.should_stop()) stop_ = true;
+  }
+
+  // ---- Tags -------------------------------------------------------------------------------------
+
+  enum class TagParse { kOk, kNotTag, kBadValue };
+
+  // Parses one `[Name "value"]` starting at q (a `[`) within [q, le). The closing quote is the first
+  // `"` followed by optional blanks and `]`; earlier bare quotes stay in the value (recovered).
+  // kBadValue: it starts like a tag (`[Name "`) but the value never closes on this line.
+  TagParse parse_tag(const char* q, const char* le, Tag& t) {
+    ++q;
+    while (q < le && is_space(*q)) ++q;
+    const char* ns = q;
+    while (q < le && !is_space(*q) && *q != '"' && *q != ']' && *q != '[') ++q;
+    if (q == ns) return TagParse::kNotTag;
+    t.name = std::string_view(ns, size_t(q - ns));
+    while (q < le && is_space(*q)) ++q;
+    if (q == le || *q != '"') return TagParse::kNotTag;
+    const char* vs = ++q;
+    t.recovered = false;
+    // Fast path (almost every tag): the first `"` closes the value and there is no backslash.
+    if (const char* r = static_cast<const char*>(std::memchr(q, '"', size_t(le - q)))) {
+      const char* a = r + 1;
+      while (a < le && is_space(*a)) ++a;
+      if (a < le && *a == ']' && !std::memchr(vs, '\\', size_t(r - vs))) {
+        t.value = std::string_view(vs, size_t(r - vs));
+        t.end = a + 1;
+        return TagParse::kOk;
+      }
+    }
+    bool escaped = false;
+    for (; q < le; ++q) {
+      if (*q == '\\' && q + 1 < le && (q[1] == '"' || q[1] == '\\')) {
+        escaped = true;
+        ++q;
+        continue;
+      }
+      if (*q != '"') continue;
+      const char* r = q + 1;
+      while (r < le && is_space(*r)) ++r;
+      if (r < le && *r == ']') {
+        t.end = r + 1;
+        break;
+      }
+      t.recovered = true;
+    }
+    if (q >= le) return TagParse::kBadValue;
+    if (!escaped) {
+      t.value = std::string_view(vs, size_t(q - vs));
+      return TagParse::kOk;
+    }
+    scratch_.clear();
+    for (const char* s = vs; s < q; ++s) {
+      if (*s == '\\' && s + 1 < q && (s[1] == '"' || s[1] == '\\')) ++s;
+      scratch_.push_back(*s);
+    }
+    t.value = scratch_;
+    return TagParse::kOk;
+  }
+
+  void deliver_tag(const Tag& t, uint64_t off) {
+    if (t.name == "Event") {
+      // A second Event tag with no movetext in between: the previous game had tags only.
+      if (seen_event_) {
+        finish_game();
+        if (stop_) return;
+        begin_game(off);
+      }
+      seen_event_ = true;
+    }
+    if (t.recovered) error(ErrorCode::kTagQuoteRecovered, off, t.value);
+    if (t.name == "Result") g_.result_tag = parse_result(t.value);
+    v_.tag(t.name, t.value);
+  }
+
+  // p_ is at a `[` that begins a line (or follows tags on a tag line). Returns true if it was a tag
+  // line: tags delivered, a new game opened first unless `where` is kTags. Otherwise the line (or the
+  // bracketed part, in movetext) is consumed and counted as prose or an error.
+  bool tag_line(Where where) {
+    uint64_t line_off = offset(p_);
+    const char* nl = buffer_until('\n', 1, o_.max_tag_line);
+    if (!nl) {
+      if (where != Where::kBetween) error(ErrorCode::kTagTooLong, line_off, std::string_view(p_, 16));
+      skip_line();
+      return false;
+    }
+    const char* le = nl;
+    Tag t;
+    TagParse tp = parse_tag(p_, le, t);
+    if (tp == TagParse::kBadValue && where != Where::kTags) {
+      // `[Name "...` with a broken value: the next game's tags start here, with this tag lost.
+      if (where == Where::kMovetext) finish_game();
+      if (stop_) return true;
+      begin_game(line_off);
+      error(ErrorCode::kBadTag, line_off, std::string_view(p_, size_t(le - p_)));
+      p_ = nl < e_ ? nl + 1 : e_;
+      line_start_ = col0_ = true;
+      return true;
+    }
+    if (tp != TagParse::kOk) {
+      if (where == Where::kBetween) {
+        ++stats_.prose_lines;
+      } else {
+        const char* close = static_cast<const char*>(std::memchr(p_, ']', size_t(le - p_)));
+        if (where == Where::kMovetext && close) le = close;
+        error(where == Where::kTags ? ErrorCode::kBadTag : ErrorCode::kUnexpectedChar, line_off,
+              std::string_view(p_, size_t(le - p_)));
+        if (close && where == Where::kMovetext) {
+          p_ = close + 1;
+          line_start_ = col0_ = false;
+          return false;
+        }
+      }
+      p_ = nl < e_ ? nl + 1 : e_;
+      line_start_ = col0_ = true;
+      return false;
+    }
+    if (where == Where::kMovetext) finish_game();
+    if (stop_) return true;
+    if (where != Where::kTags) begin_game(line_off);
+    if (std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
+    const char* q = p_;
+    for (;;) {
+      deliver_tag(t, offset(q));
+      if (stop_) return true;
+      q = t.end;
+      while (q < le && is_space(*q)) ++q;
+      if (q == le || *q != '[') break;
+      if (parse_tag(q, le, t) != TagParse::kOk) {
+        error(ErrorCode::kBadTag, offset(q), std::string_view(q, size_t(le - q)));
+        q = le;
+        break;
+      }
+    }
+    if (q < le) {  // movetext on the same line as the last tag
+      p_ = q;
+      line_start_ = col0_ = false;
+    } else {
+      p_ = nl < e_ ? nl + 1 : e_;
+      line_start_ = col0_ = true;
+    }
+    return true;
+  }
+
+  // ---- States -----------------------------------------------------------------------------------
+
+  // Outside any game: skip lines until one starts with a valid tag.
+  State between() {
+    for (;;) {
+      if (p_ == e_ && !fill()) return State::kDone;
+      char c = *p_;
+      if (c == '\n') {
+        ++p_;
+        line_start_ = col0_ = true;
+      } else if (is_space(c)) {
+        ++p_;
+        col0_ = false;
+      } else if (c == '\xEF' && line_start_ && ensure(3) && std::memcmp(p_, "\xEF\xBB\xBF", 3) == 0) {
+        p_ += 3;  // UTF-8 BOM (start of stream, or of a concatenated file)
+      } else if (c == '[' && line_start_) {
+        if (tag_line(Where::kBetween)) return State::kTags;
+      } else {
+        if (!(c == '%' && col0_)) ++stats_.prose_lines;
+        if (!skip_line()) return State::kDone;
+      }
+    }
+  }
+
+  // Tag section: tag lines, blank lines and `%` lines until the first movetext byte.
+  State tags() {
+    for (;;) {
+      if (stop_) return State::kDone;
+      if (p_ == e_ && !fill()) {
+        finish_game(ErrorCode::kEofInTags);
+        return State::kDone;
+      }
+      char c = *p_;
+      uint8_t cls = kClass[uint8_t(c)];
+      if (cls == kNl) {
+        ++p_;
+        line_start_ = col0_ = true;
+      } else if (cls == kWs) {
+        ++p_;
+        col0_ = false;
+      } else if (cls == kPercent && col0_) {
+        skip_line();
+      } else if (cls == kLBracket) {
+        tag_line(Where::kTags);
+      } else if (cls == kNul) {
+        error(ErrorCode::kNulByte, offset(p_));
+        ++p_;
+      } else {
+        return end_tags() ? State::kSkip : State::kMovetext;
+      }
+    }
+  }
+
+  State movetext() {
+    for (;;) {
+      if (p_ == e_ && !fill()) {
+        finish_game(ErrorCode::kEofInMovetext);
+        return State::kDone;
+      }
+      switch (kClass[uint8_t(*p_)]) {
+        case kWs: {
+          const char* q = p_ + 1;
+          while (q < e_ && kClass[uint8_t(*q)] == kWs) ++q;
+          p_ = q;
+          col0_ = false;
+          break;
+        }
+        case kNl:
+          ++p_;
+          line_start_ = col0_ = true;
+          break;
+        case kPercent:
+          if (col0_) {
+            skip_line();
+            break;
+          }
+          [[fallthrough]];
+        case kWord:
+          line_start_ = col0_ = false;
+          if (word()) return stop_ ? State::kDone : State::kBetween;
+          break;
+        case kLBrace:
+          line_start_ = col0_ = false;
+          if (brace_comment(true) == CommentEnd::kEof) {
+            finish_game(ErrorCode::kEofInComment);
+            return State::kDone;
+          }
+          break;
+        case kSemi:
+          line_start_ = col0_ = false;
+          line_comment();
+          break;
+        case kLParen: {
+          line_start_ = col0_ = false;
+          ++p_;
+          depth_ = 1;
+          State st = skim(true);
+          if (st != State::kMovetext) return st;
+          break;
+        }
+        case kDollar:
+          line_start_ = col0_ = false;
+          dollar();
+          break;
+        case kLBracket:
+          if (line_start_) {
+            if (tag_line(Where::kMovetext)) return stop_ ? State::kDone : State::kTags;
+          } else {
+            error(ErrorCode::kUnexpectedChar, offset(p_), "[");
+            skip_bracket();
+          }
+          break;
+        case kRParen:
+        case kStray:
+          error(ErrorCode::kUnexpectedChar, offset(p_), std::string_view(p_, 1));
+          ++p_;
+          line_start_ = col0_ = false;
+          break;
+        case kNul:
+          error(ErrorCode::kNulByte, offset(p_));
+          ++p_;
+          break;
+      }
+    }
+  }
+
+  State skip_game() {
+    State st = skim(false);
+    return st == State::kMovetext ? State::kDone : st;
+  }
+
+  // Skips bytes without tokenising, tracking comments (whose contents are opaque) and, for a
+  // variation, the nesting depth (a counter, so 100,000 `(` cost nothing extra). Returns kMovetext
+  // when the variation closes, kTags when a tag line opened the next game, kDone at the end of
+  // stream (the game is finished here).
+  State skim(bool variation) {
+    for (;;) {
+      if (p_ == e_ && !fill()) {
+        if (variation) {
+          finish_game(ErrorCode::kEofInVariation);
+        } else {
+          finish_game();
+        }
+        return State::kDone;
+      }
+      if (line_start_) {
+        char c = *p_;
+        if (c == '\n') {
+          ++p_;
+          col0_ = true;
+          continue;
+        }
+        if (is_space(c)) {
+          ++p_;
+          col0_ = false;
+          continue;
+        }
+        if (c == '%' && col0_) {
+          skip_line();
+          continue;
+        }
+        if (c == '[') {
+          if (tag_line(Where::kMovetext)) {
+            return stop_ ? State::kDone : State::kTags;
+          }
+          continue;
+        }
+        line_start_ = col0_ = false;
+      }
+      const char* q = p_;
+      while (q < e_ && !kSkimStop[uint8_t(*q)]) ++q;
+      p_ = q;
+      if (q == e_) continue;
+      char c = *p_++;
+      switch (c) {
+        case '\n': line_start_ = col0_ = true; break;
+        case '{':
+          --p_;
+          if (brace_comment(false) == CommentEnd::kEof) {
+            finish_game(ErrorCode::kEofInComment);
+            return State::kDone;
+          }
+          break;
+        case ';':
+          if (!skip_line()) {
+            finish_game(variation ? ErrorCode::kEofInVariation : ErrorCode::kNone);
+            return State::kDone;
+          }
+          break;
+        case '(':
+          if (variation) ++depth_;
+          break;
+        case ')':
+          if (variation && --depth_ == 0) return State::kMovetext;
+          break;
+        case '\0':
+          if (variation) error(ErrorCode::kNulByte, offset(p_ - 1));
+          break;
+      }
+    }
+  }
+
+  // ---- Movetext elements ------------------------------------------------------------------------
+
+  // p_ at a word byte. Reads the whole word and handles it; returns true if it was a result token
+  // (the game is then finished).
+  bool word() {
+    uint64_t off = offset(p_);
+    const char* q = p_ + 1;
+    for (;;) {
+      while (q < e_ && kWordChar[uint8_t(*q)]) ++q;
+      if (q < e_) break;
+      size_t scanned = size_t(q - p_);
+      if (scanned > o_.max_token) break;
+      if (!fill()) {
+        q = e_;
+        break;
+      }
+      q = p_ + scanned;
+    }
+    if (size_t(q - p_) > o_.max_token) {
+      error(ErrorCode::kTokenTooLong, off, std::string_view(p_, ParseError::kTokenCap));
+      p_ = q;  // discard what was buffered, then stream past the rest
+      for (;;) {
+        const char* r = p_;
+        while (r < e_ && kWordChar[uint8_t(*r)]) ++r;
+        p_ = r;
+        if (r < e_ || !fill()) return false;
+      }
+    }
+    std::string_view w(p_, size_t(q - p_));
+    p_ = q;
+    return token(w);
+  }
+
+  bool token(std::string_view w) {
+    char c0 = w[0];
+    if (c0 == '1' || c0 == '0' || c0 == '*') {
+      Result r = parse_result(w);
+      if (r != Result::kNone) {
+        g_.result_token = r;
+        v_.result(w);
+        finish_game();
+        return true;
+      }
+    }
+    // Move number prefix: "12." "12..." "..." (digits without dots are bare numbers, or 0-0, 0000).
+    size_t i = 0;
+    while (i < w.size() && is_digit(w[i])) ++i;
+    size_t j = i;
+    while (j < w.size() && w[j] == '.') ++j;
+    if (j > i) {
+      w.remove_prefix(j);
+    } else if (i == w.size() && w != "0000") {
+      return false;
+    }
+    // Glued annotation suffix (e4!?, Qh4#!?) and en passant marker.
+    size_t k = w.size();
+    while (k > 0 && (w[k - 1] == '!' || w[k - 1] == '?')) --k;
+    int nag = suffix_nag(w.substr(k));
+    w = w.substr(0, k);
+    if (w.size() >= 4 && w.substr(w.size() - 4) == "e.p.") w.remove_suffix(4);
+    if (!w.empty()) {
+      uint32_t ply = g_.plies++;
+      if (g_.first_null_ply < 0 && is_null_move(w)) g_.first_null_ply = int32_t(ply);
+      v_.san(w, ply);
+    }
+    if (nag) v_.nag(nag, g_.plies);
+    return false;
+  }
+
+  enum class CommentEnd { kClosed, kEof, kResync };
+
+  // p_ at `{`. Scans to the closing `}`, delivering the text if `deliver` and it fits max_comment.
+  // A line inside the comment that starts with `[Event "` means the `{` was never closed: the
+  // comment is abandoned (kUnterminatedComment) and p_ is left at that `[` so the caller resumes
+  // with the next game instead of losing the rest of the stream. Newlines are rare in comments, so
+  // the common case is one pass over a short single-line comment.
+  CommentEnd brace_comment(bool deliver) {
+    static constexpr std::string_view kEventLine = "[Event \"";
+    uint64_t off = offset(p_);
+    bool buffering = deliver;  // keep the text from p_; otherwise p_ follows the scan
+    // Called whenever the comment is known to extend at least to q; the error therefore depends only
+    // on the comment's length, not on where chunks end.
+    auto over_cap = [&](const char* q) {
+      if (buffering && size_t(q - p_) > o_.max_comment + 1) {
+        error(ErrorCode::kCommentTooLong, off, std::string_view(p_, ParseError::kTokenCap));
+        buffering = false;
+      }
+    };
+    size_t scanned = 1;
+    for (;;) {
+      const char* q = p_ + scanned;
+      while (q < e_ && *q != '}' && *q != '\n') ++q;
+      over_cap(q);
+      if (q < e_ && *q == '}') {
+        if (buffering) {
+          ++g_.n_comments;
+          v_.comment(trim(std::string_view(p_ + 1, size_t(q - p_ - 1))), g_.plies);
+        }
+        p_ = q + 1;
+        return CommentEnd::kClosed;
+      }
+      bool room = size_t(e_ - q) > kEventLine.size();
+      if (q < e_ && (room || eof_)) {  // a newline: look at the next line
+        if (room && std::string_view(q + 1, kEventLine.size()) == kEventLine) {
+          error(ErrorCode::kUnterminatedComment, off, "{");
+          p_ = q + 1;
+          line_start_ = col0_ = true;
+          return CommentEnd::kResync;
+        }
+        scanned = size_t(q + 1 - p_);
+        continue;
+      }
+      // Out of bytes, or a newline too close to the end to look past: read more.
+      if (!buffering) p_ = q;
+      scanned = size_t(q - p_);
+      if (!fill()) {
+        p_ = e_;
+        return CommentEnd::kEof;
+      }
+    }
+  }
+
+  // p_ at `;`: a comment to the end of the line (the newline is left for the caller).
+  void line_comment() {
+    uint64_t off = offset(p_);
+    const char* r = buffer_until('\n', 1, o_.max_comment + 1);
+    if (!r) {
+      error(ErrorCode::kCommentTooLong, off, std::string_view(p_, ParseError::kTokenCap));
+      if (skip_line()) --p_;  // leave the newline for the caller
+      return;
+    }
+    ++g_.n_comments;
+    v_.comment(trim(std::string_view(p_ + 1, size_t(r - p_ - 1))), g_.plies);
+    p_ = r;
+  }
+
+  // p_ at `$`: a numeric annotation glyph.
+  void dollar() {
+    uint64_t off = offset(p_);
+    ++p_;
+    if (p_ == e_) fill();
+    if (p_ == e_ || !kWordChar[uint8_t(*p_)]) {
+      error(ErrorCode::kUnexpectedChar, off, "$");
+      return;
+    }
+    // Read the digits as a word so "$12" split across chunks is read whole.
+    const char* q = p_;
+    for (;;) {
+      while (q < e_ && kWordChar[uint8_t(*q)]) ++q;
+      if (q < e_ || size_t(q - p_) > o_.max_token) break;
+      size_t scanned = size_t(q - p_);
+      if (!fill()) break;
+      q = p_ + scanned;
+    }
+    std::string_view w(p_, size_t(q - p_));
+    p_ = q;
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(w.data(), w.data() + w.size(), n);
+    if (ec != std::errc() || ptr != w.data() + w.size() || w.size() > 3) {
+      error(ErrorCode::kUnexpectedChar, off, w);
+      return;
+    }
+    v_.nag(n, g_.plies);
+  }
+
+  // p_ at a `[` in the middle of a movetext line: skip to the matching `]` or the end of the line.
+  void skip_bracket() {
+    ++p_;
+    for (;;) {
+      while (p_ < e_ && *p_ != ']' && *p_ != '\n') ++p_;
+      if (p_ < e_) break;
+      if (!fill()) return;
+    }
+    if (*p_ == ']') ++p_;
+    line_start_ = col0_ = false;
+  }
+
+  const ParserOptions& o_;
+  char* buf_;
+  size_t cap_;
+  ByteSource& src_;
+  Visitor& v_;
+
+  const char* p_;
+  const char* e_;
+  uint64_t base_ = 0;  // stream offset of buf_[0]
+  bool eof_ = false;
+  bool stop_ = false;
+  bool line_start_ = true;  // only blanks since the last newline
+  bool col0_ = true;        // the previous byte was a newline (or start of stream)
+
+  GameInfo g_;
+  bool in_game_ = false;
+  bool tags_ended_ = false;
+  bool seen_event_ = false;
+  uint64_t depth_ = 0;   // variation nesting depth
+  std::string scratch_;  // unescaped tag value
+  StreamStats stats_;
+};
+
+}  // namespace
+
+// ---- Parser -------------------------------------------------------------------------------------
+
+Parser::Parser(ParserOptions options) : options_(options) {
+  options_.read_size = std::max<size_t>(options_.read_size, 1);
+  options_.max_token = std::max<size_t>(options_.max_token, ParseError::kTokenCap);
+  options_.max_comment = std::max<size_t>(options_.max_comment, ParseError::kTokenCap);
+  options_.max_tag_line = std::max<size_t>(options_.max_tag_line, 64);
+  size_t largest = std::max({options_.max_token, options_.max_comment, options_.max_tag_line});
+  // +2 for the delimiter scanned past a cap; + read_size so a kept token never blocks a read.
+  buffer_.resize(largest + 2 + options_.read_size + 16);
+}
+
+StreamStats Parser::parse(ByteSource& source, Visitor& visitor) {
+  Run run(options_, buffer_, source, visitor);
+  return run.run();
+}
+
+StreamStats parse_buffer(std::string_view data, Visitor& visitor, const ParserOptions& options) {
+  MemorySource src(data);
+  Parser parser(options);
+  return parser.parse(src, visitor);
+}
+
+std::optional<StreamStats> parse_file(const std::string& path, Visitor& visitor,
+                                      const ParserOptions& options) {
+  FileSource src(path);
+  if (!src.ok()) return std::nullopt;
+  Parser parser(options);
+  return parser.parse(src, visitor);
+}
+
+// ---- Comment and tag helpers --------------------------------------------------------------------
+
+namespace {
+
+// Returns the text after `[%key` and blanks, or nullopt.
+std::optional<std::string_view> command_arg(std::string_view comment, std::string_view key) {
+  size_t at = comment.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view s = comment.substr(at + key.size());
+  if (s.empty() || !is_space(s[0])) return std::nullopt;
+  while (!s.empty() && is_space(s[0])) s.remove_prefix(1);
+  size_t end = s.find_first_of("] \t,\n\r");
+  return s.substr(0, end == std::string_view::npos ? s.size() : end);
+}
+
+}  // namespace
+
+std::optional<Eval> parse_eval(std::string_view comment) {
+  auto arg = command_arg(comment, "[%eval");
+  if (!arg || arg->empty()) return std::nullopt;
+  std::string_view s = *arg;
+  Eval ev;
+  if (s[0] == '#') {
+    s.remove_prefix(1);
+    if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), ev.mate);
+    if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+    ev.is_mate = true;
+    return ev;
+  }
+  if (s[0] == '+') s.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), ev.pawns);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return ev;
+}
+
+std::optional<double> parse_clock(std::string_view comment) {
+  auto arg = command_arg(comment, "[%clk");
+  if (!arg || arg->empty()) return std::nullopt;
+  std::string_view s = *arg;
+  double total = 0;
+  int fields = 0;
+  while (!s.empty()) {
+    size_t colon = s.find(':');
+    std::string_view f = s.substr(0, colon);
+    if (f.empty()) return std::nullopt;
+    double x = 0;
+    bool last = colon == std::string_view::npos;
+    if (last) {
+      auto [ptr, ec] = std::from_chars(f.data(), f.data() + f.size(), x);
+      if (ec != std::errc() || ptr != f.data() + f.size() || x < 0) return std::nullopt;
+    } else {
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(f.data(), f.data() + f.size(), n);
+      if (ec != std::errc() || ptr != f.data() + f.size() || n < 0) return std::nullopt;
+      x = n;
+    }
+    total = total * 60 + x;
+    if (++fields > 3) return std::nullopt;
+    if (last) break;
+    s.remove_prefix(colon + 1);
+    if (s.empty()) return std::nullopt;
+  }
+  return total;
+}
+
+std::optional<int> parse_int_tag(std::string_view value) {
+  value = trim(value);
+  if (!value.empty() && value[0] == '+') value.remove_prefix(1);
+  int n = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) return std::nullopt;
+  return n;
+}
+
+std::optional<TimeControl> parse_time_control(std::string_view value) {
+  value = trim(value);
+  size_t plus = value.find('+');
+  auto base = parse_int_tag(value.substr(0, plus));
+  if (!base || *base < 0 || (!value.empty() && !is_digit(value[0]))) return std::nullopt;
+  TimeControl tc{*base, 0};
+  if (plus != std::string_view::npos) {
+    std::string_view inc_s = value.substr(plus + 1);
+    if (inc_s.empty() || !is_digit(inc_s[0])) return std::nullopt;
+    auto inc = parse_int_tag(inc_s);
+    if (!inc) return std::nullopt;
+    tc.increment_seconds = *inc;
+  }
+  return tc;
+}
+
+}  // namespace chess::pgn
