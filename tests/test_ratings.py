@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from chessformer.ratings import (
     DEFAULT_START,
     ELO_K,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from chessformer import cli
 from chessformer.ratings import STOCKFISH_ANCHORS, fit_bradley_terry, rate_games
 from chessformer.report import (

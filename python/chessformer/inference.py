@@ -404,12 +404,24 @@ class InferenceEngine:
     def _prompt_char(self, board: Board) -> tuple[list[int], dict[str, str]]:
         """Tokens up to where the next SAN starts (";1.e4 e5 2."), and SAN -> UCI of legal moves."""
         from chessformer import _core
+        from chessformer.board import STARTING_FEN
 
-        text = _core.char_transcript(board._board)
-        if board.ply:
+        if board._board.start_fen() == STARTING_FEN:
+            text = _core.char_transcript(board._board)
+        else:
+            # A game set up from a FEN: number the moves from its move number (off the paper's
+            # distribution, but the model still sees the moves played since the setup).
+            replay = Board(board._board.start_fen(), chess960=board.chess960)
+            parts = []
+            for mv in board.move_stack:
+                san = replay.san(mv)
+                parts.append(f"{replay.fullmove_number}.{san}" if replay.turn else san)
+                replay.push(mv)
+            text = ";" + " ".join(parts)
+        if len(text) > 1:
             text += " "
         if board.turn:
-            text += f"{board.fullmove_number if board.ply else 1}."
+            text += f"{board.fullmove_number}."
         tokens = [_CHAR_ID[c] for c in text]
         cut = self._window_cut(len(text), 1)
         if cut:
@@ -418,7 +430,8 @@ class InferenceEngine:
             while j < len(text) and not (text[j - 1] == " " and text[j].isdigit()):
                 j += 1
             tokens = [_CHAR_ID[";"]] + [_CHAR_ID[c] for c in text[j:]]
-        legal = {board.san(m): m.uci() for m in board.legal_moves}
+        # one C++ call each: SANs and UCIs of the legal moves, in the same order
+        legal = dict(zip(board._board.sans(), board._board.legal_moves_uci(), strict=True))
         return tokens, legal
 
     def _choose_char_masked(
