@@ -163,6 +163,8 @@ void bind_board(py::module_& m) {
       .def("is_fifty_moves", &Position::is_fifty_moves)
       .def("is_seventyfive_moves", &Position::is_seventyfive_moves)
       .def("repetition_count", &Position::repetition_count)
+      .def("can_claim_fifty_moves", &Position::can_claim_fifty_moves)
+      .def("can_claim_threefold_repetition", &Position::can_claim_threefold_repetition)
       .def(
           "outcome",
           [](const Position& p, bool claim_draw) -> py::object {

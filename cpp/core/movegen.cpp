@@ -84,6 +84,9 @@ uint64_t compute_key(const BoardState& s) {
 
 namespace {
 
+// Clocks saturate instead of wrapping: a FEN may start them near the 16-bit limit.
+constexpr uint16_t saturating_inc(uint16_t v) { return v == UINT16_MAX ? v : uint16_t(v + 1); }
+
 // Squares attacked by `them`, computed with our king removed so that it cannot hide behind itself.
 template <Color Them>
 inline Bitboard danger_map(const BoardState& s, Bitboard occupied) {
@@ -272,8 +275,8 @@ inline void make_move_impl(const BoardState& s, const CastlingInfo& ci, Move m, 
   uint64_t key = s.key ^ zobrist::side;
   if (s.ep != SQ_NONE) key ^= zobrist::ep_file[file_of(s.ep)];
   n.ep = SQ_NONE;
-  n.halfmove = uint16_t(s.halfmove + 1);
-  if (Us == BLACK) n.fullmove = uint16_t(s.fullmove + 1);
+  n.halfmove = saturating_inc(s.halfmove);
+  if (Us == BLACK) n.fullmove = saturating_inc(s.fullmove);
   n.side = Them;
 
   const Square from = m.from(), to = m.to();
@@ -377,8 +380,8 @@ void make_null_move(const BoardState& s, BoardState& n) {
   uint64_t key = s.key ^ zobrist::side;
   if (s.ep != SQ_NONE) key ^= zobrist::ep_file[file_of(s.ep)];
   n.ep = SQ_NONE;
-  n.halfmove = uint16_t(s.halfmove + 1);
-  if (s.side == BLACK) n.fullmove = uint16_t(s.fullmove + 1);
+  n.halfmove = saturating_inc(s.halfmove);
+  if (s.side == BLACK) n.fullmove = saturating_inc(s.fullmove);
   n.side = ~s.side;
   n.key = key;
 }

@@ -59,6 +59,32 @@ bool parse_uint(std::string_view s, unsigned& v) {
 
 const char* color_name(Color c) { return c == WHITE ? "white" : "black"; }
 
+// A character for an error message: 'x' when printable ASCII, else "byte 0xNN" (a lone byte of a
+// UTF-8 sequence would make the message invalid UTF-8, which Python cannot decode).
+std::string quote_char(char c) {
+  const unsigned char u = static_cast<unsigned char>(c);
+  if (u >= 32 && u < 127) return std::string("'") + c + "'";
+  static constexpr char HEX[] = "0123456789ABCDEF";
+  return std::string("byte 0x") + HEX[u >> 4] + HEX[u & 15];
+}
+
+// The FEN with control characters escaped as \xNN (a NUL would cut the Python message short).
+std::string escape_controls(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 32 || u == 127) {
+      static constexpr char HEX[] = "0123456789abcdef";
+      out += "\\x";
+      out += HEX[u >> 4];
+      out += HEX[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Position::Position() : Position(from_fen(START_FEN)) {}
@@ -74,7 +100,8 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
   s.ep = SQ_NONE;
 
   for (char c : fen)
-    if (static_cast<unsigned char>(c) < 32 && c != '\t') throw FenError(fen, "contains a control character");
+    if (static_cast<unsigned char>(c) < 32 && c != '\t')
+      throw FenError(escape_controls(fen), "contains a control character");
   auto fields = split_fields(fen);
   if (fields.empty()) throw FenError(fen, "empty string");
   if (fields.size() > 6) throw FenError(fen, "more than 6 space-separated fields");
@@ -103,8 +130,7 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
           throw FenError(fen, "rank " + std::to_string(rank + 1) + " describes more than 8 squares");
       } else {
         Piece p = piece_from_char(c);
-        if (p == NO_PIECE)
-          throw FenError(fen, std::string("invalid character '") + c + "' in piece placement");
+        if (p == NO_PIECE) throw FenError(fen, "invalid character " + quote_char(c) + " in piece placement");
         if (file >= 8)
           throw FenError(fen, "rank " + std::to_string(rank + 1) + " describes more than 8 squares");
         s.put(p, make_square(file, rank));
@@ -147,7 +173,7 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
       const int back = col == WHITE ? 0 : 7;
       const Square ksq = s.king(col);
       if (!((u == 'K' || u == 'Q') || (u >= 'A' && u <= 'H')))
-        throw FenError(fen, std::string("invalid castling character '") + c + "'");
+        throw FenError(fen, "invalid castling character " + quote_char(c));
       if (rank_of(ksq) != back)
         throw FenError(fen, std::string("castling right '") + c + "' but the " + color_name(col) +
                                 " king is not on its back rank");
@@ -337,6 +363,34 @@ int Position::repetition_count() const {
   return count;
 }
 
+bool Position::can_claim_fifty_moves() const {
+  const BoardState& s = state();
+  if (s.halfmove < 99) return false;
+  const MoveList moves = legal_moves();
+  if (moves.size() == 0) return false;
+  if (s.halfmove >= 100) return true;
+  for (Move m : moves) {
+    const bool zeroing =
+        type_of(s.board[m.from()]) == PAWN || (m.kind() != Move::CASTLING && s.board[m.to()] != NO_PIECE);
+    if (!zeroing) return true;
+  }
+  return false;
+}
+
+bool Position::can_claim_threefold_repetition() const {
+  if (repetition_count() >= 3) return true;
+  const int n = int(states_.size());
+  for (Move m : legal_moves()) {
+    BoardState next;
+    make_move(state(), ci_, m, next);
+    if (next.halfmove == 0) continue;  // a capture or pawn move cannot repeat anything
+    int seen = 0;
+    for (int i = std::max(0, n - int(next.halfmove)); i < n; ++i) seen += states_[i].key == next.key;
+    if (seen >= 2) return true;
+  }
+  return false;
+}
+
 Outcome Position::outcome(bool claim_draw) const {
   const BoardState& s = state();
   const bool any_move = has_legal_move(s, ci_);
@@ -346,8 +400,8 @@ Outcome Position::outcome(bool claim_draw) const {
   if (is_seventyfive_moves()) return {Termination::SEVENTYFIVE_MOVES, -1};
   if (repetition_count() >= 5) return {Termination::FIVEFOLD_REPETITION, -1};
   if (claim_draw) {
-    if (is_fifty_moves()) return {Termination::FIFTY_MOVES, -1};
-    if (repetition_count() >= 3) return {Termination::THREEFOLD_REPETITION, -1};
+    if (can_claim_fifty_moves()) return {Termination::FIFTY_MOVES, -1};
+    if (can_claim_threefold_repetition()) return {Termination::THREEFOLD_REPETITION, -1};
   }
   return {};
 }

@@ -157,6 +157,11 @@ class Position {
   // How many times the current position has occurred (1 = only now).
   int repetition_count() const;
   bool is_repetition(int count = 3) const { return repetition_count() >= count; }
+  // Claims as FIDE (and python-chess) allow them: the condition holds now, or the player to move
+  // can reach it with a legal move (a non-zeroing move at 99 half-moves; a move repeating a
+  // position for the third time).
+  bool can_claim_fifty_moves() const;
+  bool can_claim_threefold_repetition() const;
   Outcome outcome(bool claim_draw = false) const;
 
   // ---- notation ----

@@ -176,7 +176,9 @@ def _is_utf8(text: str) -> bool:
 
 
 def _san_text(san: str) -> str:
-    if not isinstance(san, str) or not _is_utf8(san):
+    if not isinstance(san, str):
+        raise TypeError(f"SAN must be a str, got {san!r}")
+    if not _is_utf8(san):
         raise IllegalMoveError(f"invalid SAN {san!r}")
     return san
 
@@ -268,9 +270,12 @@ class Board:
     def parse_uci(self, uci: str) -> Move:
         """The legal move written ``uci``; raises IllegalMoveError otherwise."""
         move = Move.from_uci(uci)
-        if move and not self._board.is_legal_uci(move.uci()):
+        if not move:
+            return move
+        if not self._board.is_legal_uci(move.uci()):
             raise IllegalMoveError(f"illegal UCI move {uci!r} in {self.fen()!r}")
-        return move
+        # The move as legal_moves spells it (e1h1 -> e1g1 outside Chess960), as python-chess does.
+        return _move(self._board.parse_san(move.uci()))
 
     def parse_san(self, san: str) -> Move:
         """The legal move written ``san`` (lenient: 0-0, e8Q, Ng1f3, UCI, …)."""
@@ -340,8 +345,20 @@ class Board:
     def is_fivefold_repetition(self) -> bool:
         return self.is_repetition(5)
 
+    def can_claim_fifty_moves(self) -> bool:
+        """100 half-moves without capture or pawn move, or a legal move reaching them."""
+        return bool(self._board.can_claim_fifty_moves())
+
+    def can_claim_threefold_repetition(self) -> bool:
+        """The position occurred three times, or a legal move repeats one a third time."""
+        return bool(self._board.can_claim_threefold_repetition())
+
+    def can_claim_draw(self) -> bool:
+        return self.can_claim_fifty_moves() or self.can_claim_threefold_repetition()
+
     def outcome(self, *, claim_draw: bool = False) -> Outcome | None:
-        """How the game ended, or None; ``claim_draw`` adds the fifty-move and threefold rules."""
+        """How the game ended, or None; ``claim_draw`` adds the claimable fifty-move and
+        threefold-repetition draws (including claims a legal move would make possible)."""
         res = self._board.outcome(claim_draw)
         if res is None:
             return None
