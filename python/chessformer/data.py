@@ -231,8 +231,13 @@ class GameStream:
 class Batcher:
     """Rows of ``block_size + 1`` tokens from a `GameStream`, as (x, y) int64 tensors (B, T)."""
 
-    def __init__(self, stream: GameStream, tokenizer: TokenizerInfo, block_size: int) -> None:
+    def __init__(
+        self, stream: GameStream, tokenizer: TokenizerInfo, block_size: int,
+        packed: bool | None = None,
+    ) -> None:  # fmt: skip
         self.stream, self.tok, self.block_size = stream, tokenizer, block_size
+        # None: the tokenizer's default (char packs ``;game;game``, others one game per row)
+        self.packed = tokenizer.packed if packed is None else packed
 
     def _packed_row(self, row: np.ndarray) -> None:
         n_row, fill = len(row), 0
@@ -255,7 +260,7 @@ class Batcher:
         rows = np.empty((batch_size, self.block_size + 1), dtype=np.int64)
         lengths = np.full(batch_size, self.block_size + 1, dtype=np.int64)
         for b in range(batch_size):
-            if self.tok.packed:
+            if self.packed:
                 self._packed_row(rows[b])
             else:
                 game = self.stream.peek()[: self.block_size + 1]

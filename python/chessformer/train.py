@@ -61,6 +61,7 @@ class TrainConfig:
     compile: bool = True  # torch.compile (CUDA only; CPU runs eager)
     dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     threads: int = 0  # CPU intra-op threads; 0 = torch's default
+    pack: str = "auto"  # rows: auto (char packs games, others one game per row) | games | one
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_batches")
@@ -69,6 +70,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.dtype not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"dtype must be auto, bf16 or fp32, got {self.dtype!r}")
+        if self.pack not in ("auto", "games", "one"):
+            raise ConfigError(f"pack must be auto, games or one, got {self.pack!r}")
 
 
 class ConfigError(ValueError):
@@ -228,7 +231,7 @@ def evaluate(
 
 
 def validation_rows(
-    ds: Dataset, block_size: int, n_rows: int, rank: int, world: int
+    ds: Dataset, block_size: int, n_rows: int, rank: int, world: int, packed: bool | None = None
 ) -> list[Batch]:
     """Fixed validation micro-batches: the val split in file order (no shuffle), rank-strided,
     at most one pass (small val splits are not repeated)."""
@@ -236,7 +239,7 @@ def validation_rows(
     if split is None or int(split.shard_games.sum()) <= rank:
         return []
     stream = GameStream(split, seed=0, rank=rank, world=world, shuffle=False)
-    batcher = Batcher(stream, ds.tokenizer, block_size)
+    batcher = Batcher(stream, ds.tokenizer, block_size, packed)
     out: list[Batch] = []
     while len(out) < n_rows and stream.epoch == 0:
         out.append(batcher.next_batch(1))
@@ -456,8 +459,11 @@ def _train(args: argparse.Namespace) -> int:
         )
     model.train()
 
-    batcher = Batcher(stream, tok, mcfg.block_size)
-    val = validation_rows(ds, mcfg.block_size, cfg.eval_batches * cfg.batch_size, rank, world)
+    packed = {"auto": None, "games": True, "one": False}[cfg.pack]
+    batcher = Batcher(stream, tok, mcfg.block_size, packed)
+    val = validation_rows(
+        ds, mcfg.block_size, cfg.eval_batches * cfg.batch_size, rank, world, packed
+    )
     tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum * world
     flops_per_step = raw.flops_per_token() * tokens_per_step
     peak = peak_flops(device)
