@@ -13,6 +13,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "play": ("chessformer.play", "play the model in the terminal"),
     "uci": ("chessformer.uci", "run the model as a UCI engine (for chess GUIs)"),
+    "bench": ("chessformer.bench", "benchmarks: `chessformer bench inference`"),
     "perft": ("chessformer.perft", "count leaf nodes of the legal move tree"),
     "report": ("chessformer.report", "rating-vs-temperature table and plot from match results"),
     "train": ("chessformer.train", "train a model on a prepared dataset"),

@@ -1,0 +1,231 @@
+"""The batched KV-cache inference engine: legality, batching, caching, sampling statistics."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from chessformer.board import Board
+from chessformer.inference import InferenceEngine
+from chessformer.model import GPT, GPTConfig
+
+VOCAB = {"move": 1974, "char": 32}
+
+
+def tiny(tok: str, seed: int = 0, block: int = 512) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=VOCAB[tok], block_size=block, n_layer=2, n_head=2, n_embd=32))
+
+
+def random_boards(n: int, seed: int, max_plies: int = 120) -> list[Board]:
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        b = Board()
+        for _ in range(rng.randrange(max_plies)):
+            moves = list(b.legal_moves)
+            if not moves:
+                break
+            b.push(rng.choice(moves))
+        if any(True for _ in b.legal_moves):
+            out.append(b)
+    return out
+
+
+@pytest.mark.parametrize("tok", ["move", "char"])
+@pytest.mark.parametrize("temperature", [0.0, 1.0, 5.0])
+def test_masked_moves_are_always_legal(tok: str, temperature: float) -> None:
+    eng = InferenceEngine(tiny(tok), tok, max_batch=64, seed=3)
+    boards = random_boards(256 if tok == "move" else 128, seed=int(temperature * 10) + len(tok))
+    for i in range(0, len(boards), 64):
+        batch = boards[i : i + 64]
+        for b, c in zip(batch, eng.choose_moves(batch, temperature=temperature), strict=True):
+            assert c.move is not None and b.is_legal(c.move), (b.fen(), c)
+            assert 0.0 < c.probability <= 1.0
+
+
+@pytest.mark.parametrize("tok", ["move", "char"])
+def test_batched_equals_one_game_at_a_time(tok: str) -> None:
+    model = tiny(tok)
+    boards = random_boards(6, seed=11, max_plies=60)
+    single = InferenceEngine(model, tok, max_batch=1)
+    alone = [single.choose_moves([b], slots=[0], temperature=0)[0].move for b in boards]
+    batched = InferenceEngine(model, tok, max_batch=8)
+    together = [c.move for c in batched.choose_moves(boards, slots=[7, 1, 3, 0, 5, 2])]
+    assert together == alone
+    for b in boards[: 3 if tok == "move" else 1]:
+        p1 = single.move_probabilities(b, slot=0)
+        p2 = batched.move_probabilities(b, slot=4)
+        assert p1.keys() == p2.keys()
+        assert all(abs(p1[k] - p2[k]) < 1e-5 for k in p1)
+
+
+@pytest.mark.parametrize("tok", ["move", "char"])
+def test_greedy_is_deterministic_and_seeded_sampling_reproducible(tok: str) -> None:
+    model = tiny(tok)
+
+    def play(temperature: float, seed: int) -> list[str]:
+        eng = InferenceEngine(model, tok, max_batch=1, seed=seed)
+        b = Board()
+        for _ in range(16):
+            b.push(eng.choose_moves([b], temperature=temperature)[0].move)
+        return [m.uci() for m in b.move_stack]
+
+    assert play(0.0, 1) == play(0.0, 2)
+    assert play(1.0, 5) == play(1.0, 5)
+    assert play(1.0, 5) != play(1.0, 6)
+
+
+def test_kv_cache_is_reused_when_the_game_extends() -> None:
+    eng = InferenceEngine(tiny("move"), "move", max_batch=2)
+    b = Board()
+    b.push(eng.choose_moves([b], temperature=0)[0].move)
+    b.push_san("e5") if b.is_legal("e7e5") else b.push(next(iter(b.legal_moves)))
+    before = eng.tokens_processed
+    eng.choose_moves([b], temperature=0)
+    assert eng.tokens_processed - before == 2  # our previous move and the reply, nothing else
+    # a different game in the same slot keeps only the common prefix (BOS)
+    other = Board()
+    other.push_san("d4")
+    before = eng.tokens_processed
+    eng.choose_moves([other], temperature=0)
+    assert eng.tokens_processed - before == 1
+
+
+def test_char_prompt_and_cache_reuse() -> None:
+    eng = InferenceEngine(tiny("char"), "char", max_batch=1)
+    b = Board()
+    for san in ("e4", "e5", "Nf3"):
+        b.push_san(san)
+    tokens, legal = eng._prompt_char(b)
+    assert "".join(" #+-.0123456789;=BKNOQRabcdefghx"[t] for t in tokens) == ";1.e4 e5 2.Nf3 "
+    assert legal["Nc6"] == "b8c6"
+    c = eng.choose_moves([b], temperature=0)[0]
+    b.push(c.move)
+    b.push(next(iter(b.legal_moves)))
+    before = eng.tokens_processed
+    eng.choose_moves([b], temperature=0)
+    # only the new characters (our SAN's tail, the reply, the move number) were fed
+    assert eng.tokens_processed - before < 20
+
+
+def test_searchmoves_restricts_the_choice() -> None:
+    eng = InferenceEngine(tiny("move"), "move", max_batch=2)
+    for _ in range(10):
+        c = eng.choose_moves([Board()], temperature=2.0, searchmoves=[["a2a3", "h2h4"]])[0]
+        assert c.move is not None and c.move.uci() in ("a2a3", "h2h4")
+
+
+def _chi_square_p(observed: list[int], expected: list[float]) -> float:
+    stat = sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
+    dof = len(observed) - 1
+    return float(torch.special.gammaincc(torch.tensor(dof / 2.0), torch.tensor(stat / 2.0)))
+
+
+def test_samples_follow_the_softmax_at_temperature_one() -> None:
+    model = tiny("move", seed=4)
+    eng = InferenceEngine(model, "move", max_batch=64, seed=9)
+    board = Board()
+    board.push_san("e4")
+    probs = eng.move_probabilities(board, slot=0, temperature=1.0)
+    counts = dict.fromkeys(probs, 0)
+    draws = 0
+    for _ in range(60):
+        for c in eng.choose_moves([board] * 64, temperature=1.0):
+            assert c.move is not None
+            counts[c.move.uci()] += 1
+            draws += 1
+    # merge rare moves so every expected count is >= 5
+    obs, exp, o_rest, e_rest = [], [], 0, 0.0
+    for uci, p in probs.items():
+        if p * draws >= 5:
+            obs.append(counts[uci])
+            exp.append(p * draws)
+        else:
+            o_rest += counts[uci]
+            e_rest += p * draws
+    if e_rest > 0:
+        obs.append(o_rest)
+        exp.append(e_rest)
+    assert _chi_square_p(obs, exp) > 1e-3
+
+
+def test_paper_decoding_resamples_then_gives_up() -> None:
+    eng = InferenceEngine(tiny("char", seed=2), "char", max_batch=4, seed=1)
+    boards = random_boards(4, seed=5, max_plies=20)
+    for b, c in zip(
+        boards, eng.choose_moves(boards, temperature=1.0, decoding="paper"), strict=True
+    ):
+        # a random network almost never writes a legal SAN: five attempts, then no move
+        if c.move is None:
+            assert c.attempts == 5
+        else:
+            assert b.is_legal(c.move) and 1 <= c.attempts <= 5
+    with pytest.raises(ValueError, match="char"):
+        InferenceEngine(tiny("move"), "move").choose_moves([Board()], decoding="paper")
+
+
+def test_bad_arguments_are_refused() -> None:
+    eng = InferenceEngine(tiny("move"), "move", max_batch=2)
+    with pytest.raises(ValueError, match="slots"):
+        eng.choose_moves([Board(), Board()], slots=[0, 0])
+    with pytest.raises(ValueError, match="temperatures"):
+        eng.choose_moves([Board()], temperature=-1.0)
+    mate = Board()
+    for san in ("f3", "e5", "g4", "Qh4#"):
+        mate.push_san(san)
+    assert eng.choose_moves([mate])[0].move is None
+
+
+def test_long_games_slide_the_window() -> None:
+    eng = InferenceEngine(tiny("move", block=64), "move", max_batch=1)
+    b = Board()
+    rng = random.Random(0)
+    while b.ply < 150 and any(True for _ in b.legal_moves):
+        c = eng.choose_moves([b], temperature=1.0)[0]
+        assert c.move is not None and b.is_legal(c.move)
+        b.push(c.move)
+        moves = list(b.legal_moves)
+        if not moves:
+            break
+        b.push(rng.choice(moves))
+    assert len(eng.slot_tokens[0]) <= 64
+
+
+def test_triton_backend_matches_torch_under_the_interpreter() -> None:
+    pytest.importorskip("triton")
+    script = textwrap.dedent(
+        """
+        import os
+        os.environ["TRITON_INTERPRET"] = "1"
+        import torch
+        from chessformer import Board
+        from chessformer.inference import InferenceEngine
+        from chessformer.model import GPT, GPTConfig
+        for tok, V in (("move", 1974), ("char", 32)):
+            torch.manual_seed(0)
+            m = GPT(GPTConfig(vocab_size=V, block_size=128, n_layer=2, n_head=2, n_embd=32))
+            boards = [Board(), Board()]
+            boards[1].push_san("e4")
+            tri = InferenceEngine(m, tok, max_batch=2, backend="triton")
+            ref = InferenceEngine(m, tok, max_batch=2, backend="torch")
+            for _ in range(3):
+                a = [c.move for c in tri.choose_moves(boards, temperature=0)]
+                b = [c.move for c in ref.choose_moves(boards, temperature=0)]
+                assert a == b, (tok, a, b)
+                for board, mv in zip(boards, a):
+                    board.push(mv)
+                    board.push(next(iter(board.legal_moves)))
+            assert tri.backend == "triton"
+        print("ok")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
