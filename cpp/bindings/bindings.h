@@ -10,5 +10,6 @@ void bind_exceptions(py::module_& m);
 void bind_board(py::module_& m);
 void bind_batch(py::module_& m);
 void bind_tokenize(py::module_& m);
+void bind_pgn(py::module_& m);
 
 }  // namespace chessformer_bindings

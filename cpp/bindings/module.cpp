@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   cb::bind_board(m);
   cb::bind_batch(m);
   cb::bind_tokenize(m);
+  cb::bind_pgn(m);
 }

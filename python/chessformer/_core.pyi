@@ -98,3 +98,34 @@ def encode_board(
 ) -> npt.NDArray[Any]: ...
 def char_transcript(board: Board) -> str: ...
 def decode_game(tokenizer: str, tokens: npt.ArrayLike) -> tuple[str, list[str], str, str]: ...
+
+# ---- PGN (bind_pgn.cpp) ----
+PREP_DROP_REASONS: list[str]
+PREP_TIME_CLASSES: list[str]
+PGN_ERROR_CODES: list[str]
+REPLAY_ERROR_CODES: list[str]
+
+def read_chunk(
+    data: Any,
+    more_follows: bool,
+    base_offset: int = 0,
+    annotations: bool = True,
+    chess960: bool = True,
+    san: bool = False,
+) -> list[tuple[Any, ...]]: ...
+def prep_chunk(
+    data: Any,
+    more_follows: bool,
+    base_offset: int,
+    tokenizer: str,
+    max_elo: int = -1,
+    min_elo: int = -1,
+    keep_unknown_elo: bool = False,
+    time_classes: int = 127,
+    drop_terminations: Sequence[str] = ["Abandoned", "Unterminated"],
+    min_plies: int = 0,
+    allow_chess960: bool = False,
+    keep_unfinished: bool = False,
+    keep_partial: bool = False,
+    val_fraction: float = 0.05,
+) -> dict[str, Any]: ...

@@ -20,7 +20,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("chessformer.convert", "convert checkpoints to/from nanoGPT format"),
     "prep": ("chessformer.prep", "PGN(.zst) files to token shards filtered by rating"),
     "lichess-sample": ("chessformer.lichess_sample", "rewrite PGN games in Lichess export format"),
-    "match": ("chessformer.match", "play the model against Stockfish at many temperatures"),
 }
 
 

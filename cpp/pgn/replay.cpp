@@ -1,0 +1,373 @@
+// SAN replay (see replay.h). resolve_san and append_san are the per-ply hot path of `prep`.
+#include "pgn/replay.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/bitboard.h"
+
+namespace chess::pgn {
+
+namespace {
+
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
+
+inline uint64_t fnv(uint64_t h, std::string_view s) {
+  for (unsigned char c : s) h = (h ^ c) * kFnvPrime;
+  return (h ^ 0xff) * kFnvPrime;  // field separator, so ("ab","c") and ("a","bc") differ
+}
+
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+inline bool is_file(char c) { return c >= 'a' && c <= 'h'; }
+inline bool is_rank(char c) { return c >= '1' && c <= '8'; }
+
+inline PieceType piece_letter(char c) {
+  switch (c) {
+    case 'N': return KNIGHT;
+    case 'B': return BISHOP;
+    case 'R': return ROOK;
+    case 'Q': return QUEEN;
+    case 'K': return KING;
+    default: return NO_PIECE_TYPE;
+  }
+}
+
+// Pieces of colour `us` and type pt that attack (pawns: capture onto) square `to`.
+inline Bitboard reaching(const BoardState& s, Color us, PieceType pt, int to) {
+  const Bitboard occ = s.pieces();
+  Bitboard from = 0;
+  switch (pt) {
+    case KNIGHT: from = knight_attacks(to); break;
+    case BISHOP: from = bishop_attacks(to, occ); break;
+    case ROOK: from = rook_attacks(to, occ); break;
+    case QUEEN: from = queen_attacks(to, occ); break;
+    case KING: from = king_attacks(to); break;
+    case PAWN: from = pawn_attacks(~us, to); break;
+    default: break;
+  }
+  return from & s.pieces(us, pt);
+}
+
+// Whether the (pseudo-legal, non-castling) move from -> to of the side to move leaves its king
+// safe. `captured` is the square of the captured piece (to, or the en passant pawn), or SQ_NONE.
+inline bool king_safe_after(const BoardState& s, int from, int to, int captured) {
+  const Color us = s.side, them = ~us;
+  Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
+  Bitboard removed = 0;
+  if (captured != SQ_NONE) {
+    removed = bb(captured);
+    if (captured != to) occ ^= bb(captured);
+  }
+  const int ksq = type_of(s.board[from]) == KING ? to : s.king(us);
+  return !(s.attackers_to(ksq, them, occ) & ~removed);
+}
+
+// The fast path: well-formed SAN only. Returns OK with the move, or INVALID to mean "ask the core"
+// (which then gives the exact verdict for every other spelling and for every failure).
+ParseStatus fast_resolve(const BoardState& s, std::string_view t, Move& out) {
+  while (!t.empty() && (t.back() == '+' || t.back() == '#')) t.remove_suffix(1);
+  if (t.size() < 2 || t.size() > 7) return ParseStatus::INVALID;
+  const Color us = s.side;
+  PieceType promo = NO_PIECE_TYPE;
+  if (t.size() >= 4 && t[t.size() - 2] == '=') {
+    promo = piece_letter(t.back());
+    if (promo == NO_PIECE_TYPE || promo == KING) return ParseStatus::INVALID;
+    t.remove_suffix(2);
+  }
+  const char tf = t[t.size() - 2], tr = t[t.size() - 1];
+  if (!is_file(tf) || !is_rank(tr)) return ParseStatus::INVALID;
+  const int to = make_square(tf - 'a', tr - '1');
+  if (s.pieces(us) & bb(to)) return ParseStatus::INVALID;
+  const bool last_rank = relative_rank(us, rank_of(to)) == 7;
+  std::string_view mid = t.substr(0, t.size() - 2);
+
+  if (mid.empty() || is_file(mid[0])) {  // pawn: "e4", "exd5", "exd8=Q"
+    if (last_rank != (promo != NO_PIECE_TYPE)) return ParseStatus::INVALID;
+    const int up = us == WHITE ? 8 : -8;
+    int from = -1;
+    Move::Kind kind = promo != NO_PIECE_TYPE ? Move::PROMOTION : Move::NORMAL;
+    int captured = SQ_NONE;
+    if (mid.empty()) {
+      if (s.pieces() & bb(to)) return ParseStatus::INVALID;
+      const int one = to - up;
+      if (one < 0 || one > 63) return ParseStatus::INVALID;
+      if (s.pieces(us, PAWN) & bb(one)) {
+        from = one;
+      } else if (!(s.pieces() & bb(one)) && relative_rank(us, rank_of(to)) == 3 &&
+                 (s.pieces(us, PAWN) & bb(one - up))) {
+        from = one - up;
+      } else {
+        return ParseStatus::INVALID;
+      }
+    } else {
+      if (mid.size() != 2 || mid[1] != 'x') return ParseStatus::INVALID;
+      const int ff = mid[0] - 'a';
+      if (ff - file_of(to) != 1 && file_of(to) - ff != 1) return ParseStatus::INVALID;
+      const int fr = rank_of(to) - (us == WHITE ? 1 : -1);
+      if (fr < 0 || fr > 7) return ParseStatus::INVALID;
+      from = make_square(ff, fr);
+      if (!(s.pieces(us, PAWN) & bb(from))) return ParseStatus::INVALID;
+      if (s.pieces(~us) & bb(to)) {
+        captured = to;
+      } else if (to == s.ep) {
+        captured = to - up;
+        kind = Move::EN_PASSANT;
+      } else {
+        return ParseStatus::INVALID;
+      }
+    }
+    if (!king_safe_after(s, from, to, captured)) return ParseStatus::INVALID;
+    out = Move::make(from, to, kind, promo == NO_PIECE_TYPE ? KNIGHT : promo);
+    return ParseStatus::OK;
+  }
+
+  const PieceType pt = piece_letter(mid[0]);
+  if (pt == NO_PIECE_TYPE || promo != NO_PIECE_TYPE) return ParseStatus::INVALID;
+  mid.remove_prefix(1);
+  if (!mid.empty() && mid.back() == 'x') mid.remove_suffix(1);
+  int dfile = -1, drank = -1;
+  for (char c : mid) {
+    if (is_file(c) && dfile < 0 && drank < 0)
+      dfile = c - 'a';
+    else if (is_rank(c) && drank < 0)
+      drank = c - '1';
+    else
+      return ParseStatus::INVALID;
+  }
+  Bitboard cands = reaching(s, us, pt, to);
+  if (dfile >= 0) cands &= file_bb(dfile);
+  if (drank >= 0) cands &= rank_bb(drank);
+  const int captured = (s.pieces(~us) & bb(to)) ? to : int(SQ_NONE);
+  Move found;
+  int n = 0;
+  while (cands) {
+    const int from = pop_lsb(cands);
+    if (!king_safe_after(s, from, to, captured)) continue;
+    found = Move(from, to);
+    ++n;
+  }
+  if (n != 1) return ParseStatus::INVALID;
+  out = found;
+  return ParseStatus::OK;
+}
+
+}  // namespace
+
+ParseStatus resolve_san(const Position& pos, std::string_view token, Move& out) {
+  if (!token.empty() && token[0] != 'O' && token[0] != '0' && token[0] != 'o' &&
+      fast_resolve(pos.state(), token, out) == ParseStatus::OK)
+    return ParseStatus::OK;
+  return pos.try_parse_san(token, out);
+}
+
+void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
+                std::string& out) {
+  const Square from = m.from(), to = m.to();
+  if (m.kind() == Move::CASTLING) {
+    out += to > from ? "O-O" : "O-O-O";
+  } else {
+    const PieceType pt = type_of(s.board[from]);
+    const bool capture = m.kind() == Move::EN_PASSANT || s.board[to] != NO_PIECE;
+    if (pt == PAWN) {
+      if (capture) {
+        out += char('a' + file_of(from));
+        out += 'x';
+      }
+    } else {
+      out += " PNBRQK"[pt];
+      // Other legal moves of the same piece type to the same square decide the disambiguation.
+      Bitboard others = reaching(s, s.side, pt, to) & ~bb(from);
+      bool any = false, same_file = false, same_rank = false;
+      const int captured = capture ? int(to) : int(SQ_NONE);
+      while (others) {
+        const int o = pop_lsb(others);
+        if (!king_safe_after(s, o, to, captured)) continue;
+        any = true;
+        same_file |= file_of(o) == file_of(from);
+        same_rank |= rank_of(o) == rank_of(from);
+      }
+      if (any) {
+        if (!same_file) {
+          out += char('a' + file_of(from));
+        } else if (!same_rank) {
+          out += char('1' + rank_of(from));
+        } else {
+          out += char('a' + file_of(from));
+          out += char('1' + rank_of(from));
+        }
+      }
+      if (capture) out += 'x';
+    }
+    out += char('a' + file_of(to));
+    out += char('1' + rank_of(to));
+    if (m.kind() == Move::PROMOTION) {
+      out += '=';
+      out += " PNBRQK"[m.promotion()];
+    }
+  }
+  if (next.in_check()) {
+    out += has_legal_move(next, ci) ? '+' : '#';
+  }
+}
+
+std::string_view replay_code_name(ReplayCode c) {
+  switch (c) {
+    case ReplayCode::kNone: return "none";
+    case ReplayCode::kInvalidSan: return "invalid_san";
+    case ReplayCode::kIllegalSan: return "illegal_san";
+    case ReplayCode::kAmbiguousSan: return "ambiguous_san";
+    case ReplayCode::kNullMove: return "null_move";
+    case ReplayCode::kBadFen: return "bad_fen";
+  }
+  return "unknown";
+}
+
+bool is_standard_variant(std::string_view v) {
+  return v.empty() || v == "Standard" || v == "standard" || v == "From Position" || v == "chess" ||
+         v == "Chess";
+}
+
+bool is_chess960_variant(std::string_view v) {
+  return v == "Chess960" || v == "chess960" || v == "Chess 960" || v == "Fischerandom" ||
+         v == "Fischer Random" || v == "fischerandom";
+}
+
+ReplayVisitor::ReplayVisitor(ReplayOptions options) : options_(options) {}
+
+uint64_t ReplayVisitor::game_hash() const {
+  uint64_t h = tag_hash_;
+  for (Move m : moves_) h = (h ^ m.raw()) * kFnvPrime;
+  return mix64(h ^ moves_.size());
+}
+
+void ReplayVisitor::begin_game(uint64_t offset) {
+  offset_ = offset;
+  tags_ = GameTags{};
+  all_tags_.clear();
+  moves_.clear();
+  evals_.clear();
+  clocks_.clear();
+  transcript_.clear();
+  error_ = ReplayError{};
+  tag_hash_ = kFnvOffset;
+  chess960_ = false;
+  standard_start_ = true;
+  skipping_ = false;
+}
+
+void ReplayVisitor::tag(std::string_view name, std::string_view value) {
+  tag_hash_ = fnv(fnv(tag_hash_, name), value);
+  if (options_.keep_tags) all_tags_.emplace_back(name, value);
+  switch (name.size()) {
+    case 3:
+      if (name == "FEN") tags_.fen.assign(value);
+      break;
+    case 5:
+      if (name == "SetUp") tags_.setup = value == "1";
+      break;
+    case 6:
+      if (name == "Result") tags_.result_tag = parse_result(value);
+      break;
+    case 7:
+      if (name == "Variant") tags_.variant.assign(value);
+      break;
+    case 8:
+      if (name == "WhiteElo") tags_.white_elo = parse_int_tag(value).value_or(-1);
+      if (name == "BlackElo") tags_.black_elo = parse_int_tag(value).value_or(-1);
+      break;
+    case 11:
+      if (name == "TimeControl") {
+        if (auto tc = parse_time_control(value)) {
+          tags_.tc_base = tc->base_seconds;
+          tags_.tc_inc = tc->increment_seconds;
+        } else {
+          tags_.tc_correspondence = value == "-";
+        }
+      }
+      if (name == "Termination") tags_.termination.assign(value);
+      break;
+    default: break;
+  }
+}
+
+bool ReplayVisitor::end_tags() {
+  chess960_ = options_.allow_chess960 && is_chess960_variant(tags_.variant);
+  if (!tags_.fen.empty()) {
+    try {
+      start_ = Position::from_fen(tags_.fen, chess960_);
+      standard_start_ = start_.fen() == Position::START_FEN && !chess960_;
+    } catch (const std::exception&) {
+      start_ = standard_;
+      fail(ReplayCode::kBadFen, tags_.fen);
+    }
+  } else {
+    start_ = standard_;
+    start_.set_chess960(chess960_);
+    standard_start_ = !chess960_;
+  }
+  pos_ = start_;
+  if (options_.canonical_san) transcript_.assign(1, ';');
+  skipping_ = !accept_tags();
+  return skipping_;
+}
+
+void ReplayVisitor::fail(ReplayCode code, std::string_view token) {
+  error_.code = code;
+  error_.ply = uint32_t(moves_.size());
+  error_.offset = offset_;
+  error_.token.assign(token.substr(0, 64));
+}
+
+void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
+  if (error_.code != ReplayCode::kNone) return;
+  Move m;
+  switch (resolve_san(pos_, token, m)) {
+    case ParseStatus::OK: break;
+    case ParseStatus::NULL_MOVE: return fail(ReplayCode::kNullMove, token);
+    case ParseStatus::AMBIGUOUS: return fail(ReplayCode::kAmbiguousSan, token);
+    case ParseStatus::ILLEGAL: return fail(ReplayCode::kIllegalSan, token);
+    case ParseStatus::INVALID: return fail(ReplayCode::kInvalidSan, token);
+  }
+  const BoardState before = pos_.state();
+  pos_.push(m);
+  if (options_.canonical_san) {
+    const size_t i = moves_.size();
+    if (i % 2 == 0) {
+      if (i) transcript_ += ' ';
+      char buf[16];
+      int n = 0;
+      for (uint32_t k = uint32_t(i / 2 + 1); k; k /= 10) buf[n++] = char('0' + k % 10);
+      while (n) transcript_ += buf[--n];
+      transcript_ += '.';
+    } else {
+      transcript_ += ' ';
+    }
+    append_san(before, pos_.castling_info(), m, pos_.state(), transcript_);
+  }
+  moves_.push_back(m);
+  ++total_plies_;
+  if (options_.annotations) {
+    evals_.push_back(std::numeric_limits<float>::quiet_NaN());
+    clocks_.push_back(std::numeric_limits<float>::quiet_NaN());
+  }
+  on_move(before, m);
+}
+
+void ReplayVisitor::comment(std::string_view text, uint32_t ply) {
+  // A comment with ply p annotates move p - 1; only moves that were replayed get values.
+  if (!options_.annotations || ply == 0 || ply > moves_.size()) return;
+  if (text.find("[%") == std::string_view::npos) return;
+  if (auto e = parse_eval(text)) {
+    evals_[ply - 1] = e->is_mate ? float(e->mate > 0 ? 1000 - e->mate : -1000 - e->mate) : e->pawns;
+  }
+  if (auto c = parse_clock(text)) clocks_[ply - 1] = float(*c);
+}
+
+void ReplayVisitor::end_game(const GameInfo& info) { finish(info); }
+
+}  // namespace chess::pgn

@@ -1,0 +1,249 @@
+// Tests for the SAN replay layer and prep_chunk: the fast SAN resolver and writer against the core's
+// try_parse_san / san on every legal move of random games (and on mangled tokens), replay of the
+// quirk fixtures, chunk independence of prep_chunk, and a throughput print. From the repo root:
+//   g++ -std=c++20 -O2 -march=native -Icpp cpp/core/*.cpp cpp/pgn/*.cpp cpp/tokenize/*.cpp \
+//       cpp/tests/test_replay.cpp -o /tmp/test_replay && /tmp/test_replay
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "pgn/prep.h"
+#include "pgn/replay.h"
+
+namespace fs = std::filesystem;
+using namespace chess;
+using namespace chess::pgn;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (cond) {                                                            \
+      ++g_passed;                                                          \
+    } else {                                                               \
+      ++g_failed;                                                          \
+      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                      \
+  } while (0)
+
+const std::string kDir = "tests/data/pgn/";
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Every legal move of every position of random games: resolve_san(san(m)) == m and append_san ==
+// san. Mangled spellings of the same tokens get the core's verdict.
+void test_san_agreement() {
+  std::mt19937 rng(12345);
+  const char* fens[] = {
+      Position::START_FEN, "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1",
+      "8/2p5/3p4/KP5r/1R3p1k/8/4P1P1/8 w - - 0 1",
+      "rnbq1k1r/pp1Pbppp/2p5/8/2B5/8/PPP1NnPP/RNBQK2R w KQ - 1 8", "n1n5/PPPk4/8/8/8/8/4Kppp/5N1N b - - 0 1"};
+  int moves_checked = 0, mangled_checked = 0;
+  for (const char* fen : fens) {
+    for (int game = 0; game < 15; ++game) {
+      Position pos = Position::from_fen(fen);
+      for (int ply = 0; ply < 160; ++ply) {
+        MoveList legal = pos.legal_moves();
+        if (!legal.size()) break;
+        for (Move m : legal) {
+          const std::string san = pos.san(m);
+          Move got;
+          CHECK(resolve_san(pos, san, got) == ParseStatus::OK && got == m);
+          BoardState next;
+          make_move(pos.state(), pos.castling_info(), m, next);
+          std::string fast;
+          append_san(pos.state(), pos.castling_info(), m, next, fast);
+          CHECK(fast == san);
+          if (fast != san)
+            std::fprintf(stderr, "  %s: core %s, fast %s\n", pos.fen().c_str(), san.c_str(), fast.c_str());
+          ++moves_checked;
+          // Mangled: drop check marks, drop disambiguation, add wrong files, lowercase promotions.
+          std::string variants[] = {san.substr(0, san.find_first_of("+#")),
+                                    san + "+",
+                                    "N" + san,
+                                    san.size() > 2 ? san.substr(1) : san,
+                                    "x" + san,
+                                    san + "=q",
+                                    pos.uci(m)};
+          for (const std::string& v : variants) {
+            Move a, b;
+            const ParseStatus sa = resolve_san(pos, v, a), sb = pos.try_parse_san(v, b);
+            CHECK(sa == sb && (sa != ParseStatus::OK || a == b));
+            ++mangled_checked;
+          }
+        }
+        pos.push(legal.moves[rng() % legal.size()]);
+      }
+    }
+  }
+  std::printf("  san agreement: %d moves, %d mangled tokens\n", moves_checked, mangled_checked);
+}
+
+struct Collect final : ReplayVisitor {
+  Collect() : ReplayVisitor(ReplayOptions{true, true, true, true}) {}
+  struct Game {
+    std::vector<std::string> uci;
+    ReplayError error;
+    bool ok = true;
+    std::string transcript;
+    std::vector<float> clocks;
+  };
+  std::vector<Game> games;
+  void finish(const GameInfo& info) override {
+    Game g;
+    Position p = start();
+    for (Move m : moves()) {
+      g.uci.push_back(p.uci(m));
+      p.push(m);
+    }
+    g.error = error();
+    g.ok = info.ok();
+    g.transcript = transcript();
+    g.clocks = clocks();
+    games.push_back(g);
+  }
+};
+
+Collect replay_file(const std::string& name) {
+  Collect c;
+  parse_file(kDir + name, c);
+  return c;
+}
+
+void test_fixtures() {
+  {
+    auto c = replay_file("illegal_san_mid_game.pgn");
+    CHECK(c.games.size() == 2);
+    CHECK(c.games[0].uci.size() == 2 && c.games[0].error.code == ReplayCode::kIllegalSan);
+    CHECK(c.games[0].error.ply == 2 && c.games[0].error.token == "Ke3");
+    CHECK(c.games[1].uci.size() == 4 && c.games[1].error.code == ReplayCode::kAmbiguousSan);
+    CHECK(c.games[1].error.token == "Nd2");
+  }
+  {
+    auto c = replay_file("null_moves.pgn");
+    CHECK(c.games.size() == 1 && c.games[0].uci.size() == 1);
+    CHECK(c.games[0].error.code == ReplayCode::kNullMove && c.games[0].error.token == "--");
+  }
+  {
+    auto c = replay_file("fen_setup_black_to_move.pgn");
+    CHECK(c.games.size() == 1 && c.games[0].uci == (std::vector<std::string>{"c7c5", "g1f3", "d7d6"}));
+  }
+  {
+    auto c = replay_file("chess960_shredder_fen.pgn");
+    CHECK(c.games.size() == 1 && c.games[0].uci.size() == 16 && c.games[0].error.code == ReplayCode::kNone);
+  }
+  {
+    auto c = replay_file("lichess_eval_clk.pgn");
+    CHECK(!c.games.empty() && !c.games[0].clocks.empty() && c.games[0].clocks[0] == c.games[0].clocks[0]);
+  }
+  {
+    auto c = replay_file("castling_forms.pgn");
+    for (auto& g : c.games) CHECK(g.error.code == ReplayCode::kNone);
+  }
+  {
+    auto c = replay_file("black_move_numbers.pgn");
+    CHECK(!c.games.empty());
+    CHECK(c.games[0].transcript.rfind(";1.", 0) == 0);
+  }
+}
+
+// prep_chunk gives the same output whatever the chunking at `[Event "` lines.
+void test_chunk_independence() {
+  std::string text;
+  for (auto& e : fs::directory_iterator(kDir))
+    if (e.path().extension() == ".pgn" && e.path().filename().string().rfind("truncated", 0) != 0)
+      text += read_file(e.path().string()) + "\n";
+  PrepConfig cfg;
+  cfg.keep_unfinished = true;
+  for (auto kind : {TokenizerKind::kChar, TokenizerKind::kMove, TokenizerKind::kFen}) {
+    cfg.tokenizer = kind;
+    PrepOutput whole = prep_chunk(cfg, text, false, 0);
+    CHECK(whole.stats.kept > 10);
+    uint64_t dropped = 0;
+    for (auto d : whole.stats.dropped) dropped += d;
+    CHECK(dropped + whole.stats.kept == whole.stats.games);
+    // Cut at every `\n[Event "`.
+    std::vector<size_t> cuts{0};
+    for (size_t p = text.find("\n[Event \""); p != std::string::npos; p = text.find("\n[Event \"", p + 1))
+      cuts.push_back(p + 1);
+    cuts.push_back(text.size());
+    std::vector<uint64_t> hashes;
+    std::vector<int64_t> offs;
+    uint64_t games = 0;
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      if (cuts[i] == cuts[i + 1]) continue;
+      PrepOutput part = prep_chunk(cfg, std::string_view(text).substr(cuts[i], cuts[i + 1] - cuts[i]),
+                                   i + 2 < cuts.size(), cuts[i]);
+      games += part.stats.games;
+      for (int s = 0; s < 2; ++s)
+        for (size_t g = 0; g < part.split[s].n_games(); ++g) {
+          hashes.push_back(part.split[s].game_hash[g]);
+          offs.push_back(part.split[s].byte_offset[g]);
+        }
+    }
+    std::vector<uint64_t> whole_hashes;
+    std::vector<int64_t> whole_offs;
+    for (int s = 0; s < 2; ++s)
+      for (size_t g = 0; g < whole.split[s].n_games(); ++g) {
+        whole_hashes.push_back(whole.split[s].game_hash[g]);
+        whole_offs.push_back(whole.split[s].byte_offset[g]);
+      }
+    std::sort(hashes.begin(), hashes.end());
+    std::sort(whole_hashes.begin(), whole_hashes.end());
+    std::sort(offs.begin(), offs.end());
+    std::sort(whole_offs.begin(), whole_offs.end());
+    CHECK(games == whole.stats.games);
+    CHECK(hashes == whole_hashes);
+    CHECK(offs == whole_offs);
+  }
+}
+
+void bench() {
+  // Lichess-format text: the committed sample if present, else the quirk fixture.
+  std::string one = read_file("tests/data/lichess_sample.pgn");
+  if (one.empty()) one = read_file(kDir + "lichess_sample.pgn");
+  std::string text;
+  while (text.size() < (size_t(16) << 20)) text += one + "\n";
+  for (auto kind : {TokenizerKind::kMove, TokenizerKind::kChar, TokenizerKind::kFen}) {
+    PrepConfig cfg;
+    cfg.tokenizer = kind;
+    cfg.keep_unfinished = true;
+    const auto t0 = std::chrono::steady_clock::now();
+    PrepOutput out = prep_chunk(cfg, text, false, 0);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("  prep_chunk %s: %.0f MB/s, %.2fM plies/s (%llu games, %llu kept)\n",
+                kind == TokenizerKind::kMove   ? "move"
+                : kind == TokenizerKind::kChar ? "char"
+                                               : "fen",
+                double(text.size()) / s / 1e6, double(out.stats.plies_replayed) / s / 1e6,
+                (unsigned long long)out.stats.games, (unsigned long long)out.stats.kept);
+  }
+}
+
+}  // namespace
+
+int main() {
+  if (!fs::exists(kDir)) {
+    std::fprintf(stderr, "run from the repository root (%s not found)\n", kDir.c_str());
+    return 2;
+  }
+  test_san_agreement();
+  test_fixtures();
+  test_chunk_independence();
+  bench();
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,230 @@
+"""chessformer.pgn.read_games: every quirk fixture, game-by-game agreement with python-chess on the
+committed samples, inputs (.pgn, .pgn.zst, file objects, stdin) and broken .zst files."""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import chess
+import chess.pgn
+import pytest
+import zstandard
+
+from chessformer.pgn import Game, PgnInputError, PgnInputWarning, iter_chunks, read_games
+
+DATA = Path(__file__).parent / "data"
+FIXTURES = DATA / "pgn"
+SAMPLES = [DATA / "lichess_sample.pgn", FIXTURES / "lichess_sample.pgn"]
+
+# fixture -> per game (number of moves replayed, error code or None)
+EXPECTED: dict[str, list[tuple[int, str | None]]] = {
+    "black_move_numbers.pgn": [(4, None), (4, None)],
+    "blank_line_in_tags.pgn": [(1, None)],
+    "castling_forms.pgn": [(20, None), (2, None)],
+    "chess960_shredder_fen.pgn": [(16, None)],
+    "comments_everywhere.pgn": [(4, None)],
+    "crazyhouse_drops.pgn": [(6, "invalid_san"), (6, None)],
+    "crlf_line_endings.pgn": [(4, None), (3, None)],
+    "empty_games.pgn": [(0, None)] * 6,
+    "escaped_quote_in_tag.pgn": [(2, None), (2, None), (1, None)],
+    "fen_setup_black_to_move.pgn": [(3, None)],
+    "illegal_san_mid_game.pgn": [(2, "illegal_san"), (4, "ambiguous_san")],
+    "latin1_names.pgn": [(4, None)],
+    "lichess_eval_clk.pgn": [(4, None)],
+    "lichess_sample.pgn": [(-1, None)] * 20,
+    "long_san_forms.pgn": [(9, None), (5, None)],
+    "missing_or_disagreeing_result.pgn": [(2, None)] * 4,
+    "move_number_forms.pgn": [(20, None)],
+    "nags_and_suffixes.pgn": [(14, None), (4, None)],
+    "nested_variations.pgn": [(5, None)],
+    "no_blank_line_after_tags.pgn": [(3, None), (2, None)],
+    "no_blank_line_before_next_game.pgn": [(2, None), (2, None), (1, None)],
+    "null_moves.pgn": [(1, "null_move")],
+    "percent_escape_line.pgn": [(3, None)],
+    "promotion_forms.pgn": [(4, None)],
+    "prose_between_games.pgn": [(2, None), (2, None)],
+    "pure_uci_movetext.pgn": [(6, None), (3, None)],
+    "special_chars_in_tag_value.pgn": [(1, None)],
+    "truncated_mid_comment.pgn": [(2, None), (1, "eof_in_comment")],
+    "truncated_mid_move.pgn": [(2, None), (2, "invalid_san")],
+    "truncated_mid_tag.pgn": [(2, None), (0, "eof_in_tags")],
+    "unknown_elo_timecontrol.pgn": [(2, None), (1, None)],
+    "unterminated_brace.pgn": [(1, "unterminated_comment"), (2, None)],
+    "unterminated_quote_in_tag.pgn": [(1, None), (1, None)],
+    "unusual_tag_names_and_unicode.pgn": [(2, None)],
+    "utf8_bom.pgn": [(7, None)],
+}
+
+
+def test_every_fixture_has_expectations() -> None:
+    assert sorted(p.name for p in FIXTURES.glob("*.pgn")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture(name: str) -> None:
+    games = list(read_games(FIXTURES / name))
+    assert [
+        (len(g.moves) if n >= 0 else n, g.error.code if g.error else None)
+        for g, (n, _) in zip(games, EXPECTED[name], strict=False)
+    ] == EXPECTED[name]
+    assert len(games) == len(EXPECTED[name])
+    for g in games:
+        assert all(len(m) in (4, 5) for m in g.moves)
+
+
+def test_fixture_details() -> None:
+    (g,) = read_games(FIXTURES / "fen_setup_black_to_move.pgn")
+    assert g.moves == ["c7c5", "g1f3", "d7d6"] and g.start_fen is not None
+    (g,) = read_games(FIXTURES / "chess960_shredder_fen.pgn")
+    assert g.chess960 and g.error is None
+    board = chess.Board(g.start_fen, chess960=True)
+    for m in g.moves:
+        board.push_uci(m)  # python-chess agrees every move is legal
+    g1, g2 = read_games(FIXTURES / "illegal_san_mid_game.pgn")
+    assert g1.error is not None and (g1.error.ply, g1.error.token) == (2, "Ke3")
+    assert g2.error is not None and (g2.error.ply, g2.error.token) == (4, "Nd2")
+    (g,) = read_games(FIXTURES / "latin1_names.pgn")
+    assert all(isinstance(v, str) for v in g.headers.values())
+    (g,) = read_games(FIXTURES / "lichess_eval_clk.pgn")
+    assert g.clocks is not None and g.evals is not None and len(g.clocks) == len(g.moves)
+    assert not math.isnan(g.clocks[0])
+    (g,) = read_games(FIXTURES / "null_moves.pgn")
+    assert g.moves == ["e2e4"] and g.error is not None and g.error.token == "--"
+
+
+def test_lichess_sample_annotations() -> None:
+    games = list(read_games(DATA / "lichess_sample.pgn", san=True))
+    assert len(games) == 100 and all(g.ok for g in games)
+    with_eval = [g for g in games if g.evals is not None]
+    assert 5 <= len(with_eval) < 50
+    for g in games:
+        assert g.san is not None and len(g.san) == len(g.moves)
+        if g.headers["TimeControl"] != "-":
+            assert g.clocks is not None and not any(math.isnan(c) for c in g.clocks)
+    assert list(games[0].headers)[:7] == [
+        "Event",
+        "Site",
+        "Date",
+        "Round",
+        "White",
+        "Black",
+        "Result",
+    ]
+
+
+def _python_chess_games(path: Path) -> list[chess.pgn.Game]:
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        while (g := chess.pgn.read_game(f)) is not None:
+            out.append(g)
+    return out
+
+
+def _agree(ours: Game, theirs: chess.pgn.Game) -> None:
+    if theirs.errors:
+        assert ours.error is not None, (ours.headers, theirs.errors)
+        return
+    assert ours.error is None, ours.error
+    assert ours.moves == [m.uci() for m in theirs.mainline_moves()]
+    for k, v in ours.headers.items():
+        assert theirs.headers.get(k) == v, k
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.parent.name + "/" + p.name)
+def test_agrees_with_python_chess(path: Path) -> None:
+    ours = list(read_games(path))
+    theirs = _python_chess_games(path)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        _agree(a, b)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "black_move_numbers.pgn",
+        "comments_everywhere.pgn",
+        "crlf_line_endings.pgn",
+        "illegal_san_mid_game.pgn",
+        "lichess_eval_clk.pgn",
+        "move_number_forms.pgn",
+        "nags_and_suffixes.pgn",
+        "nested_variations.pgn",
+        "fen_setup_black_to_move.pgn",
+        "percent_escape_line.pgn",
+    ],
+)
+def test_fixture_agrees_with_python_chess(name: str) -> None:
+    ours = list(read_games(FIXTURES / name))
+    theirs = _python_chess_games(FIXTURES / name)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        _agree(a, b)
+
+
+def test_inputs_zst_fileobj_stdin(tmp_path: Path) -> None:
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    want = [g.moves for g in read_games(DATA / "lichess_sample.pgn")]
+    zpath = tmp_path / "s.pgn.zst"
+    zpath.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    assert [g.moves for g in read_games(zpath)] == want
+    assert [g.moves for g in read_games(io.BytesIO(raw))] == want
+    # small chunks: the cut points move, the games do not
+    assert [g.moves for g in read_games(io.BytesIO(raw), chunk_size=4096)] == want
+    code = (
+        "import sys; from chessformer.pgn import read_games; "
+        "print(sum(len(g.moves) for g in read_games('-')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=zpath.read_bytes(), capture_output=True, check=True
+    )
+    assert int(out.stdout) == sum(len(m) for m in want)
+
+
+def test_chunks_cover_the_stream() -> None:
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    blocks = [raw[i : i + 1000] for i in range(0, len(raw), 1000)]
+    chunks = list(iter_chunks(iter(blocks), 5000))
+    assert b"".join(c for c, _, _ in chunks) == raw
+    assert all(c.startswith(b'[Event "') for c, _, _ in chunks)
+    assert [more for _, _, more in chunks][-1] is False
+    assert all(base == raw.index(c) for c, base, _ in chunks if c)
+
+
+def test_truncated_zst(tmp_path: Path) -> None:
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    comp = zstandard.ZstdCompressor(level=1).compress(raw)
+    full = [g.moves for g in read_games(DATA / "lichess_sample.pgn")]
+    path = tmp_path / "cut.pgn.zst"
+    path.write_bytes(comp[: len(comp) * 2 // 3])
+    with pytest.warns(PgnInputWarning, match="cut.pgn.zst"):
+        games = list(read_games(path))
+    assert 0 < len(games) < len(full)
+    assert [g.moves for g in games[:-1]] == full[: len(games) - 1]  # earlier games intact
+    assert games[-1].error is not None  # the last one flagged
+    with pytest.raises(PgnInputError):
+        list(read_games(path, on_error="raise"))
+
+
+def test_corrupted_zst(tmp_path: Path) -> None:
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    half = raw.index(b'[Event "', len(raw) // 2)
+    cctx = zstandard.ZstdCompressor(level=1, write_checksum=True)
+    second = bytearray(cctx.compress(raw[half:]))
+    second[:4] = b"\x00\x01\x02\x03"  # a broken second frame
+    path = tmp_path / "bad.pgn.zst"
+    path.write_bytes(cctx.compress(raw[:half]) + bytes(second))
+    first = [g.moves for g in read_games(io.BytesIO(raw[:half]))]
+    with pytest.warns(PgnInputWarning, match="bad.pgn.zst"):
+        games = list(read_games(path))
+    assert [g.moves for g in games] == first and all(g.ok for g in games)
+    # damage inside a frame: the checksum catches it at the frame's end
+    one = bytearray(cctx.compress(raw))
+    one[len(one) // 2 : len(one) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(one))
+    with pytest.warns(PgnInputWarning, match="bad.pgn.zst"):
+        list(read_games(path))

@@ -1,0 +1,297 @@
+"""``chessformer prep``: quirk fixtures, tokenizer round trips over the shards, filters, the
+deterministic split, resume after a crash (byte-identical output), reading with chessformer.data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zstandard
+
+from chessformer import prep
+from chessformer.pgn import read_games
+from chessformer.tokenizers import get_tokenizer
+
+DATA = Path(__file__).parent / "data"
+FIXTURES = sorted((DATA / "pgn").glob("*.pgn"))
+SAMPLE = DATA / "lichess_sample.pgn"
+
+
+def run_prep(out: Path, *args: str | Path) -> dict:
+    rc = prep.main([*map(str, args), "--out", str(out), "--quiet", "--force"])
+    assert rc == 0
+    return json.loads((out / "manifest.json").read_text())
+
+
+def shard_games(root: Path, manifest: dict, split: str):
+    """(tokens, metadata row) of every game of a split, in order."""
+    dtype = manifest["tokenizer"]["dtype"]
+    for shard in manifest["splits"][split]["shards"]:
+        tokens = np.fromfile(root / shard["tokens"], dtype=dtype)
+        offsets = np.load(root / shard["offsets"])
+        with np.load(root / shard["games"]) as z:
+            meta = {k: z[k] for k in z.files}
+        assert len(offsets) == shard["n_games"] + 1 and offsets[-1] == len(tokens)
+        for i in range(shard["n_games"]):
+            yield tokens[offsets[i] : offsets[i + 1]], {k: v[i] for k, v in meta.items()}
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_quirk_fixtures(tmp_path: Path) -> None:
+    m = run_prep(tmp_path / "d", *FIXTURES, "--tokenizer", "move", "--val-fraction", "0")
+    c = m["counts"]
+    n_games = sum(len(list(read_games(f, on_error="ignore"))) for f in FIXTURES)
+    assert c["games"] == n_games
+    assert c["kept"] + sum(c["dropped"].values()) == c["games"]
+    d = c["dropped"]
+    assert d["illegal_move"] == 2  # Ke3, Nd2
+    assert d["null_move"] == 1
+    assert d["variant"] == 3  # crazyhouse x2, chess960
+    assert d["start_position"] == 3  # FEN starts: not representable in move tokens
+    assert d["parse_error"] == 4  # truncated mid-comment/-move/-tag, unterminated brace
+    assert d["unfinished"] == 6  # result * (or none)
+    assert d["termination"] == 1  # an Abandoned game in the Lichess fixture
+    assert c["replay_errors"] == {
+        "ambiguous_san": 1,
+        "illegal_san": 1,
+        "invalid_san": 1,
+        "null_move": 1,
+    }
+    assert c["parse_errors"]["eof_in_comment"] == 1
+    # every kept game decodes to the moves read_games gives for the game at that offset
+    by_offset = {
+        (i, g.offset): g for i, f in enumerate(FIXTURES) for g in read_games(f, on_error="ignore")
+    }
+    tok = get_tokenizer("move")
+    n = 0
+    for tokens, meta in shard_games(tmp_path / "d", m, "train"):
+        g = by_offset[(int(meta["source"]), int(meta["byte_offset"]))]
+        assert tok.decode(tokens).moves == g.moves
+        n += 1
+    assert n == c["kept"]
+
+
+@pytest.mark.parametrize("name", ["char", "move", "fen"])
+def test_round_trip(tmp_path: Path, name: str) -> None:
+    m = run_prep(
+        tmp_path / "d",
+        SAMPLE,
+        "--tokenizer",
+        name,
+        "--val-fraction",
+        "0.3",
+        "--shard-tokens",
+        "2000",
+    )
+    games = {g.offset: g for g in read_games(SAMPLE)}
+    tok = get_tokenizer(name)
+    seen = 0
+    for split in ("train", "val"):
+        for tokens, meta in shard_games(tmp_path / "d", m, split):
+            g = games[int(meta["byte_offset"])]
+            decoded = tok.decode(tokens)
+            assert decoded.moves == g.moves
+            assert int(meta["plies"]) == len(g.moves)
+            assert int(meta["white_elo"]) == int(g.headers["WhiteElo"])
+            if name == "move":
+                assert decoded.result == g.result
+            if name == "char":
+                assert tok.to_text(tokens) == tok.to_text(tok.encode(g.moves))
+            seen += 1
+    assert seen == m["counts"]["kept"] == 100
+    assert m["counts"]["val_games"] > 10 and len(m["splits"]["train"]["shards"]) > 1
+
+
+def _pgn(tags: dict[str, str], moves: str = "1. e4 e5 2. Nf3 Nc6", result: str = "1-0") -> str:
+    head = "".join(f'[{k} "{v}"]\n' for k, v in {"Event": "t", "Result": result, **tags}.items())
+    return f"{head}\n{moves} {result}\n\n"
+
+
+def test_filters(tmp_path: Path) -> None:
+    games = [
+        ({"WhiteElo": "1400", "BlackElo": "1500", "TimeControl": "300+0"}, "keep"),
+        ({"WhiteElo": "1600", "BlackElo": "1400", "TimeControl": "300+0"}, "elo_above"),
+        ({"WhiteElo": "1000", "BlackElo": "?", "TimeControl": "300+0"}, "elo_unknown"),
+        ({"WhiteElo": "900", "BlackElo": "1200", "TimeControl": "300+0"}, "elo_below"),
+        ({"WhiteElo": "1200", "BlackElo": "1200", "TimeControl": "60+0"}, "time_control"),
+        ({"WhiteElo": "1200", "BlackElo": "1200", "TimeControl": "120+2"}, "keep"),  # 200 s: blitz
+        ({"WhiteElo": "1200", "BlackElo": "1200", "TimeControl": "480+0"}, "time_control"),
+        (
+            {
+                "WhiteElo": "1200",
+                "BlackElo": "1200",
+                "TimeControl": "300+0",
+                "Termination": "Abandoned",
+            },
+            "termination",
+        ),
+        ({"WhiteElo": "1500", "BlackElo": "1000", "TimeControl": "180+0"}, "keep"),
+    ]
+    text = "".join(_pgn(t) for t, _ in games)
+    text += _pgn({"WhiteElo": "1200", "BlackElo": "1200", "TimeControl": "300+0"}, "1. e4 e5")
+    text += _pgn({"WhiteElo": "1200", "BlackElo": "1200", "TimeControl": "300+0"}, result="*")
+    path = tmp_path / "f.pgn"
+    path.write_text(text)
+    m = run_prep(
+        tmp_path / "d",
+        path,
+        "--tokenizer",
+        "move",
+        "--max-elo",
+        "1500",
+        "--min-elo",
+        "1000",
+        "--time-control",
+        "blitz",
+        "--min-plies",
+        "3",
+        "--val-fraction",
+        "0",
+    )
+    c = m["counts"]
+    assert c["kept"] == 3
+    assert c["dropped"] == {
+        "elo_above": 1,
+        "elo_unknown": 1,
+        "elo_below": 1,
+        "time_control": 2,
+        "termination": 1,
+        "too_short": 1,
+        "unfinished": 1,
+    }
+    meta = [meta for _, meta in shard_games(tmp_path / "d", m, "train")]
+    assert [int(x["time_class"]) for x in meta] == [prep.TIME_CLASSES.index("blitz")] * 3
+    # --keep-unknown-elo, the whole time-control range, termination kept, unfinished kept
+    m = run_prep(
+        tmp_path / "d",
+        path,
+        "--tokenizer",
+        "move",
+        "--max-elo",
+        "1500",
+        "--keep-unknown-elo",
+        "--drop-termination",
+        "",
+        "--keep-unfinished",
+        "--val-fraction",
+        "0",
+    )
+    assert m["counts"]["dropped"] == {"elo_above": 1}
+    # --max-games
+    m = run_prep(tmp_path / "d", path, "--tokenizer", "move", "--max-games", "2")
+    assert m["counts"]["kept"] == 2
+
+
+def test_time_classes() -> None:
+    from chessformer import _core
+
+    tcs = {
+        "15+0": "ultrabullet",
+        "29+0": "ultrabullet",
+        "60+0": "bullet",
+        "120+1": "bullet",
+        "180+0": "blitz",
+        "300+3": "blitz",
+        "480+0": "rapid",
+        "600+5": "rapid",
+        "1500+0": "classical",
+        "900+15": "classical",
+        "-": "correspondence",
+        "?": "unknown",
+    }
+    for tc, cls in tcs.items():
+        pgn = _pgn({"TimeControl": tc}).encode()
+        out = _core.prep_chunk(pgn, False, 0, "move", val_fraction=0.0)
+        assert prep.TIME_CLASSES[int(out["train"]["time_class"][0])] == cls, tc
+
+
+def test_split_is_deterministic(tmp_path: Path) -> None:
+    a = run_prep(
+        tmp_path / "a",
+        SAMPLE,
+        "--tokenizer",
+        "move",
+        "--workers",
+        "1",
+        "--shard-tokens",
+        "5000",
+        "--val-fraction",
+        "0.2",
+    )
+    b = run_prep(
+        tmp_path / "b",
+        SAMPLE,
+        "--tokenizer",
+        "move",
+        "--workers",
+        "2",
+        "--shard-tokens",
+        "5000",
+        "--val-fraction",
+        "0.2",
+        "--chunk-mb",
+        "0.06",
+    )
+    assert a == b
+    assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
+    hashes = [int(meta["game_hash"]) for _, meta in shard_games(tmp_path / "a", a, "val")]
+    assert all((h >> 11) / 2**53 < 0.2 for h in hashes) and len(hashes) > 5
+
+
+def test_resume_after_crash(tmp_path: Path) -> None:
+    zpath = tmp_path / "in.pgn.zst"
+    raw = SAMPLE.read_bytes()
+    zpath.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    inputs = [str(SAMPLE), str(zpath), str(DATA / "pgn" / "lichess_sample.pgn")]
+    args = ["--tokenizer", "char", "--shard-tokens", "3000", "--chunk-mb", "0.06", "--quiet"]
+    full = tmp_path / "full"
+    assert prep.main([*inputs, "--out", str(full), *args]) == 0
+    part = tmp_path / "part"
+    cmd = [sys.executable, "-m", "chessformer", "prep", *inputs, "--out", str(part), *args]
+    for crash_after in ("4", "12"):  # crash twice: in the first chunk, then after checkpoints
+        env = {**os.environ, prep.CRASH_ENV: crash_after}
+        r = subprocess.run([*cmd, "--resume"], env=env, capture_output=True)
+        assert r.returncode == 75, r.stderr.decode()
+        assert not (part / "manifest.json").exists()
+    assert (part / "progress.json").exists()
+    r = subprocess.run([*cmd, "--resume"], capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"resuming" in r.stderr
+    assert tree_bytes(part) == tree_bytes(full)
+
+
+def test_bad_inputs_do_not_stop_the_run(tmp_path: Path) -> None:
+    raw = SAMPLE.read_bytes()
+    comp = zstandard.ZstdCompressor(level=1).compress(raw)
+    cut = tmp_path / "cut.pgn.zst"
+    cut.write_bytes(comp[: len(comp) // 2])
+    m = run_prep(tmp_path / "d", cut, SAMPLE, "--tokenizer", "move")
+    c = m["counts"]
+    assert len(c["input_errors"]) == 1 and "cut.pgn.zst" in c["input_errors"][0]
+    assert 100 < c["kept"] < 200  # all of SAMPLE plus the intact part of the cut copy
+
+
+def test_dataset_is_readable_by_data_module(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from chessformer.data import Batcher, Dataset, GameStream
+
+    for name in ("char", "move"):
+        run_prep(tmp_path / name, SAMPLE, "--tokenizer", name, "--shard-tokens", "10000")
+        ds = Dataset.open(tmp_path / name)
+        assert (
+            ds.tokenizer.name == name and ds.tokenizer.vocab_size == get_tokenizer(name).vocab_size
+        )
+        n = int(ds.splits["train"].shard_games.sum()) + int(ds.splits["val"].shard_games.sum())
+        assert n == 100
+        x, _y = Batcher(GameStream(ds.splits["train"], seed=0), ds.tokenizer, 64).next_batch(4)
+        assert x.shape == (4, 64) and x.dtype == torch.int64
