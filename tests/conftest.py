@@ -20,6 +20,7 @@ import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import chess
 import pytest
@@ -178,3 +179,21 @@ def random_positions() -> list[tuple[str, bool]]:
                 board.push_uci(uci)
                 out.append((board.fen(), game.chess960))
     return out
+
+
+def save_tiny_model(run: Path, tokenizer: str = "move", *, block_size: int = 256,
+                    n_layer: int = 1, seed: int = 0) -> Path:  # fmt: skip
+    """A real checkpoint folder of a tiny random-weight model: the engine, UCI, play and match
+    tests exercise protocols and legality with it, not strength."""
+    import torch
+
+    from chessformer.checkpoint import save_checkpoint
+    from chessformer.model import GPT, GPTConfig
+    from chessformer.tokenizers import get_tokenizer
+
+    tok = get_tokenizer(tokenizer)
+    torch.manual_seed(seed)
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer,
+                    n_head=2, n_embd=32)  # fmt: skip
+    save_checkpoint(run, 1, GPT(cfg), {}, tok.info())
+    return run

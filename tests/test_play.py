@@ -9,26 +9,16 @@ from pathlib import Path
 
 import chess
 import pytest
-import torch
+from conftest import save_tiny_model
 
 from chessformer.board import Board
-from chessformer.checkpoint import save_checkpoint
 from chessformer.inference import InferenceEngine
-from chessformer.model import GPT, GPTConfig
 from chessformer.play import Game, render
-from chessformer.tokenizers import get_tokenizer
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    tok = get_tokenizer("move")
-    model = GPT(
-        GPTConfig(vocab_size=tok.vocab_size, block_size=256, n_layer=1, n_head=2, n_embd=32)
-    )
-    run = tmp_path_factory.mktemp("play-model")
-    save_checkpoint(run, 1, model, {}, tok.info())
-    return run
+    return save_tiny_model(tmp_path_factory.mktemp("run_dir"))
 
 
 def make_game(run_dir: Path, human_white: bool = True) -> tuple[Game, io.StringIO]:

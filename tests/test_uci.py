@@ -20,11 +20,7 @@ from pathlib import Path
 import chess
 import chess.engine
 import pytest
-import torch
-
-from chessformer.checkpoint import save_checkpoint
-from chessformer.model import GPT, GPTConfig
-from chessformer.tokenizers import get_tokenizer
+from conftest import save_tiny_model
 
 PROTOCOL_PREFIXES = ("id ", "option ", "uciok", "readyok", "info ", "bestmove ")
 STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
@@ -33,14 +29,9 @@ POLYGLOT = shutil.which("polyglot") or "/usr/games/polyglot"
 
 @pytest.fixture(scope="module", params=["move", "char"])
 def model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tok = get_tokenizer(request.param)
-    torch.manual_seed(0)
-    model = GPT(
-        GPTConfig(vocab_size=tok.vocab_size, block_size=512, n_layer=2, n_head=2, n_embd=32)
+    return save_tiny_model(
+        tmp_path_factory.mktemp(f"uci-{request.param}"), request.param, block_size=512, n_layer=2
     )
-    run = tmp_path_factory.mktemp(f"uci-{request.param}")
-    save_checkpoint(run, 1, model, {}, tok.info())
-    return run
 
 
 class UciProcess:

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/numpy_util.h"
 #include "core/position.h"
 #include "core/vocab.h"
 
@@ -18,20 +19,6 @@ namespace chessformer_bindings {
 namespace {
 
 using chess::Position;
-
-// Moves a std::vector into a numpy array whose base object owns the vector.
-template <typename T>
-py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
-  auto* heap = new std::vector<T>(std::move(v));
-  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  std::vector<py::ssize_t> strides(shape.size());
-  py::ssize_t stride = sizeof(T);
-  for (size_t i = shape.size(); i-- > 0;) {
-    strides[i] = stride;
-    stride *= shape[i];
-  }
-  return py::array_t<T>(shape, strides, heap->data(), owner);
-}
 
 // Run fn(i) for i in [0, n), split across threads when the batch is large enough to pay for them.
 template <typename Fn>
@@ -87,7 +74,7 @@ py::array mask_from(const LegalIds& li, size_t n, bool packed) {
       else
         mask[i * width + size_t(id)] = 1;
     }
-  py::array arr = to_numpy(std::move(mask), {py::ssize_t(n), py::ssize_t(width)});
+  py::array arr = owned_array(std::move(mask), {py::ssize_t(n), py::ssize_t(width)});
   return packed ? arr : arr.attr("view")("bool").cast<py::array>();
 }
 
@@ -157,8 +144,8 @@ void bind_batch(py::module_& m) {
           py::gil_scoped_release release;
           li = legal_ids(positions);
         }
-        return py::make_tuple(to_numpy(std::move(li.ids), {py::ssize_t(li.ids.size())}),
-                              to_numpy(std::move(li.offsets), {py::ssize_t(positions.size() + 1)}));
+        return py::make_tuple(owned_array(std::move(li.ids), {py::ssize_t(li.ids.size())}),
+                              owned_array(std::move(li.offsets), {py::ssize_t(positions.size() + 1)}));
       },
       py::arg("boards"),
       "Legal move ids of each board: (ids int16 flat, offsets int64 of length N + 1), ids sorted per board.");

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "bindings/bindings.h"
+#include "bindings/numpy_util.h"
 #include "pgn/prep.h"
 #include "pgn/replay.h"
 
@@ -17,13 +18,6 @@ namespace {
 
 namespace pgn = chess::pgn;
 using chess::Move;
-
-template <typename T>
-py::array_t<T> owned_array(std::vector<T>&& v) {
-  auto* heap = new std::vector<T>(std::move(v));
-  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({py::ssize_t(heap->size())}, {py::ssize_t(sizeof(T))}, heap->data(), owner);
-}
 
 std::string_view buffer_view(const py::buffer& data, py::buffer_info& info) {
   info = data.request();

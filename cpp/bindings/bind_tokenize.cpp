@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/bindings.h"
+#include "bindings/numpy_util.h"
 #include "core/position.h"
 #include "tokenize/tokenizers.h"
 
@@ -13,13 +14,6 @@ namespace {
 
 namespace tk = chess::tokenize;
 using chess::Position;
-
-template <typename T>
-py::array_t<T> owned_array(std::vector<T>&& v) {
-  auto* heap = new std::vector<T>(std::move(v));
-  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({py::ssize_t(heap->size())}, {py::ssize_t(sizeof(T))}, heap->data(), owner);
-}
 
 enum class Kind { CHAR, MOVE, FEN };
 Kind kind_of(const std::string& name) {
