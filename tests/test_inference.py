@@ -197,6 +197,26 @@ def test_long_games_slide_the_window() -> None:
     assert len(eng.slot_tokens[0]) <= 64
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_triton_backend_matches_torch_on_cuda() -> None:
+    pytest.importorskip("triton")
+    for tok in ("move", "char"):
+        model = tiny(tok).cuda()
+        boards = random_boards(8, seed=21, max_plies=40)
+        tri = InferenceEngine(model, tok, max_batch=8, backend="triton", dtype=torch.float32)
+        ref = InferenceEngine(model, tok, max_batch=8, backend="torch", dtype=torch.float32)
+        for _ in range(3):
+            a = [c.move for c in tri.choose_moves(boards, temperature=0)]
+            b = [c.move for c in ref.choose_moves(boards, temperature=0)]
+            assert a == b
+            for board, mv in zip(boards, a, strict=True):
+                board.push(mv)
+                if any(True for _ in board.legal_moves):
+                    board.push(next(iter(board.legal_moves)))
+            boards = [b for b in boards if any(True for _ in b.legal_moves)]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA runs the compiled kernels instead")
 def test_triton_backend_matches_torch_under_the_interpreter() -> None:
     pytest.importorskip("triton")
     script = textwrap.dedent(
