@@ -267,13 +267,19 @@ int generate(const BoardState& s, const CastlingInfo& ci, Move* out) {
   return sink.n;
 }
 
-template <Color Us>
+// Full = false is perft's lean variant: no Zobrist key (unused there), and the en passant
+// square is kept whenever an enemy pawn could capture -- generation verifies each en passant
+// capture anyway, so the counts are the same.
+template <Color Us, bool Full = true>
 inline void make_move_impl(const BoardState& s, const CastlingInfo& ci, Move m, BoardState& n) {
   constexpr Color Them = ~Us;
   constexpr int Up = Us == WHITE ? 8 : -8;
   std::memcpy(&n, &s, sizeof(BoardState));
-  uint64_t key = s.key ^ zobrist::side;
-  if (s.ep != SQ_NONE) key ^= zobrist::ep_file[file_of(s.ep)];
+  uint64_t key = 0;
+  if constexpr (Full) {
+    key = s.key ^ zobrist::side;
+    if (s.ep != SQ_NONE) key ^= zobrist::ep_file[file_of(s.ep)];
+  }
   n.ep = SQ_NONE;
   n.halfmove = saturating_inc(s.halfmove);
   if (Us == BLACK) n.fullmove = saturating_inc(s.fullmove);
@@ -291,14 +297,16 @@ inline void make_move_impl(const BoardState& s, const CastlingInfo& ci, Move m, 
     n.remove(to);
     n.put(pc, kto);
     n.put(rook, rto);
-    key ^= zobrist::psq[pc][from] ^ zobrist::psq[pc][kto] ^ zobrist::psq[rook][to] ^ zobrist::psq[rook][rto];
+    if constexpr (Full)
+      key ^=
+          zobrist::psq[pc][from] ^ zobrist::psq[pc][kto] ^ zobrist::psq[rook][to] ^ zobrist::psq[rook][rto];
   } else {
     Square capsq = to;
     if (kind == Move::EN_PASSANT) capsq = Square(to - Up);
     const Piece captured = s.board[capsq];
     if (captured != NO_PIECE) {
       n.remove(capsq);
-      key ^= zobrist::psq[captured][capsq];
+      if constexpr (Full) key ^= zobrist::psq[captured][capsq];
       n.halfmove = 0;
     }
     // Moving: remove then put (works for both quiet moves and captures, board[to] now empty).
@@ -306,23 +314,23 @@ inline void make_move_impl(const BoardState& s, const CastlingInfo& ci, Move m, 
     Piece placed = pc;
     if (kind == Move::PROMOTION) placed = make_piece(Us, m.promotion());
     n.put(placed, to);
-    key ^= zobrist::psq[pc][from] ^ zobrist::psq[placed][to];
+    if constexpr (Full) key ^= zobrist::psq[pc][from] ^ zobrist::psq[placed][to];
     if (type_of(pc) == PAWN) {
       n.halfmove = 0;
       if ((from ^ to) == 16) {
         // Record the en passant square only if a capture there is actually legal, so that FEN
         // output, the hash and repetition detection all agree with the legal-move set.
         const Square ep = Square(from + Up);
-        if ((pawn_attacks(Us, ep) & n.pieces(Them, PAWN)) && ep_capture_is_legal(n, ep)) {
+        if ((pawn_attacks(Us, ep) & n.pieces(Them, PAWN)) && (!Full || ep_capture_is_legal(n, ep))) {
           n.ep = ep;
-          key ^= zobrist::ep_file[file_of(ep)];
+          if constexpr (Full) key ^= zobrist::ep_file[file_of(ep)];
         }
       }
     }
   }
   const uint8_t rights = s.castling & ci.rights_mask[from] & ci.rights_mask[to];
   if (rights != s.castling) {
-    key ^= zobrist::castling[s.castling] ^ zobrist::castling[rights];
+    if constexpr (Full) key ^= zobrist::castling[s.castling] ^ zobrist::castling[rights];
     n.castling = rights;
   }
   n.key = key;
@@ -336,7 +344,7 @@ uint64_t perft_impl(const BoardState& s, const CastlingInfo& ci, int depth) {
   uint64_t nodes = 0;
   BoardState next;
   for (int i = 0; i < n; ++i) {
-    make_move_impl<Us>(s, ci, moves[i], next);
+    make_move_impl<Us, false>(s, ci, moves[i], next);
     nodes += perft_impl<~Us>(next, ci, depth - 1);
   }
   return nodes;
