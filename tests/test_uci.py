@@ -332,3 +332,31 @@ def test_polyglot_xboard_adapter(model_dir: Path, tmp_path: Path) -> None:
     board = chess.Board()
     board.push_uci("e2e4")
     assert chess.Move.from_uci(move) in board.legal_moves
+
+
+def test_limit_strength_uses_the_calibration_table(model_dir: Path, tmp_path: Path) -> None:
+    import io
+    import json
+    import shutil
+
+    from chessformer.uci import UciEngine
+
+    run = tmp_path / "calibrated"
+    shutil.copytree(model_dir, run)
+    points = [{"temperature": 0.001, "elo": 1200.0}, {"temperature": 1.0, "elo": 800.0}]
+    (run / "elo_calibration.json").write_text(json.dumps({"points": points}))
+    out = io.StringIO()
+    engine = UciEngine(model=str(run), out=out)
+    commands = [
+        "uci",
+        "setoption name UCI_LimitStrength value true",
+        "setoption name UCI_Elo value 1000",
+        "position startpos",
+        "go movetime 50",
+    ]
+    for line in commands:
+        engine.handle(line)
+    engine.handle("quit")
+    text = out.getvalue()
+    assert "temperature 0.5005" in text  # halfway between the two measured points
+    assert text.count("bestmove") == 1

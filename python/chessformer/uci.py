@@ -447,14 +447,21 @@ class UciEngine:
 
 def _load_calibration(model_path: Path) -> list[tuple[float, float]] | None:
     """(elo, temperature) pairs measured with `chessformer match` for this model, if shipped
-    beside it as elo_calibration.json (see docs/uci.md)."""
+    beside it as elo_calibration.json (see docs/uci.md). Made monotone: as the temperature
+    rises the Elo used never rises (a running minimum), so lower targets mean hotter sampling."""
     import json
 
     path = model_path / "elo_calibration.json"
     if not path.is_file():
         return None
-    rows = json.loads(path.read_text())["points"]
-    return sorted((float(r["elo"]), float(r["temperature"])) for r in rows)
+    rows = sorted(json.loads(path.read_text())["points"], key=lambda r: float(r["temperature"]))
+    out: list[tuple[float, float]] = []
+    best = math.inf
+    for r in rows:
+        best = min(best, float(r["elo"]))
+        if not out or best < out[-1][0]:
+            out.append((best, float(r["temperature"])))
+    return sorted(out)
 
 
 def _temperature_for_elo(points: list[tuple[float, float]], elo: float) -> float:

@@ -1,0 +1,50 @@
+"""Write a model's UCI_Elo calibration table from a `chessformer match` directory.
+
+    python scripts/elo_calibration.py MATCH_DIR MODEL_DIR
+
+Reads the Glicko-2 rating of each temperature (``MATCH_DIR/report/ratings.csv``, written by
+``chessformer match`` / ``chessformer report``) and writes ``MODEL_DIR/elo_calibration.json``,
+which ``chessformer uci`` uses to turn ``UCI_LimitStrength``/``UCI_Elo`` into a temperature.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    match_dir, model_dir = Path(argv[0]), Path(argv[1])
+    rows = list(csv.DictReader((match_dir / "report" / "ratings.csv").open()))
+    points = [
+        {
+            "temperature": float(r["temperature"]),
+            "elo": round(float(r["glicko2_rating"]), 1),
+            "elo_95": [round(float(r["glicko2_lower"]), 1), round(float(r["glicko2_upper"]), 1)],
+            "games": int(r["games"]),
+            "score": float(r["score"]),
+        }
+        for r in rows
+        if r["opponent_level"] == "all"
+    ]
+    config = json.loads((match_dir / "match.json").read_text())["config"]
+    table = {
+        "format": "chessformer-elo-calibration",
+        "format_version": 1,
+        "method": "Glicko-2 (paper protocol) per temperature, from `chessformer match`",
+        "match": {k: config.get(k) for k in ("levels", "anchors", "movetime", "games", "stockfish")},
+        "points": sorted(points, key=lambda p: p["temperature"]),
+    }
+    out = model_dir / "elo_calibration.json"
+    out.write_text(json.dumps(table, indent=2) + "\n")
+    print(f"wrote {out}: " + ", ".join(f"t={p['temperature']:g}: {p['elo']:.0f}" for p in points))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
