@@ -37,7 +37,9 @@ def main(argv: list[str]) -> int:
         "format": "chessformer-elo-calibration",
         "format_version": 1,
         "method": "Glicko-2 (paper protocol) per temperature, from `chessformer match`",
-        "match": {k: config.get(k) for k in ("levels", "anchors", "movetime", "games", "stockfish")},
+        "match": {
+            k: config.get(k) for k in ("levels", "anchors", "movetime", "games", "stockfish")
+        },
         "points": sorted(points, key=lambda p: p["temperature"]),
     }
     out = model_dir / "elo_calibration.json"
