@@ -53,7 +53,6 @@ bool char_transcript(const Position& start, const std::vector<Move>& moves, std:
 }
 
 void chars_to_ids(std::string_view text, std::vector<uint8_t>& out) {
-
   for (char c : text) {
     const int id = char_id(c);
     if (id >= 0) out.push_back(uint8_t(id));  // characters outside the vocabulary are dropped
