@@ -18,6 +18,7 @@ from chessformer.data import (
     Dataset,
     DatasetFormatError,
     GameStream,
+    Split,
     TokenizerInfo,
     char_tokenizer_info,
     decode_char,
@@ -162,3 +163,117 @@ def test_committed_sample() -> None:
     assert ds.tokenizer.name == "char" and int(train.shard_games.sum()) > 1500
     first = decode_char(train.game(0, 0))
     assert first.startswith(";1.") and " 2." in first and "..." not in first
+
+
+class _RefStream:
+    """The documented order, one game at a time: epoch e visits shards in
+    ``default_rng([seed, e]).permutation`` order and a shard's games in
+    ``default_rng([seed, e, shard + 1]).permutation`` order; rank r of w takes every w-th game
+    from the r-th. The position (epoch, cursor) rolls over to the next epoch only when a game
+    past the end is looked at."""
+
+    def __init__(self, split: Split, seed: int, rank: int, world: int, shuffle: bool) -> None:
+        self.split, self.seed, self.rank, self.world, self.shuffle = (
+            split, seed, rank, world, shuffle,
+        )  # fmt: skip
+        self.epoch = self.cursor = 0
+
+    def _games(self, epoch: int) -> list[tuple[int, int]]:
+        counts = [len(o) - 1 for o in self.split.offsets]
+        shards = range(len(counts))
+        if self.shuffle:
+            shards = np.random.default_rng([self.seed, epoch]).permutation(len(counts)).tolist()
+        order = []
+        for s in shards:
+            games = range(counts[s])
+            if self.shuffle:
+                games = np.random.default_rng([self.seed, epoch, s + 1]).permutation(counts[s])
+            order += [(s, int(i)) for i in games]
+        return order[self.rank :: self.world]
+
+    def peek(self) -> np.ndarray:
+        if self.cursor >= len(self._games(self.epoch)):
+            self.epoch, self.cursor = self.epoch + 1, 0
+        return self.split.game(*self._games(self.epoch)[self.cursor])
+
+
+def _ref_rows(
+    stream: _RefStream, n_rows: int, n_row: int, packed: bool, pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The packing rules of chessformer.data's docstring, literally."""
+    rows, lengths = [], []
+    for _ in range(n_rows):
+        row: list[int] = []
+        if not packed:  # one game per row, truncated, padded
+            game = stream.peek()[:n_row].tolist()
+            stream.cursor += 1
+            rows.append(game + [pad] * (n_row - len(game)))
+            lengths.append(len(game))
+            continue
+        while len(row) < n_row:
+            game = stream.peek().tolist()
+            if not game:  # empty: skipped
+                stream.cursor += 1
+            elif len(row) + len(game) <= n_row or not row:  # fits, or over-long: truncated
+                row += game[: n_row - len(row)]
+                stream.cursor += 1
+            else:  # cut by the row end: not consumed, starts the next row whole
+                row += game[: n_row - len(row)]
+        rows.append(row)
+        lengths.append(n_row)
+    return np.array(rows, dtype=np.int64).reshape(n_rows, n_row), np.array(lengths)
+
+
+def test_vectorized_batcher_equals_reference(tmp_path: Path) -> None:
+    """Random datasets (empty, short and over-long games, several shards, ranks, epochs): rows,
+    lengths and stream position equal the one-game-at-a-time reference after every batch."""
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rng.integers(1, 40))
+        lens = rng.integers(0, 30 if trial % 3 else 4, n)
+        games = [rng.integers(0, 32, int(k)) for k in lens]
+        games[0] = np.array([15, 7, 8], dtype=np.int64)  # never all empty
+        root = tmp_path / str(trial)
+        write_dataset(
+            root, {"train": games}, char_tokenizer_info(), shard_games=int(rng.integers(1, 15))
+        )
+        split = Dataset.open(root).splits["train"]
+        world = int(rng.integers(1, 4))
+        rank = int(rng.integers(0, min(world, n)))
+        T, packed, shuffle = int(rng.integers(1, 40)), bool(trial % 2), bool(trial % 5)
+        seed = int(rng.integers(0, 100))
+        batcher = Batcher(
+            GameStream(split, seed, rank, world, shuffle), char_tokenizer_info(), T, packed
+        )
+        ref = _RefStream(split, seed, rank, world, shuffle)
+        for _ in range(6):
+            b = int(rng.integers(1, 9))
+            rows, lengths = batcher.next_rows(b)
+            ref_rows, ref_lengths = _ref_rows(ref, b, T + 1, packed, 0)
+            assert np.array_equal(rows, ref_rows), (trial, lens.tolist())
+            assert np.array_equal(lengths, ref_lengths)
+            assert batcher.stream.state_dict() == {"epoch": ref.epoch, "cursor": ref.cursor}
+
+
+def test_peek_follows_the_reference_order(tmp_path: Path) -> None:
+    games = [np.full(i % 5 + 1, i % 32) for i in range(40)]
+    write_dataset(tmp_path, {"train": games}, char_tokenizer_info(), shard_games=7)
+    split = Dataset.open(tmp_path).splits["train"]
+    s, ref = GameStream(split, 5, 1, 3), _RefStream(split, 5, 1, 3, True)
+    for _ in range(50):  # crosses epochs
+        assert np.array_equal(s.peek(), ref.peek()) and s.state_dict() == {
+            "epoch": ref.epoch,
+            "cursor": ref.cursor,
+        }
+        s.advance()
+        ref.cursor += 1
+
+
+def test_single_row_batch_inputs_not_overwritten(tmp_path: Path) -> None:
+    games = [[MOVE_BOS, 5, 6, 1970], [MOVE_BOS, 7, 1970]]
+    write_dataset(tmp_path, {"train": games}, MOVE_TOK)
+    ds = Dataset.open(tmp_path)
+    b = Batcher(GameStream(ds.splits["train"], seed=0, shuffle=False), ds.tokenizer, 8)
+    x, y = b.next_batch(1)  # with one row, x and y slices are both contiguous: must be copies
+    assert x.tolist() == [[MOVE_BOS, 5, 6, 1970] + [MOVE_PAD] * 4]
+    assert y.tolist() == [[5, 6, 1970] + [IGNORE_INDEX] * 5]

@@ -24,7 +24,15 @@ from chessformer.data import (
     write_dataset,
 )
 from chessformer.model import CONFIGS, GPT
-from chessformer.train import TrainConfig, apply_sets, iter_metrics, lr_at, main, train_step
+from chessformer.train import (
+    Prefetcher,
+    TrainConfig,
+    apply_sets,
+    iter_metrics,
+    lr_at,
+    main,
+    train_step,
+)
 
 SAMPLE = Path(__file__).parent / "data" / "sample_char"
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +78,9 @@ def test_tiny_learns_below_unigram_entropy(tmp_path: Path) -> None:
     assert val[-1]["acc"] > 0.3
     train = list(iter_metrics(tmp_path, "train"))
     assert train[-1]["loss"] < train[0]["loss"] and train[-1]["tok_per_s"] > 0
+    # the per-step breakdown: waiting for batches is a small part of a step
+    last = train[-1]
+    assert last["pack_ms"] > 0 and 0 < last["data_ms"] < last["step_ms"]
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:
@@ -83,15 +94,30 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         "model.block_size=64",
         "model.dropout=0.1",
     ]
-    assert _train(tmp_path / "a", "max_steps=6", *common) == 0
-    assert _train(tmp_path / "b", "max_steps=3", *common) == 0
-    assert _train(tmp_path / "b", "max_steps=6", resume=True) == 0
+    assert _train(tmp_path / "a", "max_steps=6", "prefetch=0", *common) == 0
+    # batches built ahead by the background thread: the checkpoint must still record the
+    # position after the steps taken, not after what the thread read ahead
+    assert _train(tmp_path / "b", "max_steps=3", "prefetch=2", *common) == 0
+    assert _train(tmp_path / "b", "max_steps=6", "prefetch=0", resume=True) == 0
     a = [r["loss"] for r in iter_metrics(tmp_path / "a")]
     b = [r["loss"] for r in iter_metrics(tmp_path / "b")]
     assert len(a) == len(b) == 6 and a == b  # bit-exact, dropout included
     wa = load_checkpoint(tmp_path / "a").load_model().state_dict()
     wb = load_checkpoint(tmp_path / "b").load_model().state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_prefetcher_keeps_order_and_raises_producer_errors() -> None:
+    items = iter(range(5))
+
+    def produce() -> int:
+        return next(items)  # StopIteration after 5 items: the consumer sees it
+
+    pre = Prefetcher(produce, depth=2)
+    assert [pre.get() for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(RuntimeError, match="loading batches failed"):
+        pre.get()
+    pre.close()
 
 
 def test_set_is_type_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

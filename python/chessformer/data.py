@@ -168,6 +168,9 @@ class GameStream:
 
     Rank ``r`` of ``w`` takes games ``r, r + w, r + 2w, ...`` of each epoch, so ranks never share a
     game. The position is ``(epoch, cursor)``; a resumed stream continues exactly.
+
+    `peek` / `advance` walk it a game at a time; `lookahead` locates many upcoming games at once
+    (numpy, no per-game Python), which is what `Batcher` uses.
     """
 
     def __init__(
@@ -180,12 +183,15 @@ class GameStream:
             world,
             shuffle,
         )
-        self.n_games = int(split.shard_games.sum())
+        self.counts = split.shard_games
+        self.n_games = int(self.counts.sum())
         if self.n_games <= rank:
             raise ValueError(f"split has {self.n_games} games, too few for rank {rank}")
+        # games this rank takes per epoch: g = rank + cursor * world < n_games
+        self.per_epoch = (self.n_games - rank + world - 1) // world
         self.epoch, self.cursor = 0, 0
         self._epoch_cache: tuple[int, np.ndarray, np.ndarray] | None = None
-        self._shard_cache: tuple[int, int, np.ndarray] | None = None
+        self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "cursor": self.cursor}
@@ -193,43 +199,130 @@ class GameStream:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
 
-    def _order(self) -> tuple[np.ndarray, np.ndarray]:
-        """(shard order, cumulative game counts in that order) for the current epoch."""
-        if self._epoch_cache is None or self._epoch_cache[0] != self.epoch:
-            counts = self.split.shard_games
-            order = np.arange(len(counts))
+    def _order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(shard order, cumulative game counts in that order) of an epoch."""
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            order = np.arange(len(self.counts))
             if self.shuffle:
-                order = np.random.default_rng([self.seed, self.epoch]).permutation(len(counts))
-            self._epoch_cache = (self.epoch, order, np.cumsum(counts[order]))
+                order = np.random.default_rng([self.seed, epoch]).permutation(len(self.counts))
+            self._epoch_cache = (epoch, order, np.cumsum(self.counts[order]))
         return self._epoch_cache[1], self._epoch_cache[2]
 
-    def _game_index(self, shard: int, j: int) -> int:
-        if not self.shuffle:
-            return j
-        if self._shard_cache is None or self._shard_cache[:2] != (self.epoch, shard):
-            n = int(self.split.shard_games[shard])
-            perm = np.random.default_rng([self.seed, self.epoch, shard + 1]).permutation(n)
-            self._shard_cache = (self.epoch, shard, perm)
-        return int(self._shard_cache[2][j])
+    def _perm(self, epoch: int, shard: int) -> np.ndarray:
+        """The seeded order of a shard's games in an epoch (the last few are cached)."""
+        key = (epoch, shard)
+        perm = self._perm_cache.get(key)
+        if perm is None:
+            n = int(self.counts[shard])
+            perm = np.random.default_rng([self.seed, epoch, shard + 1]).permutation(n)
+            if len(self._perm_cache) >= 4:
+                self._perm_cache.pop(next(iter(self._perm_cache)))
+            self._perm_cache[key] = perm
+        return perm
+
+    def lookahead(self, n: int) -> Upcoming:
+        """Where the next ``n`` games are, without consuming them (crosses epochs as needed)."""
+        epochs, cursors, shards, starts, lengths = [], [], [], [], []
+        e, c, left = self.epoch, self.cursor, n
+        while left > 0:
+            if c >= self.per_epoch:
+                e, c = e + 1, 0
+            k = min(left, self.per_epoch - c)
+            cur = np.arange(c, c + k, dtype=np.int64)
+            g = self.rank + cur * self.world  # index in this epoch's global order
+            order, cum = self._order(e)
+            pos = np.searchsorted(cum, g, side="right")  # position of the shard in the order
+            j = g - np.where(pos > 0, cum[pos - 1], 0)  # index within the shard's order
+            shard = order[pos]
+            start = np.empty(k, dtype=np.int64)
+            length = np.empty(k, dtype=np.int64)
+            # g increases, so the shards come in runs: one vectorized lookup per run
+            bounds = np.flatnonzero(np.diff(pos)) + 1
+            for a, b in zip(
+                np.concatenate(([0], bounds)).tolist(),
+                np.concatenate((bounds, [k])).tolist(),
+                strict=True,
+            ):
+                s = int(shard[a])
+                idx = self._perm(e, s)[j[a:b]] if self.shuffle else j[a:b]
+                off = self.split.offsets[s]
+                start[a:b] = off[idx]
+                length[a:b] = off[idx + 1] - start[a:b]
+            epochs.append(np.full(k, e, dtype=np.int64))
+            cursors.append(cur)
+            shards.append(shard)
+            starts.append(start)
+            lengths.append(length)
+            c += k
+            left -= k
+        return Upcoming(
+            np.concatenate(epochs),
+            np.concatenate(cursors),
+            np.concatenate(shards).astype(np.int64),
+            np.concatenate(starts),
+            np.concatenate(lengths),
+        )
+
+    def seek_after(self, up: Upcoming, i: int) -> None:
+        """Position just after game ``i`` of ``up`` consumed (no epoch roll-over yet, as
+        `advance`)."""
+        self.epoch, self.cursor = int(up.epoch[i]), int(up.cursor[i]) + 1
+
+    def seek_to(self, up: Upcoming, i: int) -> None:
+        """Position at game ``i`` of ``up``, as after `peek` found it."""
+        self.epoch, self.cursor = int(up.epoch[i]), int(up.cursor[i])
 
     def peek(self) -> np.ndarray:
         """Tokens of the current game (not consumed)."""
-        g = self.rank + self.cursor * self.world  # index in this epoch's global order
-        if g >= self.n_games:
-            self.epoch, self.cursor = self.epoch + 1, 0
-            g = self.rank
-        order, cum = self._order()
-        k = int(np.searchsorted(cum, g, side="right"))
-        j = g - (int(cum[k - 1]) if k else 0)
-        shard = int(order[k])
-        return self.split.game(shard, self._game_index(shard, j))
+        up = self.lookahead(1)
+        self.seek_to(up, 0)  # rolls over to the next epoch at its end
+        s, a = int(up.shard[0]), int(up.start[0])
+        return self.split.tokens[s][a : a + int(up.length[0])]
 
     def advance(self) -> None:
         self.cursor += 1
 
 
+@dataclass
+class Upcoming:
+    """Upcoming games of a `GameStream`: stream position, shard, first token and length of each."""
+
+    epoch: np.ndarray  # (n,) int64
+    cursor: np.ndarray  # (n,) int64
+    shard: np.ndarray  # (n,) int64
+    start: np.ndarray  # (n,) int64, token index in the shard
+    length: np.ndarray  # (n,) int64
+
+
+def gather_segments(
+    split: Split, out: np.ndarray, shard: np.ndarray, src: np.ndarray, dst: np.ndarray,
+    length: np.ndarray,
+) -> None:  # fmt: skip
+    """``out.flat[dst[k] : dst[k] + length[k]] = tokens of shard[k] from src[k]``, for every k,
+    in one fancy-indexed copy per shard."""
+    keep = length > 0
+    shard, src, dst, length = shard[keep], src[keep], dst[keep], length[keep]
+    if not len(length):
+        return
+    flat = out.reshape(-1)
+    for s in np.unique(shard).tolist():
+        sel = shard == s
+        m = length[sel]
+        first = np.cumsum(m) - m  # where each segment begins in the concatenation
+        within = np.arange(int(m.sum()), dtype=np.int64) - np.repeat(first, m)
+        tokens = np.asarray(split.tokens[s])  # a plain view: memmap indexing is slower
+        flat[np.repeat(dst[sel], m) + within] = tokens[np.repeat(src[sel], m) + within]
+
+
 class Batcher:
-    """Rows of ``block_size + 1`` tokens from a `GameStream`, as (x, y) int64 tensors (B, T)."""
+    """Rows of ``block_size + 1`` tokens from a `GameStream`, as (x, y) int64 tensors (B, T).
+
+    Vectorized: a batch looks ahead at enough games (`GameStream.lookahead`), finds where each
+    row starts from cumulative lengths (one ``searchsorted`` for all candidate starts), follows
+    that chain for ``B`` rows and copies every row's segments in one gather. Rows, order and
+    stream position equal the one-game-at-a-time rules in the module docstring (tests keep a
+    reference implementation).
+    """
 
     def __init__(
         self, stream: GameStream, tokenizer: TokenizerInfo, block_size: int,
@@ -238,47 +331,85 @@ class Batcher:
         self.stream, self.tok, self.block_size = stream, tokenizer, block_size
         # None: the tokenizer's default (char packs ``;game;game``, others one game per row)
         self.packed = tokenizer.packed if packed is None else packed
+        offsets = stream.split.offsets
+        mean = sum(int(o[-1]) for o in offsets) / max(stream.n_games, 1)
+        self._games_per_row = (block_size + 1) / max(mean, 1.0) + 1.0  # refined as we go
 
-    def _packed_row(self, row: np.ndarray) -> None:
-        n_row, fill = len(row), 0
-        while fill < n_row:
-            game = self.stream.peek()
-            n = len(game)
-            if n == 0:  # an empty game would never be consumed by the cut rule below
-                self.stream.advance()
-            elif fill + n <= n_row or fill == 0:  # fits, or an over-long game truncated
-                m = min(n, n_row - fill)
-                row[fill : fill + m] = game[:m]
-                fill += m
-                self.stream.advance()
-            else:  # cut at the row end; the same game starts the next row, whole
-                row[fill:] = game[: n_row - fill]
-                fill = n_row
+    def _one_rows(self, rows: np.ndarray, lengths: np.ndarray) -> None:
+        B, n_row = rows.shape
+        up = self.stream.lookahead(B)
+        m = np.minimum(up.length, n_row)
+        rows[:] = self.tok.pad_id
+        gather_segments(self.stream.split, rows, up.shard, up.start, np.arange(B) * n_row, m)
+        lengths[:] = m
+        self.stream.seek_after(up, B - 1)
+
+    def _packed_rows(self, rows: np.ndarray) -> None:
+        B, n_row = rows.shape
+        stream = self.stream
+        n = int(B * self._games_per_row * 1.25) + 8
+        while True:
+            up = stream.lookahead(n)
+            nz = np.flatnonzero(up.length)  # empty games are skipped (consumed, never placed)
+            ln = up.length[nz]
+            end = np.cumsum(ln)
+            begin = end - ln
+            # a row starting at game i holds games i..j-1 whole, j = first game that overflows
+            j = np.searchsorted(end, begin + n_row, side="right")
+            # a game longer than a row fills it alone, truncated, and is consumed
+            nxt = np.where(j == np.arange(len(nz)), j + 1, j)
+            starts = [0] * (B + 1)
+            i, ok, jl, nl, n_nz = 0, True, j.tolist(), nxt.tolist(), len(nz)
+            for b in range(B):
+                # the row is settled only once a game overflows it (j inside the look-ahead)
+                if i >= n_nz or jl[i] >= n_nz:
+                    ok = False
+                    break
+                starts[b] = i
+                i = nl[i]
+            if ok and i < n_nz:
+                starts[B] = i
+                break
+            n *= 2
+            if n > 64 * stream.per_epoch and not ln.sum():
+                raise ValueError("every game of the split is empty")
+        r = np.array(starts, dtype=np.int64)  # (B + 1,) first game of each row, then the next
+        self._games_per_row = 0.9 * self._games_per_row + 0.1 * (int(r[B]) / B)
+        # whole (or truncated) games: k in [r[0], r[B]) belongs to row searchsorted(r, k) - 1
+        k = np.arange(int(r[0]), int(r[B]))
+        row = np.searchsorted(r, k, side="right") - 1
+        off = begin[k] - begin[r[row]]
+        seg_len = np.minimum(ln[k], n_row - off)
+        # a row not filled by whole games ends with the start of the next row's first game
+        fill = np.minimum(end[r[1:] - 1] - begin[r[:-1]], n_row)  # (B,)
+        cut = np.flatnonzero(fill < n_row)
+        games = np.concatenate((nz[k], nz[r[1:][cut]]))
+        dst = np.concatenate((row * n_row + off, cut * n_row + fill[cut]))
+        length = np.concatenate((seg_len, n_row - fill[cut]))
+        gather_segments(stream.split, rows, up.shard[games], up.start[games], dst, length)
+        if fill[-1] < n_row:  # the last row was cut: its next game was looked at, not consumed
+            stream.seek_to(up, int(nz[r[B]]))
+        else:
+            stream.seek_after(up, int(nz[r[B] - 1]))
 
     def next_rows(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows (B, T + 1) int64, number of real tokens per row (B,))."""
         rows = np.empty((batch_size, self.block_size + 1), dtype=np.int64)
         lengths = np.full(batch_size, self.block_size + 1, dtype=np.int64)
-        for b in range(batch_size):
-            if self.packed:
-                self._packed_row(rows[b])
-            else:
-                game = self.stream.peek()[: self.block_size + 1]
-                rows[b, : len(game)] = game
-                rows[b, len(game) :] = self.tok.pad_id
-                lengths[b] = len(game)
-                self.stream.advance()
+        if self.packed:
+            self._packed_rows(rows)
+        else:
+            self._one_rows(rows, lengths)
         return rows, lengths
 
     def next_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets, both (B, T) int64; padded targets are IGNORE_INDEX."""
         rows, lengths = self.next_rows(batch_size)
-        x = torch.from_numpy(rows[:, :-1].copy())  # (B, T)
-        y = torch.from_numpy(rows[:, 1:].copy())  # (B, T)
-        pos = torch.arange(self.block_size)  # (T,)
+        x = rows[:, :-1].copy()  # (B, T); copies: with B = 1 both slices are contiguous views
+        y = rows[:, 1:].copy()  # (B, T)
         # target t predicts token t + 1, which exists only for t + 1 < length
-        y[pos[None, :] >= torch.from_numpy(lengths)[:, None] - 1] = IGNORE_INDEX
-        return x, y
+        y[np.arange(self.block_size)[None, :] >= lengths[:, None] - 1] = IGNORE_INDEX
+        return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def encode_char(transcript: str) -> np.ndarray:

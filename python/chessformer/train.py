@@ -19,7 +19,9 @@ import dataclasses
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -62,6 +64,7 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     threads: int = 0  # CPU intra-op threads; 0 = torch's default
     pack: str = "auto"  # rows: auto (char packs games, others one game per row) | games | one
+    prefetch: int = -1  # steps of batches built ahead in a background thread; -1: 2 on CUDA, 0 CPU
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_batches")
@@ -72,6 +75,8 @@ class TrainConfig:
             raise ConfigError(f"dtype must be auto, bf16 or fp32, got {self.dtype!r}")
         if self.pack not in ("auto", "games", "one"):
             raise ConfigError(f"pack must be auto, games or one, got {self.pack!r}")
+        if self.prefetch < -1:
+            raise ConfigError(f"prefetch must be >= -1, got {self.prefetch!r}")
 
 
 class ConfigError(ValueError):
@@ -250,6 +255,57 @@ def validation_rows(
     ]
 
 
+class Prefetcher:
+    """Calls ``produce`` over and over in a background thread, keeping up to ``depth`` results
+    ready; `get` returns them in order. The producer's exception is raised by `get`."""
+
+    def __init__(
+        self, produce: Callable[[], Any], depth: int, on_start: Callable[[], None] | None = None
+    ) -> None:
+        self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(produce, on_start), name="chessformer-batches", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: tuple[bool, Any]) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self, produce: Callable[[], Any], on_start: Callable[[], None] | None) -> None:
+        try:
+            if on_start is not None:
+                on_start()
+            while not self._stop.is_set():
+                self._put((True, produce()))
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self._put((False, e))
+
+    def get(self) -> Any:
+        while True:
+            try:
+                ok, item = self._queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    raise RuntimeError("the batch thread stopped") from None
+        if not ok:
+            raise RuntimeError(f"loading batches failed: {item}") from item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join(timeout=10)
+
+
 class Progress:
     """A status line on stderr: rewritten in place on a terminal, one line per log otherwise."""
 
@@ -331,10 +387,12 @@ def _step_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
-def _gather_positions(stream: GameStream, device: torch.device, world: int) -> list[dict[str, int]]:
-    mine = torch.tensor([stream.epoch, stream.cursor], dtype=torch.int64, device=device)
+def _gather_positions(
+    position: dict[str, int], device: torch.device, world: int
+) -> list[dict[str, int]]:
+    mine = torch.tensor([position["epoch"], position["cursor"]], dtype=torch.int64, device=device)
     if world == 1:
-        return [stream.state_dict()]
+        return [dict(position)]
     parts = [torch.zeros_like(mine) for _ in range(world)]
     dist.all_gather(parts, mine)
     return [{"epoch": int(p[0]), "cursor": int(p[1])} for p in parts]
@@ -482,8 +540,12 @@ def _train(args: argparse.Namespace) -> int:
             f"{', bf16' if bf16 else ', fp32'}{', resumed at step ' + str(step) if step else ''}"
         )
 
+    # the stream position after the batches of the steps taken so far (a background thread may
+    # already have read further): what a checkpoint records
+    data_pos = stream.state_dict()
+
     def save() -> None:
-        positions = _gather_positions(stream, device, world)
+        positions = _gather_positions(data_pos, device, world)
         if master:
             save_checkpoint(
                 run_dir,
@@ -515,54 +577,93 @@ def _train(args: argparse.Namespace) -> int:
                 f"step {step}: val loss {metrics['loss']:.4f} {what} {metrics['acc']:.4f}"
             )
 
+    pin = device.type == "cuda"  # pinned host memory: the copy to the GPU is asynchronous
+
+    def host_batches() -> tuple[list[Batch], dict[str, int], float]:
+        """One step's micro-batches on the host, the stream position after them, seconds taken."""
+        t0 = time.perf_counter()
+        out = [batcher.next_batch(cfg.batch_size) for _ in range(cfg.grad_accum)]
+        if pin:
+            out = [(x.pin_memory(), y.pin_memory()) for x, y in out]
+        return out, stream.state_dict(), time.perf_counter() - t0
+
     def to_device(batch: Batch) -> Batch:
-        if device.type == "cuda":  # pinned host memory: the copy is asynchronous
-            return (
-                batch[0].pin_memory().to(device, non_blocking=True),
-                batch[1].pin_memory().to(device, non_blocking=True),
-            )
+        if device.type == "cuda":
+            x, y = batch if pin else (batch[0].pin_memory(), batch[1].pin_memory())
+            return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         return batch
 
+    depth = cfg.prefetch if cfg.prefetch >= 0 else (2 if use_cuda else 0)
+    # the thread packs the next steps while this one launches kernels (or computes, on CPU)
+    prefetcher = (
+        Prefetcher(
+            host_batches, depth, on_start=(lambda: torch.cuda.set_device(device)) if pin else None
+        )
+        if depth
+        else None
+    )
+    # per logging interval: wall time less validation/checkpoints, time waiting for batches
+    # (packing when inline, queue wait when prefetched, plus the copy launch), packing time
     t_last, steps_since, loss_acc = time.perf_counter(), 0, torch.zeros((), device=device)
-    while step < cfg.max_steps:
-        lr = lr_at(cfg, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(_step_seed(cfg.seed, rank, step))
-        # packing runs on the CPU while the device still works on the previous step (no sync)
-        batches = [to_device(batcher.next_batch(cfg.batch_size)) for _ in range(cfg.grad_accum)]
-        loss, norm = train_step(model, optimizer, batches, cfg.grad_clip, autocast)
-        step += 1
-        tokens_seen += tokens_per_step
-        steps_since += 1
-        loss_acc += loss
-        if step % cfg.log_interval == 0 or step == cfg.max_steps:
-            # the only device sync of a logging interval
-            loss_mean = (loss_acc / steps_since).item()
-            now = time.perf_counter()
-            tps = tokens_per_step * steps_since / (now - t_last)
-            mfu = flops_per_step * steps_since / (now - t_last) / peak_total if peak_total else None
-            record = {
-                "kind": "train",
-                "step": step,
-                "loss": loss_mean,
-                "lr": lr,
-                "grad_norm": float(norm) if norm is not None else None,
-                "tokens": tokens_seen,
-                "tok_per_s": tps,
-                "mfu": mfu,
-            }
-            log.write(record)
-            if progress is not None:
-                mfu_text = f" mfu {100 * mfu:.1f}%" if mfu is not None else ""
-                progress.update(
-                    step, f"loss {loss_mean:.4f} lr {lr:.2e} | {tps / 1e3:.1f}k tok/s{mfu_text}"
-                )
-            t_last, steps_since, loss_acc = now, 0, torch.zeros((), device=device)
-        if cfg.eval_interval and step % cfg.eval_interval == 0 and step < cfg.max_steps:
-            validate()
-        if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and step < cfg.max_steps:
-            save()
+    paused = data_s = pack_s = 0.0
+    try:
+        while step < cfg.max_steps:
+            lr = lr_at(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            torch.manual_seed(_step_seed(cfg.seed, rank, step))
+            # without a thread, packing still overlaps the device's previous step (no sync)
+            t0 = time.perf_counter()
+            host, next_pos, packing = prefetcher.get() if prefetcher else host_batches()
+            batches = [to_device(b) for b in host]
+            data_s += time.perf_counter() - t0
+            pack_s += packing
+            loss, norm = train_step(model, optimizer, batches, cfg.grad_clip, autocast)
+            data_pos = next_pos
+            step += 1
+            tokens_seen += tokens_per_step
+            steps_since += 1
+            loss_acc += loss
+            if step % cfg.log_interval == 0 or step == cfg.max_steps:
+                # the only device sync of a logging interval
+                loss_mean = (loss_acc / steps_since).item()
+                now = time.perf_counter()
+                busy = max(now - t_last - paused, 1e-9)
+                tps = tokens_per_step * steps_since / busy
+                mfu = flops_per_step * steps_since / busy / peak_total if peak_total else None
+                step_ms, data_ms = 1e3 * busy / steps_since, 1e3 * data_s / steps_since
+                record = {
+                    "kind": "train",
+                    "step": step,
+                    "loss": loss_mean,
+                    "lr": lr,
+                    "grad_norm": float(norm) if norm is not None else None,
+                    "tokens": tokens_seen,
+                    "tok_per_s": tps,
+                    "mfu": mfu,
+                    "step_ms": step_ms,
+                    "data_ms": data_ms,
+                    "pack_ms": 1e3 * pack_s / steps_since,
+                }
+                log.write(record)
+                if progress is not None:
+                    mfu_text = f" mfu {100 * mfu:.1f}%" if mfu is not None else ""
+                    progress.update(
+                        step,
+                        f"loss {loss_mean:.4f} lr {lr:.2e} | {tps / 1e3:.1f}k tok/s{mfu_text} | "
+                        f"{step_ms:.0f} ms/step, data {100 * data_ms / step_ms:.1f}%",
+                    )
+                t_last, steps_since, loss_acc = now, 0, torch.zeros((), device=device)
+                paused = data_s = pack_s = 0.0
+            t0 = time.perf_counter()
+            if cfg.eval_interval and step % cfg.eval_interval == 0 and step < cfg.max_steps:
+                validate()
+            if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and step < cfg.max_steps:
+                save()
+            paused += time.perf_counter() - t0
+    finally:
+        if prefetcher is not None:
+            prefetcher.close()
     validate()
     save()
     if progress is not None:
