@@ -67,14 +67,17 @@ def decode_attention(
     lengths: torch.Tensor,
     scale: float | None = None,
     *,
+    slots: torch.Tensor | None = None,
     backend: str | None = None,
 ) -> torch.Tensor:
-    """One decode step of attention over a (B, H, T_max, D) KV cache; see decode_attention.py."""
+    """One decode step of attention over a (B, H, T_max, D) KV cache; see decode_attention.py.
+
+    With ``slots`` (B,), query row b attends to cache row ``slots[b]`` of a larger cache."""
     if get_backend(q.device, backend) == "triton":
         from .decode_attention import decode_attention as kernel
 
-        return kernel(q, k_cache, v_cache, lengths, scale)
-    return reference.decode_attention_ref(q, k_cache, v_cache, lengths, scale)
+        return kernel(q, k_cache, v_cache, lengths, scale, slots=slots)
+    return reference.decode_attention_ref(q, k_cache, v_cache, lengths, scale, slots)
 
 
 def add_layernorm(

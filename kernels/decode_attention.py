@@ -35,6 +35,7 @@ def _decode_attention_kernel(
     k_ptr,  # (B, H, T_max, D) key cache, last dim contiguous
     v_ptr,  # (B, H, T_max, D) value cache, last dim contiguous
     len_ptr,  # (B,) int32 valid cached positions per row, current token included
+    slot_ptr,  # (B,) int32 cache row of each query row; read only when HAS_SLOTS
     out_ptr,  # (B, H, D) output; written only when SINGLE
     m_ptr,  # (B*H, S) fp32 workspace: per-chunk running max of the log2-scaled scores
     l_ptr,  # (B*H, S) fp32 workspace: per-chunk sum of exp2(score - max)
@@ -56,12 +57,14 @@ def _decode_attention_kernel(
     D: tl.constexpr,  # head dim, a power of two
     BLOCK_T: tl.constexpr,  # cache positions per tile
     SINGLE: tl.constexpr,  # one split: normalise and write out directly
+    HAS_SLOTS: tl.constexpr,  # query row b reads cache row slots[b] (else cache row b)
 ):
     pid_bh = tl.program_id(0)
     split = tl.program_id(1)
     num_splits = tl.num_programs(1)
     b = pid_bh // H
     h = pid_bh % H
+    row = tl.load(slot_ptr + b).to(tl.int64) if HAS_SLOTS else b.to(tl.int64)
 
     length = tl.minimum(tl.load(len_ptr + b), T_max)
     start = split * chunk
@@ -69,8 +72,8 @@ def _decode_attention_kernel(
 
     offs_d = tl.arange(0, D)
     q = tl.load(q_ptr + b * stride_qb + h * stride_qh + offs_d).to(tl.float32) * qk_scale
-    k_base = k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh
-    v_base = v_ptr + b.to(tl.int64) * stride_vb + h * stride_vh
+    k_base = k_ptr + row * stride_kb + h * stride_kh
+    v_base = v_ptr + row * stride_vb + h * stride_vh
 
     m_i = -float("inf")
     l_i = 0.0
@@ -156,6 +159,7 @@ def decode_attention(
     lengths: torch.Tensor,
     scale: float | None = None,
     *,
+    slots: torch.Tensor | None = None,
     num_splits: int | None = None,
     block_t: int | None = None,
 ) -> torch.Tensor:
@@ -164,17 +168,23 @@ def decode_attention(
     q: (B, H, D); k_cache, v_cache: (B, H, T_max, D), last dim contiguous; lengths: (B,) int,
     the current token already written (a length above T_max is clamped to T_max, a length of 0
     gives zeros). scale defaults to D**-0.5. Returns (B, H, D) in q's dtype; math in fp32.
+    ``slots`` (B,) int: query row b attends to cache row ``slots[b]`` of a (B_cache, H, T_max, D)
+    cache -- a subset of a larger cache's rows, in any order, repeats allowed -- without
+    gathering it (indices must lie in 0..B_cache-1; they are not checked, as that would sync).
     ``num_splits`` and ``block_t`` override the launch heuristics (tests use them to reach the
     split path with tiny shapes).
     """
     B, H, D = q.shape
-    if k_cache.shape[:2] != (B, H) or k_cache.shape[3] != D or v_cache.shape != k_cache.shape:
+    rows = k_cache.shape[0] if slots is not None else B
+    if k_cache.shape[:2] != (rows, H) or k_cache.shape[3] != D or v_cache.shape != k_cache.shape:
         raise ValueError(
             f"cache shapes {tuple(k_cache.shape)}, {tuple(v_cache.shape)} do not match q "
             f"{tuple(q.shape)}; expected (B, H, T_max, D)"
         )
     if lengths.shape != (B,):
         raise ValueError(f"lengths has shape {tuple(lengths.shape)}, expected ({B},)")
+    if slots is not None and slots.shape != (B,):
+        raise ValueError(f"slots has shape {tuple(slots.shape)}, expected ({B},)")
     if D & (D - 1):
         raise ValueError(f"head dim {D} is not a power of two")
     for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache)):
@@ -184,6 +194,7 @@ def decode_attention(
     if scale is None:
         scale = D**-0.5
     lengths = lengths.to(torch.int32)  # no-op for int32; an async cast otherwise, never a sync
+    slot_arg = slots.to(torch.int32) if slots is not None else lengths  # unread without slots
 
     block = block_t if block_t is not None else _launch.ATTN_BLOCK_T
     if num_splits is None:
@@ -206,6 +217,7 @@ def decode_attention(
         k_cache,
         v_cache,
         lengths,
+        slot_arg,
         out,
         m_ws,
         l_ws,
@@ -227,6 +239,7 @@ def decode_attention(
         D=D,
         BLOCK_T=block,
         SINGLE=single,
+        HAS_SLOTS=slots is not None,
         num_warps=4,
     )
     if not single:

@@ -25,8 +25,12 @@ def decode_attention_ref(
     v_cache: torch.Tensor,
     lengths: torch.Tensor,
     scale: float | None = None,
+    slots: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """PyTorch reference of :func:`decode_attention` (same arguments, fp32 math)."""
+    if slots is not None:  # query row b reads cache row slots[b]
+        k_cache = k_cache.index_select(0, slots.long())
+        v_cache = v_cache.index_select(0, slots.long())
     T_max, D = k_cache.shape[2:]
     if scale is None:
         scale = D**-0.5

@@ -149,6 +149,26 @@ def test_decode_attention_strided_cache_and_edge_lengths(device: str) -> None:
         assert torch.all(out[0] == 0)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("splits", [None, 3])
+def test_decode_attention_with_slot_indices(device: str, splits: int | None) -> None:
+    # 5 query rows over a 4-row cache: rows out of order, one repeated, one row unused
+    H, D, T_max = 2, 16, 20
+    k = _randn(4, H, T_max, D, dtype=torch.float32, device=device, seed=7)
+    v = _randn(4, H, T_max, D, dtype=torch.float32, device=device, seed=8)
+    q = _randn(5, H, D, dtype=torch.float32, device=device, seed=9)
+    slots = torch.tensor([3, 0, 2, 3, 0], dtype=torch.int64, device=device)
+    lens = torch.tensor([5, 20, 1, 13, 0], dtype=torch.int32, device=device)
+    out = attn.decode_attention(q, k, v, lens, slots=slots, num_splits=splits, block_t=4)
+    gathered = attn.decode_attention_ref(q, k[slots], v[slots], lens)
+    torch.testing.assert_close(out, gathered, **TOL[torch.float32])
+    ref = attn.decode_attention_ref(q, k, v, lens, slots=slots)
+    torch.testing.assert_close(ref, gathered, atol=0, rtol=0)
+    assert torch.all(out[4] == 0)
+    with pytest.raises(ValueError, match="slots"):
+        attn.decode_attention(q, k, v, lens, slots=slots[:4])
+
+
 def test_decode_attention_rejects_bad_shapes() -> None:
     q = torch.zeros(2, 1, 12)
     k = torch.zeros(2, 1, 5, 12)

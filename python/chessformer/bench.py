@@ -2,7 +2,8 @@
 
     chessformer bench inference [--config paper-50m | --model RUN] [--batch 1,8,64,256]
                                 [--context 256] [--steps 16] [--backends torch,triton]
-                                [--baselines] [--json FILE]
+                                [--baselines] [--choose] [--cuda-graphs] [--threads N]
+                                [--json FILE]
 
 For each batch size and backend it prefills every slot with ``--context`` tokens, then times
 ``--steps`` single-token decode steps (KV cache, one batched forward per step), reporting tokens/s
@@ -10,6 +11,10 @@ For each batch size and backend it prefills every slot with ``--context`` tokens
 the memory-bandwidth roofline: the bytes one step must read (weights once + each row's KV cache)
 over the device's bandwidth. ``--baselines`` adds, in the same run, a no-KV-cache implementation
 (the whole context recomputed each step) and, on CUDA, ``torch.compile`` of the model's SDPA path.
+``--choose`` adds whole ``choose_moves`` calls (tokenizing, legal moves, decoding, sampling) on
+games that advance two plies per call -- the fixed cost a match pays per batch. ``--config tiny``
+(a 0.1M-parameter model) makes that overhead dominate. Each row also has the process CPU time per
+step (``cpu_s``), steadier than wall time on a busy machine.
 """
 
 from __future__ import annotations
@@ -78,11 +83,14 @@ def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
 
 
 def bench_engine(model: Any, tokenizer: str, batch: int, context: int, steps: int,
-                 backend: str, device: torch.device) -> dict[str, float]:  # fmt: skip
+                 backend: str, device: torch.device, cuda_graphs: bool = False,
+                 engine_cls: Any = None) -> dict[str, float]:  # fmt: skip
     from chessformer.inference import InferenceEngine
 
-    eng = InferenceEngine(model, tokenizer, max_batch=batch, max_seq=context + steps + 2,
-                          device=device, backend=backend)  # fmt: skip
+    kwargs: dict[str, Any] = {"cuda_graphs": True} if cuda_graphs else {}
+    eng = (engine_cls or InferenceEngine)(model, tokenizer, max_batch=batch,
+                                          max_seq=context + steps + 2, device=device,
+                                          backend=backend, **kwargs)  # fmt: skip
     vocab = min(model.config.vocab_size, 1968)
     gen = torch.Generator().manual_seed(1)
     prompt = torch.randint(0, vocab, (batch, context), generator=gen).tolist()
@@ -92,13 +100,57 @@ def bench_engine(model: Any, tokenizer: str, batch: int, context: int, steps: in
     for _ in range(2):  # warm-up steps (compilation, allocator)
         eng._forward(slots, nxt)
     _sync(device)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(steps):
         logits = eng._forward(slots, nxt)
         nxt = [[int(i)] for i in logits.argmax(-1).tolist()]
     _sync(device)
     dt = (time.perf_counter() - t) / steps
-    return {"step_s": dt, "tokens_per_s": batch / dt}
+    return {"step_s": dt, "cpu_s": (time.process_time() - c) / steps, "tokens_per_s": batch / dt}
+
+
+def bench_choose(model: Any, tokenizer: str, batch: int, calls: int, backend: str,
+                 device: torch.device, engine_cls: Any = None) -> dict[str, float]:  # fmt: skip
+    """ms per ``choose_moves`` call for ``batch`` games (temperature 1, per-game seeds when the
+    engine takes them), each advancing by the model's move and a random reply per call."""
+    import inspect
+    import random
+
+    from chessformer.board import Board
+    from chessformer.inference import InferenceEngine
+
+    cls = engine_cls or InferenceEngine
+    eng = cls(model, tokenizer, max_batch=batch, device=device, backend=backend)
+    seeded = "seeds" in inspect.signature(eng.choose_moves).parameters
+    rng = random.Random(0)
+    boards = []
+    for _ in range(batch):
+        b = Board()
+        for _ in range(rng.randrange(0, 30)):
+            b.push(rng.choice(list(b.legal_moves)))
+        boards.append(b)
+    wall = cpu = 0.0
+    moves = 0
+    for k in range(calls + 1):
+        live = [i for i, b in enumerate(boards) if any(True for _ in b.legal_moves)]
+        kw: dict[str, Any] = {"seeds": live} if seeded else {}
+        t, c = time.perf_counter(), time.process_time()
+        out = eng.choose_moves([boards[i] for i in live], slots=live, temperature=1.0, **kw)
+        _sync(device)
+        if k > 0:  # the first call prefills the games
+            wall += time.perf_counter() - t
+            cpu += time.process_time() - c
+            moves += len(live)
+        for i, ch in zip(live, out, strict=True):
+            if ch.move is None:
+                continue
+            boards[i].push(ch.move)
+            replies = list(boards[i].legal_moves)
+            if replies:
+                boards[i].push(rng.choice(replies))
+        if boards[0].ply > 150:  # keep the games inside the context
+            boards = [Board() for _ in boards]
+    return {"step_s": wall / calls, "cpu_s": cpu / calls, "tokens_per_s": moves / wall}
 
 
 @torch.no_grad()
@@ -112,13 +164,13 @@ def bench_no_cache(model: Any, batch: int, context: int, steps: int,
     for _ in range(2):
         fwd(idx)
     _sync(device)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(steps):
         logits, _ = fwd(idx)
         idx = torch.cat([idx[:, 1:], logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     _sync(device)
     dt = (time.perf_counter() - t) / steps
-    return {"step_s": dt, "tokens_per_s": batch / dt}
+    return {"step_s": dt, "cpu_s": (time.process_time() - c) / steps, "tokens_per_s": batch / dt}
 
 
 def roofline_bytes(model: Any, batch: int, context: int, dtype_bytes: int) -> float:
@@ -141,8 +193,14 @@ def inference(argv: list[str]) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--backends", default="auto", help="torch,triton (auto: what the device runs)")
     ap.add_argument("--baselines", action="store_true", help="also no-KV-cache (and compile)")
+    ap.add_argument("--choose", action="store_true", help="also whole choose_moves calls")
+    ap.add_argument("--choose-calls", type=int, default=8)
+    ap.add_argument("--cuda-graphs", action="store_true", help="engine's CUDA-graph decode step")
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -169,9 +227,14 @@ def inference(argv: list[str]) -> int:
             roofline_bytes(model, b, args.context, 2 if dtype == torch.bfloat16 else 4) / bandwidth
         )
         for backend in backends:
-            r = bench_engine(model, tokenizer, b, args.context, args.steps, backend, device)
+            r = bench_engine(model, tokenizer, b, args.context, args.steps, backend, device,
+                             cuda_graphs=args.cuda_graphs)  # fmt: skip
             rows.append({"batch": b, "impl": f"kv-cache/{backend}", **r,
                          "roofline_fraction": floor / r["step_s"]})  # fmt: skip
+            if args.choose:
+                r = bench_choose(model, tokenizer, b, args.choose_calls, backend, device)
+                rows.append({"batch": b, "impl": f"choose/{backend}", **r,
+                             "roofline_fraction": float("nan")})  # fmt: skip
         if args.baselines:
             r = bench_no_cache(model, b, args.context, args.steps, device)
             rows.append({"batch": b, "impl": "no-cache/eager", **r,
@@ -184,19 +247,24 @@ def inference(argv: list[str]) -> int:
         for r in rows:
             if r["batch"] == b and "no-cache/eager" in base:
                 r["speedup_vs_no_cache"] = base["no-cache/eager"]["step_s"] / r["step_s"]
-    head = ("batch", "impl", "ms/step", "tokens/s", "roofline", "vs no-cache")
-    print(f"{head[0]:>6} {head[1]:<18} {head[2]:>9} {head[3]:>11} {head[4]:>9} {head[5]:>11}")
+    head = ("batch", "impl", "ms/step", "cpu ms", "tokens/s", "roofline", "vs no-cache")
+    print(f"{head[0]:>6} {head[1]:<18} {head[2]:>9} {head[3]:>9} {head[4]:>11} {head[5]:>9} "
+          f"{head[6]:>11}")  # fmt: skip
     for r in rows:
         sp = r.get("speedup_vs_no_cache")
         speed = f"{sp:.1f}x" if sp else ""
         print(
             f"{r['batch']:>6} {r['impl']:<18} {r['step_s'] * 1e3:>9.2f} "
+            f"{r.get('cpu_s', float('nan')) * 1e3:>9.2f} "
             f"{r['tokens_per_s']:>11,.0f} {r['roofline_fraction']:>8.1%} {speed:>11}"
         )
+    print("(choose/*: ms per choose_moves call; tokens/s there is moves/s)", file=sys.stderr)
     result = {
         "benchmark": "inference", "device": name, "bandwidth_bytes_per_s": bandwidth,
         "bandwidth_source": bw_source, "dtype": str(dtype), "tokenizer": tokenizer,
         "config": args.model or args.config, "context": args.context, "rows": rows,
+        "threads": torch.get_num_threads(),
+        "command": "chessformer bench inference " + " ".join(argv),
     }  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

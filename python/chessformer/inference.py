@@ -2,7 +2,7 @@
 
     from chessformer.inference import InferenceEngine
     engine = InferenceEngine.from_checkpoint("runs/x")  # or InferenceEngine(model, tokenizer)
-    choices = engine.choose_moves([board1, board2], temperature=0.001)
+    choices = engine.choose_moves([board1, board2], temperature=0.001, seeds=[11, 12])
     choices[0].move, choices[0].probability
 
 The engine owns a preallocated KV cache of ``max_batch`` slots; slot ``i`` holds one game's
@@ -17,11 +17,23 @@ Moves are always legal:
   the trie (and move numbers) are fed without sampling.
 - ``decoding="paper"`` reproduces the paper's harness for ``char`` models: unconstrained
   characters until a space (at most 10), up to 5 resamples of an illegal move, then no move (the
-  game is lost) -- for side-by-side comparison.
+  game is lost); a sampled result string (``1-0``, ``0-1``, ``1/2-1/2``) is a resignation (no
+  move, ``resigned=True``) -- for side-by-side comparison.
 
-Temperature 0 is exact argmax; sampling is Gumbel-max with a seeded generator (reproducible).
-On CUDA the attention of single-token steps, the residual-add + LayerNorm and the masked sampler
-run as Triton kernels (``chessformer.kernels``); elsewhere the PyTorch references run.
+Temperature 0 is exact argmax; sampling is Gumbel-max. Without ``seeds`` the noise comes from the
+engine's seeded generator (reproducible for a given sequence of calls); with ``seeds`` each
+game's noise is a counter-based hash of (its seed, its ply, the draw) -- independent of which
+other games share the batch, of its slot and of earlier calls.
+
+The hot path: a step where every row feeds one token (the usual decode step) runs a dedicated
+single-token forward: one host-to-device copy of the step's indices, K/V written in place into
+the cache, attention straight over the selected slots (on CUDA the Triton decode kernel takes
+the slot indices; the torch path slices the cache when the slots are a contiguous range and
+gathers only the rows and positions needed otherwise), and no device-to-host sync until the
+sampled ids. ``cuda_graphs=True`` additionally captures that step in a CUDA graph per batch size
+(Triton backend on CUDA only; off by default). On CUDA the attention, the residual-add +
+LayerNorm and the masked sampler run as Triton kernels (``chessformer.kernels``); elsewhere the
+PyTorch references run.
 """
 
 from __future__ import annotations
@@ -45,19 +57,29 @@ __all__ = ["InferenceEngine", "MoveChoice"]
 NUM_MOVES = 1968
 CHAR_VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
 _CHAR_ID = {c: i for i, c in enumerate(CHAR_VOCAB)}
+_CHAR_TABLE = bytes.maketrans(CHAR_VOCAB.encode(), bytes(range(len(CHAR_VOCAB))))
+
+
+def _char_ids(text: str) -> list[int]:
+    """Token ids of a transcript (``[_CHAR_ID[c] for c in text]``, at C speed)."""
+    return list(text.encode("ascii").translate(_CHAR_TABLE))
+
+
 MAX_SAN_CHARS = 10  # the paper samples at most 10 characters for a move
 PAPER_ATTEMPTS = 5  # the paper resamples an illegal move up to 5 times
+RESULT_STRINGS = frozenset({"1-0", "0-1", "1/2-1/2", "1/2"})  # paper decoding: a resignation
 
 
 @dataclass(frozen=True)
 class MoveChoice:
     """The engine's move for one game. ``move`` is None when there is none to play: no legal
-    move, or the paper decoding failed five times (the game is lost)."""
+    move, the paper decoding failed five times, or it sampled a result string (``resigned``)."""
 
     move: Move | None
     probability: float  # of the chosen move under the sampling distribution (1.0 at tau = 0)
     attempts: int = 1  # paper decoding: samples drawn
     text: str = ""  # char models: the sampled SAN
+    resigned: bool = False  # paper decoding: the model wrote a result ("1-0", "0-1", ...)
 
 
 @dataclass
@@ -66,18 +88,64 @@ class _CharState:
 
     pending: list[int]  # tokens to feed on the next forward pass
     sans: dict[str, str]  # legal SAN -> UCI (restricted by searchmoves)
+    prompt_last: int = 0  # paper decoding: the prompt's last token, re-fed to resample
     prompt_len: int = 0
     typed: str = ""  # SAN characters chosen so far
     prob: float = 1.0
     attempt: int = 1
+    cands: list[str] | None = None  # the SANs starting with ``cands_for`` (narrowed lazily)
+    cands_for: str = ""
 
-    def continuations(self) -> set[str]:
+    def continuations(self) -> str:
+        """The characters that continue ``typed`` in some SAN (a walk down the prefix trie:
+        ``typed`` only grows, so the candidates are narrowed from the previous ones)."""
+        if self.cands is None:
+            self.cands, self.cands_for = list(self.sans), ""
+        if self.cands_for != self.typed:
+            self.cands = [s for s in self.cands if s.startswith(self.typed)]
+            self.cands_for = self.typed
         k = len(self.typed)
-        return {s[k] for s in self.sans if len(s) > k and s.startswith(self.typed)}
+        return "".join(sorted({s[k] for s in self.cands if len(s) > k}))
 
 
-Allowed = list[set[str]]
 Out = list["MoveChoice | None"]
+
+# ---- counter-based noise for per-game seeds ------------------------------------------------------
+# 32-bit arithmetic held in int64 (numpy arrays or Python ints): products stay below 2**49, so
+# the results are exact, with no reliance on integer overflow. It runs on the host over the
+# allowed entries only (a few dozen a row), and the noise travels with the temperatures.
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: Any, c: int) -> Any:
+    """``x * c mod 2**32`` for 0 <= x < 2**32, without overflowing int64."""
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+
+
+def _mix32(x: Any) -> Any:
+    """A bijective 32-bit integer hash (the 'lowbias32' constants of C. Wellons)."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _game_key(seed: int, ply: int) -> tuple[int, int]:
+    """Two 32-bit words identifying (seed, ply); mixed further on the device."""
+    z = (int(seed) * 0x9E3779B97F4A7C15 + int(ply) * 0xC2B2AE3D27D4EB4F + 0x165667B1) & (2**64 - 1)
+    return z & _M32, z >> 32
+
+
+def _seeded_uniform(key_lo: np.ndarray, key_hi: np.ndarray, draw: int,
+                    cols: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Uniforms in (0, 1) (float64, 24-bit) for entries ``cols`` of rows keyed (key_lo, key_hi)
+    (int64 arrays of one shape) at draw number ``draw``: a pure function of those, so any subset
+    of entries can be drawn and a row's values do not depend on the other rows."""
+    ka = _mix32(_mix32(key_lo ^ _mix32(draw & _M32)) ^ key_hi)
+    kb = _mix32(ka ^ 0x5BD1E995)
+    x = _mix32(_mix32((cols + ka) & _M32) ^ kb)
+    return ((x >> 8).astype(np.float64) + 0.5) * (1.0 / 2**24)
 
 
 def _kernels() -> Any:
@@ -100,6 +168,7 @@ class InferenceEngine:
         dtype: torch.dtype | None = None,
         backend: str | None = None,
         seed: int = 0,
+        cuda_graphs: bool = False,
     ) -> None:
         self.tokenizer = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
         if self.tokenizer.name not in ("char", "move"):
@@ -133,12 +202,35 @@ class InferenceEngine:
         self.v_cache = [
             torch.zeros(shape, dtype=dtype, device=self.device) for _ in range(cfg.n_layer)
         ]
+        # (B * H * T, D) views: row (slot * H + h) * T + pos; new K/V are index_copy_'d in place
+        self._k_flat = [c.view(-1, self.head_dim) for c in self.k_cache]
+        self._v_flat = [c.view(-1, self.head_dim) for c in self.v_cache]
+        self._head_offsets = torch.arange(cfg.n_head, device=self.device) * self.max_seq  # (H,)
+        self._key_pos = torch.arange(self.max_seq, device=self.device)  # (T,)
+        # the parameters each step reads, fetched once (nn.Module attribute lookups and calls
+        # are a large part of a small model's step on the host); Parameters, so later in-place
+        # changes of the model's weights are seen
+        tr: Any = self.model.transformer
+        self._embed = (tr.wte.weight, tr.wpe.weight, tr.ln_f.weight, tr.ln_f.bias)
+        self._head = self.model.lm_head.weight
+        self._layers = [
+            (b.ln_1.weight, b.ln_1.bias, b.attn.c_attn.weight, b.attn.c_attn.bias,
+             b.attn.c_proj.weight, b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias,
+             b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.c_proj.weight, b.mlp.c_proj.bias,
+             getattr(b.mlp.gelu, "approximate", "none"))
+            for b in tr.h
+        ]  # fmt: skip
         self.slot_tokens: list[list[int]] = [[] for _ in range(max_batch)]
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self._seed = seed
         self._step = 0
         self.tokens_processed = 0  # for throughput reports
         self.forward_calls = 0
+        # CUDA graphs of the single-token step, one per batch size (see _graph_decode)
+        self.cuda_graphs = bool(
+            cuda_graphs and self.device.type == "cuda" and self.backend == "triton"
+        )
+        self._graphs: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -159,114 +251,375 @@ class InferenceEngine:
         for s in range(self.max_batch) if slot is None else [slot]:
             self.slot_tokens[s] = []
 
+    # ---- host -> device -------------------------------------------------------------------------
+    def _to_device(self, values: list[int] | np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        """One tensor from a host list or array, on the device: one copy, asynchronous on CUDA
+        (from pinned memory, which the caching host allocator keeps until the copy has run)."""
+        if isinstance(values, np.ndarray):
+            host = torch.from_numpy(values).to(dtype)
+            if self.device.type != "cuda":
+                return host
+            return host.pin_memory().to(self.device, non_blocking=True)
+        if self.device.type != "cuda":
+            return torch.tensor(values, dtype=dtype)
+        host = torch.tensor(values, dtype=dtype, pin_memory=True)
+        return host.to(self.device, non_blocking=True)
+
     # ---- the forward pass -----------------------------------------------------------------------
     @torch.no_grad()
-    def _forward(self, slots: list[int], chunks: list[list[int]]) -> torch.Tensor:
-        """Feed ``chunks[i]`` (>= 1 token) to slot ``slots[i]``; logits after each chunk's end.
+    def _forward(self, slots: Sequence[int], chunks: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Feed ``chunks[i]`` (>= 1 token) to slot ``slots[i]``; logits (n, V) fp32 after each
+        chunk's end.
 
         Rows of different lengths share the pass: chunks are padded to the longest and every query
-        attends to its own slot's cached prefix plus its chunk so far.
+        attends to its own slot's cached prefix plus its chunk so far. When every chunk is one
+        token the single-token step runs instead.
         """
         n = len(slots)
         lens = [len(c) for c in chunks]
-        T = max(lens)
         base = [len(self.slot_tokens[s]) for s in slots]
         for s, b, ln in zip(slots, base, lens, strict=True):
+            if ln < 1:
+                raise ValueError(f"slot {s}: nothing to feed")
             if b + ln > self.max_seq:
                 raise ValueError(f"slot {s}: {b + ln} tokens exceed the context of {self.max_seq}")
-        dev = self.device
-        idx = torch.zeros((n, T), dtype=torch.long)
-        for i, c in enumerate(chunks):
-            idx[i, : len(c)] = torch.tensor(c, dtype=torch.long)
-        idx = idx.to(dev)
-        base_t = torch.tensor(base, dtype=torch.long, device=dev)  # (n,)
-        lens_t = torch.tensor(lens, dtype=torch.long, device=dev)  # (n,)
-        t_ar = torch.arange(T, device=dev)  # (T,)
-        pos = base_t[:, None] + t_ar[None, :]  # (n, T)
-        valid = t_ar[None, :] < lens_t[:, None]  # (n, T)
-        pos_c = torch.where(valid, pos, torch.zeros_like(pos))  # padded queries write nowhere new
-        slot_t = torch.tensor(slots, dtype=torch.long, device=dev)
-        rows = slot_t[:, None].expand(n, T)[valid]  # (N_valid,)
-        cols = pos[valid]  # (N_valid,)
-        S = int(max(b + ln for b, ln in zip(base, lens, strict=True)))
-        # query t of row i sees cache positions <= base_i + t; padded queries see position 0 only
-        key_pos = torch.arange(S, device=dev)  # (S,)
-        attn_mask = key_pos[None, None, :] <= pos_c[:, :, None]  # (n, T, S)
-        attn_mask = attn_mask[:, None]  # (n, 1, T, S)
-        single = T == 1 and self.backend == "triton"
-        kb = _kernels()
-
-        tr: Any = self.model.transformer  # nn.ModuleDict: attribute types are opaque to mypy
-        x = tr.wte(idx) + tr.wpe(pos_c)  # (n, T, C)
-        h = None  # pending residual branch output, fused into the next LayerNorm
-        for layer, block in enumerate(tr.h):
-            if h is None:
-                y = F.layer_norm(x, (x.size(-1),), block.ln_1.weight, block.ln_1.bias)
-            elif self.backend == "triton":
-                y, x = kb.add_layernorm(h, x, block.ln_1.weight, backend="triton")
-            else:
-                x = x + h
-                y = F.layer_norm(x, (x.size(-1),), block.ln_1.weight, block.ln_1.bias)
-            attn = block.attn
-            q, k, v = attn.c_attn(y).split(self.config.n_embd, dim=2)  # 3 x (n, T, C)
-            q = q.view(n, T, self.n_head, self.head_dim).transpose(1, 2)  # (n, H, T, D)
-            k = k.view(n, T, self.n_head, self.head_dim).transpose(1, 2)  # (n, H, T, D)
-            v = v.view(n, T, self.n_head, self.head_dim).transpose(1, 2)  # (n, H, T, D)
-            kc, vc = self.k_cache[layer], self.v_cache[layer]
-            kc[rows, :, cols] = k.transpose(1, 2)[valid]  # (N_valid, H, D)
-            vc[rows, :, cols] = v.transpose(1, 2)[valid]
-            if single:
-                # one new token per row: flash-decoding kernel straight over the slots' caches
-                o = kb.decode_attention(
-                    q[:, :, 0],
-                    kc[slot_t],
-                    vc[slot_t],
-                    (base_t + 1).to(torch.int32),
-                    backend="triton",
-                )[:, :, None]  # (n, H, 1, D)
-            else:
-                o = F.scaled_dot_product_attention(
-                    q, kc[slot_t, :, :S], vc[slot_t, :, :S], attn_mask=attn_mask
-                )  # (n, H, T, D)
-            o = o.transpose(1, 2).reshape(n, T, self.config.n_embd)  # (n, T, C)
-            a = attn.c_proj(o)
-            if self.backend == "triton":
-                y, x = kb.add_layernorm(a, x, block.ln_2.weight, backend="triton")
-            else:
-                x = x + a
-                y = F.layer_norm(x, (x.size(-1),), block.ln_2.weight, block.ln_2.bias)
-            h = block.mlp.c_proj(block.mlp.gelu(block.mlp.c_fc(y)))
-        assert h is not None
-        x = x + h
-        last = x[torch.arange(n, device=dev), lens_t - 1]  # (n, C)
-        logits = self.model.lm_head(tr.ln_f(last))  # (n, V)
+        slots = list(slots)
+        inv: list[int] | None = None
+        span: tuple[int | None, int] = (None, 0)  # torch path, see _span
+        if self.backend != "triton":
+            order = sorted(range(n), key=slots.__getitem__)
+            if order != list(range(n)):
+                # rows sorted by slot (so a permuted contiguous range is still a slice); the
+                # logits come back in the caller's order
+                inv = [0] * n
+                for r, i in enumerate(order):
+                    inv[i] = r
+                slots = [slots[i] for i in order]
+                chunks = [chunks[i] for i in order]
+                lens = [lens[i] for i in order]
+                base = [base[i] for i in order]
+            span = self._span(slots)
+        if max(lens) == 1:
+            logits = self._decode(slots, [c[0] for c in chunks], base, span, inv)
+        else:
+            logits = self._prefill(slots, chunks, lens, base, inv)
         for s, c in zip(slots, chunks, strict=True):
             self.slot_tokens[s].extend(c)
         self.tokens_processed += sum(lens)
         self.forward_calls += 1
-        return logits.float()
+        return logits
+
+    def _decode(self, slots: list[int], tokens: list[int], base: list[int],
+                span: tuple[int | None, int], inv: list[int] | None) -> torch.Tensor:  # fmt: skip
+        """The single-token step: row i feeds ``tokens[i]`` at position ``base[i]`` of its slot."""
+        n = len(slots)
+        packed = self._to_device(slots + tokens + base + (inv or []), torch.long)
+        if self.cuda_graphs:
+            return self._graph_decode(packed, n)
+        return self._decode_core(packed, n, span, max(base) + 1, inv is not None)
+
+    def _decode_core(self, packed: torch.Tensor, n: int, span: tuple[int | None, int], S: int,
+                     reorder: bool) -> torch.Tensor:  # fmt: skip
+        """The single-token forward from the packed (slots, tokens, positions[, inverse order])
+        device tensor; no host syncs, no allocation that depends on values (graph-capturable on
+        the Triton path)."""
+        slot_t, tok, pos = packed[:n], packed[n : 2 * n], packed[2 * n : 3 * n]
+        H, D, C = self.n_head, self.head_dim, self.config.n_embd
+        triton = self.backend == "triton"
+        kb = _kernels()
+        wte, wpe, lnf_w, lnf_b = self._embed
+        x = F.embedding(tok, wte) + F.embedding(pos, wpe)  # (n, C)
+        # cache row of (row i, head h): (slot_i * H + h) * T + pos_i
+        widx = ((slot_t * (H * self.max_seq) + pos)[:, None] + self._head_offsets).view(-1)
+        if triton:
+            lengths = (pos + 1).to(torch.int32)  # (n,) the new token included
+            slot32 = slot_t.to(torch.int32)
+        else:
+            mask = (self._key_pos[:S][None, :] <= pos[:, None])[:, None, None]  # (n, 1, 1, S)
+            rows, mask = self._attention_rows(slot_t, span, mask)
+        h = None  # pending residual branch output, fused into the next LayerNorm
+        for layer, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb, gelu) in enumerate(
+            self._layers
+        ):
+            if h is None:
+                y = F.layer_norm(x, (C,), l1w, l1b)
+            elif triton:
+                y, x = kb.add_layernorm(h, x, l1w, backend="triton")
+            else:
+                x = x + h
+                y = F.layer_norm(x, (C,), l1w, l1b)
+            qkv = F.linear(y, aw, ab)  # (n, 3C)
+            q = qkv[:, :C].view(n, H, D)
+            self._k_flat[layer].index_copy_(0, widx, qkv[:, C : 2 * C].reshape(n * H, D))
+            self._v_flat[layer].index_copy_(0, widx, qkv[:, 2 * C :].reshape(n * H, D))
+            if triton:
+                # flash-decoding kernel straight over the selected slots: nothing gathered
+                kc, vc = self.k_cache[layer], self.v_cache[layer]
+                o = kb.decode_attention(q, kc, vc, lengths, slots=slot32, backend="triton")
+            else:
+                o = self._attend(q[:, :, None], layer, S, span, rows, mask)  # (n, H, 1, D)
+            a = F.linear(o.reshape(n, C), pw, pb)
+            if triton:
+                y, x = kb.add_layernorm(a, x, l2w, backend="triton")
+            else:
+                x = x + a
+                y = F.layer_norm(x, (C,), l2w, l2b)
+            h = F.linear(F.gelu(F.linear(y, fw, fb), approximate=gelu), mw, mb)
+        assert h is not None
+        x = x + h
+        if reorder:
+            x = x.index_select(0, packed[3 * n : 4 * n])
+        return F.linear(F.layer_norm(x, (C,), lnf_w, lnf_b), self._head).float()  # (n, V)
+
+    def _graph_decode(self, packed: torch.Tensor, n: int) -> torch.Tensor:
+        """The single-token step replayed from a CUDA graph captured for batch size ``n``.
+
+        The graph reads only ``static_in`` (refilled each call), the weights and the KV cache
+        (fixed addresses for the engine's lifetime); every shape in the step depends on ``n``
+        alone on the Triton path, so the same graph is valid for any slots, tokens and positions.
+        The first call for a given ``n`` runs the step eagerly (its result is returned; this also
+        compiles the kernels) and then captures it -- capture records without executing.
+        """
+        entry = self._graphs.get(n)
+        if entry is not None:
+            graph, static_in, static_out = entry
+            static_in.copy_(packed)
+            graph.replay()
+            return static_out.clone()
+        static_in = packed.clone()
+        main = torch.cuda.current_stream(self.device)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            out = self._decode_core(static_in, n, (None, 0), 0, False)  # the real step
+        main.wait_stream(side)
+        out.record_stream(main)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self._decode_core(static_in, n, (None, 0), 0, False)
+        self._graphs[n] = (graph, static_in, static_out)
+        return out
+
+    def _prefill(
+        self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int], base: list[int],
+        inv: list[int] | None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Chunks of any lengths, as one flat batch of their tokens (no padding) through every
+        layer but attention. Attention: on the Triton path every token is a row of the decode
+        kernel (length: its position + 1, over its slot); on the torch path rows are grouped by
+        chunk length (powers of two) and each group is padded to its longest chunk for SDPA --
+        a padding query repeats one of the row's real tokens and its output is dropped."""
+        n = len(slots)
+        H, D, C = self.n_head, self.head_dim, self.config.n_embd
+        tok: list[int] = []
+        pos: list[int] = []
+        wrow: list[int] = []  # cache rows (slot * H) * T_max + position of the tokens
+        start: list[int] = []  # flat index of each row's first token
+        for c, b, ln, s in zip(chunks, base, lens, slots, strict=True):
+            start.append(len(tok))
+            tok.extend(c)
+            pos.extend(range(b, b + ln))
+            r = s * H * self.max_seq
+            wrow.extend(range(r + b, r + b + ln))
+        nv = len(tok)
+        last = [start[i] + lens[i] - 1 for i in range(n)]
+        if inv is not None:
+            last = [last[r] for r in inv]  # the caller's order
+        ints = tok + pos + wrow + last
+        triton = self.backend == "triton"
+        # torch path, per group: (rows, Tg, S, span, offsets of its slots, pad index, kept index,
+        # number kept)
+        groups: list[tuple[int, int, int, tuple[int | None, int], int, int | None, int | None,
+                           int]] = []  # fmt: skip
+        perm_off: int | None = None
+        if triton:
+            ints += [s for s, ln in zip(slots, lens, strict=True) for _ in range(ln)]
+        else:
+            by_len: dict[int, list[int]] = {}
+            for i, ln in enumerate(lens):
+                by_len.setdefault((ln - 1).bit_length(), []).append(i)
+            single = len(by_len) == 1
+            order: list[int] = []  # flat tokens in group order
+            for rows in by_len.values():
+                g, Tg = len(rows), max(lens[i] for i in rows)
+                g_slots = [slots[i] for i in rows]
+                padded = any(lens[i] < Tg for i in rows)
+                pad: list[int] = []
+                kept: list[int] = []
+                for j, i in enumerate(rows):
+                    ln = lens[i]
+                    pad.extend(range(start[i], start[i] + ln))
+                    pad.extend([start[i] + ln - 1] * (Tg - ln))
+                    kept.extend(range(j * Tg, j * Tg + ln))
+                    order.extend(range(start[i], start[i] + ln))
+                S = max(base[i] + lens[i] for i in rows)
+                off = len(ints)
+                ints += g_slots
+                pad_off = kept_off = None
+                if padded or not single:
+                    pad_off = len(ints)
+                    ints += pad
+                if padded:
+                    kept_off = len(ints)
+                    ints += kept
+                groups.append((g, Tg, S, self._span(g_slots), off, pad_off, kept_off, len(kept)))
+            if not single:
+                perm = [0] * nv
+                for k, f in enumerate(order):
+                    perm[f] = k
+                perm_off = len(ints)
+                ints += perm
+        packed = self._to_device(ints, torch.long)
+        tok_t, pos_t, wrow_t = packed[:nv], packed[nv : 2 * nv], packed[2 * nv : 3 * nv]
+        last_t = packed[3 * nv : 3 * nv + n]
+        widx = (wrow_t[:, None] + self._head_offsets).view(-1)  # (nv * H,)
+        kb = _kernels()
+        plan: list[Any] = []  # torch path: per group (g, Tg, S, span, rows, pad, kept, mask)
+        perm_t = packed[perm_off : perm_off + nv] if perm_off is not None else None
+        if triton:
+            lengths = (pos_t + 1).to(torch.int32)  # (nv,)
+            slot_q = packed[3 * nv + n : 4 * nv + n].to(torch.int32)  # each token's slot
+        else:
+            for g, Tg, S, g_span, off, pad_off, kept_off, n_kept in groups:
+                pad_t = packed[pad_off : pad_off + g * Tg] if pad_off is not None else None
+                kept_t = packed[kept_off : kept_off + n_kept] if kept_off is not None else None
+                posg = pos_t if pad_t is None else pos_t.index_select(0, pad_t)
+                mask = (self._key_pos[:S][None, None, :] <= posg.view(g, Tg, 1))[:, None]
+                rows_t, mask = self._attention_rows(packed[off : off + g], g_span, mask)
+                plan.append((g, Tg, S, g_span, rows_t, pad_t, kept_t, mask))
+        wte, wpe, lnf_w, lnf_b = self._embed
+        x = F.embedding(tok_t, wte) + F.embedding(pos_t, wpe)  # (nv, C)
+        h = None
+        for layer, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb, gelu) in enumerate(
+            self._layers
+        ):
+            if h is None:
+                y = F.layer_norm(x, (C,), l1w, l1b)
+            elif triton:
+                y, x = kb.add_layernorm(h, x, l1w, backend="triton")
+            else:
+                x = x + h
+                y = F.layer_norm(x, (C,), l1w, l1b)
+            qkv = F.linear(y, aw, ab)  # (nv, 3C)
+            self._k_flat[layer].index_copy_(0, widx, qkv[:, C : 2 * C].reshape(nv * H, D))
+            self._v_flat[layer].index_copy_(0, widx, qkv[:, 2 * C :].reshape(nv * H, D))
+            q = qkv[:, :C].view(nv, H, D)
+            if triton:
+                kc, vc = self.k_cache[layer], self.v_cache[layer]
+                o = kb.decode_attention(q, kc, vc, lengths, slots=slot_q, backend="triton")
+                o = o.view(nv, C)
+            else:
+                outs = []
+                for g, Tg, S, g_span, rows_t, pad_t, kept_t, mask in plan:
+                    qg = q if pad_t is None else q.index_select(0, pad_t)
+                    qg = qg.view(g, Tg, H, D).transpose(1, 2)  # (g, H, Tg, D)
+                    og = self._attend(qg, layer, S, g_span, rows_t, mask)
+                    og = og.transpose(1, 2).reshape(g * Tg, C)
+                    outs.append(og if kept_t is None else og.index_select(0, kept_t))
+                o = outs[0] if perm_t is None else torch.cat(outs).index_select(0, perm_t)
+            a = F.linear(o, pw, pb)
+            if triton:
+                y, x = kb.add_layernorm(a, x, l2w, backend="triton")
+            else:
+                x = x + a
+                y = F.layer_norm(x, (C,), l2w, l2b)
+            h = F.linear(F.gelu(F.linear(y, fw, fb), approximate=gelu), mw, mb)
+        assert h is not None
+        x = (x + h).index_select(0, last_t)  # (n, C), the caller's order
+        return F.linear(F.layer_norm(x, (C,), lnf_w, lnf_b), self._head).float()  # (n, V)
+
+    # ---- torch-path attention over a subset of the slots --------------------------------------
+    @staticmethod
+    def _span(sorted_slots: list[int]) -> tuple[int | None, int]:
+        """How the torch path reaches the caches of these (sorted, distinct) slots: ``(lo, span)``
+        -- attend over the view of slots lo..lo+span-1 (queries placed at their slots when the
+        range has gaps), or ``(None, 0)`` -- gather the rows (when the range is > 3x the rows,
+        a gather, which copies, reads less than the whole range)."""
+        lo, span = sorted_slots[0], sorted_slots[-1] - sorted_slots[0] + 1
+        return (lo, span) if span <= 3 * len(sorted_slots) else (None, 0)
+
+    def _attention_rows(self, slot_t: torch.Tensor, span: tuple[int | None, int],
+                        mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Per call: the index ``_attend`` uses for these slots and the mask ``(g, 1, T, S)``
+        widened to the span's rows (rows of other slots see position 0 only; dropped)."""
+        lo, width = span
+        g = slot_t.size(0)
+        if lo is None:
+            return slot_t, mask
+        rows = slot_t - lo
+        if width == g:
+            return rows, mask
+        wide = torch.zeros((width, *mask.shape[1:]), dtype=torch.bool, device=mask.device)
+        wide[..., 0] = True
+        return rows, wide.index_copy_(0, rows, mask)
+
+    def _attend(self, q: torch.Tensor, layer: int, S: int, span: tuple[int | None, int],
+                rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """SDPA of ``q`` (g, H, T, D) -- row i at slot ``slot_i`` -- over positions < S of the
+        slots' caches; ``rows``/``mask`` from ``_attention_rows``."""
+        kc, vc = self.k_cache[layer], self.v_cache[layer]
+        lo, width = span
+        if lo is None:
+            ks = kc[:, :, :S].index_select(0, rows)  # (g, H, S, D): only the rows needed
+            vs = vc[:, :, :S].index_select(0, rows)
+            return F.scaled_dot_product_attention(q, ks, vs, attn_mask=mask)
+        ks, vs = kc[lo : lo + width, :, :S], vc[lo : lo + width, :, :S]  # views, no copy
+        if width == q.size(0):
+            return F.scaled_dot_product_attention(q, ks, vs, attn_mask=mask)
+        wide = q.new_zeros((width, *q.shape[1:])).index_copy_(0, rows, q)
+        return F.scaled_dot_product_attention(wide, ks, vs, attn_mask=mask).index_select(0, rows)
 
     def _sync(self, slot: int, tokens: list[int]) -> list[int]:
         """Keep the slot's longest cached prefix of ``tokens``; return what must still be fed (>= 1
         token, since the logits of the last position are needed)."""
         cached = self.slot_tokens[slot]
-        p = 0
         limit = min(len(cached), len(tokens) - 1)
+        if limit == len(cached) and tokens[:limit] == cached:
+            return tokens[limit:]  # the usual case: the game extends the cached one
+        p = 0
         while p < limit and cached[p] == tokens[p]:
             p += 1
         del cached[p:]  # positions >= p are simply overwritten later
         return tokens[p:]
 
     def _sample(
-        self, logits: torch.Tensor, mask: torch.Tensor, temps: Sequence[float], top_k: int | None,
-        top_p: float | None,
+        self, logits: torch.Tensor, legal: Sequence[Sequence[int]] | None, temps: Sequence[float],
+        top_k: int | None, top_p: float | None,
+        keys: tuple[list[int], list[int], int] | None = None,
     ) -> tuple[list[int], list[float]]:  # fmt: skip
-        """Masked, tempered sampling of each row; returns ids and their probabilities."""
-        logits = logits.float().masked_fill(~mask, -math.inf)
+        """Masked, tempered sampling of each row; returns ids and their probabilities.
+
+        ``legal[r]``: the ids row r may take (None: all). ``keys``: per-row seed words and the
+        draw number for seeded noise (see ``_seeded_uniform``, evaluated on the host at the
+        allowed entries only); None uses the engine's generator. The one device-to-host sync is
+        the final copy of the ids and probabilities.
+        """
+        n, V = logits.shape
+        dev = logits.device
+        flat: torch.Tensor | None = None
+        flat_host: list[int] | None = None
+        if legal is not None:
+            flat_host = [r * V + j for r, ids in enumerate(legal) for j in ids]
+            flat = self._to_device(flat_host, torch.long)
+            allowed = torch.zeros(n * V, dtype=torch.bool, device=dev).index_fill_(0, flat, True)
+            logits = logits.float().masked_fill(~allowed.view(n, V), -math.inf)
+        else:
+            logits = logits.float()
+        if keys is None:
+            tau = self._to_device(np.asarray(temps, dtype=np.float32), torch.float32)  # (n,)
+        else:
+            # per-row counter-based Gumbel noise at the allowed entries, drawn on the host
+            idx_np = np.arange(n * V) if flat_host is None else np.asarray(flat_host, np.int64)
+            rows_np = idx_np // V
+            key_lo = np.asarray(keys[0], np.int64)[rows_np]
+            key_hi = np.asarray(keys[1], np.int64)[rows_np]
+            gumbel = -np.log(-np.log(_seeded_uniform(key_lo, key_hi, keys[2], idx_np % V)))
+            floats = np.concatenate([np.asarray(temps), gumbel]).astype(np.float32)
+            tau_noise = self._to_device(floats, torch.float32)
+            tau, noise = tau_noise[:n], tau_noise[n:]
         if top_k is not None and top_k > 0:
             kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, -math.inf)
-        tau = torch.tensor(temps, dtype=torch.float32, device=logits.device)  # (n,)
         probs = torch.softmax(logits / tau.clamp_min(1e-6)[:, None], dim=-1)  # (n, V)
         if top_p is not None and 0 < top_p < 1:
             sp, si = probs.sort(dim=-1, descending=True)
@@ -274,24 +627,24 @@ class InferenceEngine:
             logits = logits.masked_fill(torch.zeros_like(drop).scatter(1, si, drop), -math.inf)
             probs = torch.softmax(logits / tau.clamp_min(1e-6)[:, None], dim=-1)
         self._step += 1
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
-        if self.backend == "triton":
-            ids = _kernels().sample(logits, torch.isfinite(logits), tau, seed, backend="triton")
+        if keys is not None:
+            # Gumbel-max over the allowed entries: exact argmax at tau = 0 (the noise is finite)
+            idx = flat if flat is not None else torch.arange(n * V, device=dev)
+            score = torch.full((n * V,), -math.inf, device=dev)
+            score.index_copy_(0, idx, logits.view(-1)[idx] + tau[idx // V] * noise)
+            ids = score.view(n, V).argmax(dim=-1)
         else:
-            # Gumbel-max on the CPU generator: exact argmax at tau = 0, softmax(l / tau) otherwise
-            u = (
-                torch.rand(logits.shape, generator=self.generator)
-                .clamp_min(1e-20)
-                .to(logits.device)
-            )
-            score = logits + tau[:, None] * -torch.log(-torch.log(u))
-            ids = score.argmax(dim=-1)
-        ids_l = ids.tolist()
-        p_l = [
-            1.0 if t <= 0 else float(probs[i, j])
-            for i, (j, t) in enumerate(zip(ids_l, temps, strict=True))
-        ]
-        return ids_l, p_l
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+            if self.backend == "triton":
+                ids = _kernels().sample(logits, torch.isfinite(logits), tau, seed, backend="triton")
+            else:
+                # Gumbel-max on the CPU generator: exact argmax at tau = 0, softmax(l / tau) else
+                u = torch.rand(logits.shape, generator=self.generator).clamp_min(1e-20).to(dev)
+                score = logits + tau[:, None] * -torch.log(-torch.log(u))
+                ids = score.argmax(dim=-1)
+        p = torch.where(tau <= 0, 1.0, probs.gather(1, ids[:, None])[:, 0])
+        res = torch.stack([ids.double(), p.double()]).tolist()  # the one sync
+        return [int(i) for i in res[0]], res[1]
 
     # ---- public API -----------------------------------------------------------------------------
     def choose_moves(
@@ -304,12 +657,19 @@ class InferenceEngine:
         top_k: int | None = None,
         top_p: float | None = None,
         searchmoves: Sequence[Sequence[str] | None] | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> list[MoveChoice]:
         """A move for each board (games in progress, each from the standard start position).
 
         ``slots[i]`` is the cache slot of game i (default: slot i); reuse a game's slot on every
         call to pay only for its new tokens. ``searchmoves[i]`` restricts game i's choice to
         those UCI moves. ``decoding`` is ``"masked"`` (never illegal) or ``"paper"`` (char only).
+
+        ``seeds[i]`` (an int per game) gives game i its own random stream: its draws are a
+        function of (seeds[i], the board's ply, the draw's index in this call) only, so a game's
+        moves do not depend on which other games share the batch, on its slot or on earlier
+        calls. Pass the same seed for a game on every call. Without ``seeds`` all games draw
+        from the engine's generator (reproducible for a given sequence of calls).
         """
         n = len(boards)
         if n == 0:
@@ -330,19 +690,17 @@ class InferenceEngine:
             raise ValueError(f"decoding must be 'masked' or 'paper', got {decoding!r}")
         if decoding == "paper" and self.tokenizer.name != "char":
             raise ValueError("paper decoding needs a char-tokenizer model")
-        allowed = self._allowed_moves(boards, searchmoves)
-        out: list[MoveChoice | None] = [None] * n
-        todo = [i for i in range(n) if allowed[i]]
-        for i in range(n):
-            if not allowed[i]:
-                out[i] = MoveChoice(None, 0.0, 0)
-        if todo:
-            if self.tokenizer.name == "move":
-                self._choose_move_tokens(boards, slots, temps, allowed, todo, out, top_k, top_p)
-            elif decoding == "masked":
-                self._choose_char_masked(boards, slots, temps, allowed, todo, out, top_k, top_p)
-            else:
-                self._choose_char_paper(boards, slots, temps, allowed, todo, out)
+        keys: list[tuple[int, int]] | None = None
+        if seeds is not None:
+            if len(seeds) != n:
+                raise ValueError(f"need {n} seeds, got {len(seeds)}")
+            keys = [_game_key(s, b.ply) for s, b in zip(seeds, boards, strict=True)]
+        restrict = self._restrictions(boards, searchmoves)
+        out: Out = [None] * n
+        if self.tokenizer.name == "move":
+            self._choose_move_tokens(boards, slots, temps, restrict, out, top_k, top_p, keys)
+        else:
+            self._choose_char(boards, slots, temps, restrict, out, top_k, top_p, keys, decoding)
         return [c if c is not None else MoveChoice(None, 0.0, 0) for c in out]
 
     def move_probabilities(
@@ -350,7 +708,7 @@ class InferenceEngine:
     ) -> dict[str, float]:
         """The model's distribution over the legal moves of ``board`` (UCI -> probability), at the
         given temperature; used for MultiPV. For char models each legal SAN is scored whole."""
-        legal = [m.uci() for m in board.legal_moves]
+        legal = list(board._board.legal_moves_uci())
         if not legal:
             return {}
         if self.tokenizer.name == "move":
@@ -386,17 +744,31 @@ class InferenceEngine:
         return self._window(tokens, tokens[:1])
 
     def _choose_move_tokens(
-        self, boards: Sequence[Board], slots: list[int], temps: list[float], allowed: Allowed,
-        todo: list[int], out: Out, top_k: int | None, top_p: float | None,
+        self, boards: Sequence[Board], slots: list[int], temps: list[float],
+        restrict: list[set[str] | None], out: Out, top_k: int | None, top_p: float | None,
+        keys: list[tuple[int, int]] | None,
     ) -> None:  # fmt: skip
+        from chessformer import _core
         from chessformer.moves import MOVE_VOCAB, move_to_id
 
+        ids_np, offsets = _core.legal_move_ids([b._board for b in boards])  # one C++ call
+        all_ids, offs = ids_np.tolist(), offsets.tolist()
+        legal: list[list[int]] = []
+        for i, only in enumerate(restrict):
+            legal.append(
+                all_ids[offs[i] : offs[i + 1]]
+                if only is None
+                else sorted(move_to_id(u) for u in only)
+            )
+        todo = [i for i in range(len(boards)) if legal[i]]
+        if not todo:
+            return
         chunks = [self._sync(slots[i], self._prompt_move(boards[i])) for i in todo]
         logits = self._forward([slots[i] for i in todo], chunks)  # (n, V)
-        mask = torch.zeros_like(logits, dtype=torch.bool)
-        for r, i in enumerate(todo):
-            mask[r, [move_to_id(u) for u in allowed[i]]] = True
-        ids, probs = self._sample(logits, mask, [temps[i] for i in todo], top_k, top_p)
+        ids, probs = self._sample(
+            logits, [legal[i] for i in todo], [temps[i] for i in todo], top_k, top_p,
+            self._draw_keys(keys, todo, 0),
+        )  # fmt: skip
         for r, i in enumerate(todo):
             out[i] = MoveChoice(Move.from_uci(MOVE_VOCAB[ids[r]]), probs[r])
 
@@ -422,28 +794,44 @@ class InferenceEngine:
             text += " "
         if board.turn:
             text += f"{board.fullmove_number}."
-        tokens = [_CHAR_ID[c] for c in text]
+        tokens = _char_ids(text)
         cut = self._window_cut(len(text), 1)
         if cut:
             # keep ';' and restart the window at a White move number at or after the cut
             j = cut
             while j < len(text) and not (text[j - 1] == " " and text[j].isdigit()):
                 j += 1
-            tokens = [_CHAR_ID[";"]] + [_CHAR_ID[c] for c in text[j:]]
+            tokens = [_CHAR_ID[";"], *_char_ids(text[j:])]
         # one C++ call each: SANs and UCIs of the legal moves, in the same order
         legal = dict(zip(board._board.sans(), board._board.legal_moves_uci(), strict=True))
         return tokens, legal
 
-    def _choose_char_masked(
-        self, boards: Sequence[Board], slots: list[int], temps: list[float], allowed: Allowed,
-        todo: list[int], out: Out, top_k: int | None, top_p: float | None,
+    def _choose_char(
+        self, boards: Sequence[Board], slots: list[int], temps: list[float],
+        restrict: list[set[str] | None], out: Out, top_k: int | None, top_p: float | None,
+        keys: list[tuple[int, int]] | None, decoding: str,
     ) -> None:  # fmt: skip
         state: dict[int, _CharState] = {}
-        for i in todo:
-            tokens, legal = self._prompt_char(boards[i])
-            sans = {san: uci for san, uci in legal.items() if uci in allowed[i]}
-            state[i] = _CharState(self._sync(slots[i], tokens), sans)
-        active = list(todo)
+        for i, b in enumerate(boards):
+            tokens, legal = self._prompt_char(b)
+            r = restrict[i]
+            sans = legal if r is None else {san: uci for san, uci in legal.items() if uci in r}
+            if not sans:
+                continue  # no legal move: out[i] stays None
+            state[i] = _CharState(
+                self._sync(slots[i], tokens), sans, prompt_last=tokens[-1], prompt_len=len(tokens)
+            )
+        if decoding == "paper":
+            self._decode_char_paper(boards, slots, temps, state, out, keys)
+        else:
+            self._decode_char_masked(slots, temps, state, out, top_k, top_p, keys)
+
+    def _decode_char_masked(
+        self, slots: list[int], temps: list[float], state: dict[int, _CharState], out: Out,
+        top_k: int | None, top_p: float | None, keys: list[tuple[int, int]] | None,
+    ) -> None:  # fmt: skip
+        active = list(state)
+        draw = 0
         while active:
             still = []
             for i in active:
@@ -451,9 +839,8 @@ class InferenceEngine:
                 # characters forced by the trie need no sampling: feed them with the next pass
                 nxt = st.continuations()
                 while len(nxt) == 1 and st.typed not in st.sans:
-                    c = nxt.pop()
-                    st.typed += c
-                    st.pending.append(_CHAR_ID[c])
+                    st.typed += nxt
+                    st.pending.append(_CHAR_ID[nxt])
                     nxt = st.continuations()
                 if st.typed in st.sans and not nxt:
                     # done; the SAN's last character is fed with the next call's tokens
@@ -464,33 +851,29 @@ class InferenceEngine:
             if not active:
                 break
             logits = self._forward([slots[i] for i in active], [state[i].pending for i in active])
-            mask = torch.zeros_like(logits, dtype=torch.bool)
-            for r, i in enumerate(active):
-                for c in state[i].continuations():
-                    mask[r, _CHAR_ID[c]] = True
-            ids, probs = self._sample(logits, mask, [temps[i] for i in active], top_k, top_p)
+            legal = [[_CHAR_ID[c] for c in state[i].continuations()] for i in active]
+            k = self._draw_keys(keys, active, draw)
+            ids, probs = self._sample(logits, legal, [temps[i] for i in active], top_k, top_p, k)
+            draw += 1
             for r, i in enumerate(active):
                 st = state[i]
                 st.typed += CHAR_VOCAB[ids[r]]
                 st.prob *= probs[r]
                 st.pending = [ids[r]]
 
-    def _choose_char_paper(
-        self, boards: Sequence[Board], slots: list[int], temps: list[float], allowed: Allowed,
-        todo: list[int], out: Out,
+    def _decode_char_paper(
+        self, boards: Sequence[Board], slots: list[int], temps: list[float],
+        state: dict[int, _CharState], out: Out, keys: list[tuple[int, int]] | None,
     ) -> None:  # fmt: skip
-        """The paper's decoding: free characters up to a space (<= 10); resample if illegal."""
-        state: dict[int, _CharState] = {}
-        for i in todo:
-            tokens, legal = self._prompt_char(boards[i])
-            sans = {san: uci for san, uci in legal.items() if uci in allowed[i]}
-            state[i] = _CharState(self._sync(slots[i], tokens), sans, prompt_len=len(tokens))
-        active = list(todo)
-        full = torch.ones((1, self.config.vocab_size), dtype=torch.bool)
+        """The paper's decoding: free characters up to a space (<= 10); resample if illegal; a
+        result string resigns."""
+        active = list(state)
+        draw = 0
         while active:
             logits = self._forward([slots[i] for i in active], [state[i].pending for i in active])
-            ids, probs = self._sample(logits, full.expand(len(active), -1).to(logits.device),
-                                      [temps[i] for i in active], None, None)  # fmt: skip
+            k = self._draw_keys(keys, active, draw)
+            ids, probs = self._sample(logits, None, [temps[i] for i in active], None, None, k)
+            draw += 1
             still = []
             for r, i in enumerate(active):
                 st = state[i]
@@ -501,22 +884,32 @@ class InferenceEngine:
                     st.pending = [ids[r]]
                     still.append(i)
                     continue
+                if st.typed in RESULT_STRINGS:  # the model wrote a result: it resigns
+                    out[i] = MoveChoice(None, st.prob, st.attempt, st.typed, resigned=True)
+                    continue
                 move: Move | None = None
                 try:
                     move = boards[i].parse_san(st.typed) if st.typed else None
                 except ValueError:
                     move = None
-                if move is not None and move.uci() in allowed[i]:
+                if move is not None and move.uci() in st.sans.values():
                     out[i] = MoveChoice(move, st.prob, st.attempt, st.typed)
                 elif st.attempt >= PAPER_ATTEMPTS:
                     out[i] = MoveChoice(None, 0.0, st.attempt, st.typed)
                 else:
                     # resample from the prompt: forget the sampled characters' cache entries
                     del self.slot_tokens[slots[i]][st.prompt_len - 1 :]
-                    st.pending = [self._prompt_char(boards[i])[0][-1]]
+                    st.pending = [st.prompt_last]
                     st.typed, st.prob, st.attempt = "", 1.0, st.attempt + 1
                     still.append(i)
             active = still
+
+    @staticmethod
+    def _draw_keys(keys: list[tuple[int, int]] | None, rows: list[int],
+                   draw: int) -> tuple[list[int], list[int], int] | None:  # fmt: skip
+        if keys is None:
+            return None
+        return [keys[i][0] for i in rows], [keys[i][1] for i in rows], draw
 
     def _score_sans(self, board: Board, slot: int, legal_uci: list[str]) -> torch.Tensor:
         """Log-probability of each legal move's SAN (char models), teacher-forced in one batch
@@ -534,7 +927,7 @@ class InferenceEngine:
                 logits_seq = self._teacher_force(slot, ids[:-1])
                 lp += float(
                     torch.log_softmax(logits_seq, -1)
-                    .gather(1, torch.tensor(ids[1:])[:, None])
+                    .gather(1, torch.tensor(ids[1:], device=logits_seq.device)[:, None])
                     .sum()
                 )
                 self.slot_tokens[slot] = saved
@@ -550,12 +943,27 @@ class InferenceEngine:
 
     # ---- helpers --------------------------------------------------------------------------------
     @staticmethod
+    def _restrictions(
+        boards: Sequence[Board], searchmoves: Sequence[Sequence[str] | None] | None
+    ) -> list[set[str] | None]:
+        """Per board: the legal moves ``searchmoves`` restricts it to, or None for all of them
+        (also when the restriction names no legal move)."""
+        out: list[set[str] | None] = [None] * len(boards)
+        if searchmoves is None:
+            return out
+        for i, b in enumerate(boards):
+            if searchmoves[i]:
+                legal = set(b._board.legal_moves_uci())
+                out[i] = (legal & set(searchmoves[i] or ())) or None
+        return out
+
+    @staticmethod
     def _allowed_moves(
         boards: Sequence[Board], searchmoves: Sequence[Sequence[str] | None] | None
     ) -> list[set[str]]:
         allowed = []
         for i, b in enumerate(boards):
-            legal = {m.uci() for m in b.legal_moves}
+            legal = set(b._board.legal_moves_uci())
             if searchmoves is not None and searchmoves[i]:
                 restricted = legal & set(searchmoves[i] or ())
                 legal = restricted or legal

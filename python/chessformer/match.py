@@ -33,8 +33,9 @@ Files in ``--out DIR``:
 - ``errors.jsonl`` -- games given up after repeated engine failures; ``runs.jsonl`` -- timing of
   each invocation (model share of wall time, Stockfish time).
 
-Reproducibility: game i of (temperature, level) samples from its own generator seeded with a hash
-of (``--seed``, temperature, level, i), so its moves do not depend on which games shared a batch.
+Reproducibility: game i of (temperature, level) samples with its own seed, a hash of (``--seed``,
+temperature, level, i), passed to ``InferenceEngine.choose_moves(seeds=...)``: its moves do not
+depend on which games shared a batch.
 Stockfish below Skill Level 20 (and with ``UCI_Elo``) picks its weakened moves with a
 time-seeded random generator, and a ``--movetime`` search depends on machine load: only full
 strength with ``--nodes``/``--depth`` is deterministic, and only then are whole games replayable.
@@ -567,62 +568,10 @@ def _try(factory: Callable[[], UciEngine]) -> UciEngine | None:
 
 
 def _make_engine(model_path: Path, max_batch: int, device: str) -> Any:
-    """The inference engine with one random generator per slot (see _GameSeededEngine)."""
-    import torch
-
+    """The inference engine; each game passes its own seed to ``choose_moves``."""
     from chessformer.inference import InferenceEngine
 
-    class _GameSeededEngine(InferenceEngine):
-        """Samples each row from its slot's own generator, so a game's moves depend on its seed
-        and not on the other games in the batch (the base engine draws one stream per call).
-
-        It overrides two private methods of InferenceEngine: ``_forward`` (to learn the rows'
-        slots) and ``_sample`` (the CPU Gumbel-max path, per row). # TODO: a public per-slot
-        seed in InferenceEngine.choose_moves would remove this coupling.
-        """
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.slot_generators: dict[int, torch.Generator] = {}
-            self._rows: list[int] = []
-
-        def seed_slot(self, slot: int, seed: int) -> None:
-            self.slot_generators[slot] = torch.Generator(device="cpu").manual_seed(seed)
-
-        def _forward(self, slots: list[int], chunks: list[list[int]]) -> torch.Tensor:
-            self._rows = list(slots)
-            return super()._forward(slots, chunks)
-
-        def _sample(
-            self,
-            logits: torch.Tensor,
-            mask: torch.Tensor,
-            temps: Sequence[float],
-            top_k: int | None,
-            top_p: float | None,
-        ) -> tuple[list[int], list[float]]:
-            if top_k or top_p or len(self._rows) != logits.size(0):
-                return super()._sample(logits, mask, temps, top_k, top_p)
-            logits = logits.float().masked_fill(~mask, -math.inf)  # (n, V)
-            tau = torch.tensor(list(temps), dtype=torch.float32, device=logits.device)  # (n,)
-            probs = torch.softmax(logits / tau.clamp_min(1e-6)[:, None], dim=-1)  # (n, V)
-            V = logits.size(1)
-            u = torch.stack(
-                [
-                    torch.rand(V, generator=self.slot_generators.get(s, self.generator))
-                    for s in self._rows
-                ]
-            )
-            u = u.clamp_min(1e-20).to(logits.device)  # (n, V)
-            # Gumbel-max: exact argmax at tau = 0, a sample of softmax(logits / tau) otherwise
-            ids = (logits + tau[:, None] * -torch.log(-torch.log(u))).argmax(dim=-1).tolist()
-            p = [
-                1.0 if t <= 0 else float(probs[r, j])
-                for r, (j, t) in enumerate(zip(ids, temps, strict=True))
-            ]
-            return ids, p
-
-    return _GameSeededEngine.from_checkpoint(model_path, max_batch=max_batch, device=device)
+    return InferenceEngine.from_checkpoint(model_path, max_batch=max_batch, device=device)
 
 
 class MatchRunner:
@@ -749,7 +698,6 @@ class MatchRunner:
         g.engine_started = False
         g.resamples = g.sf_winning = g.sf_losing = g.drawish = 0
         self.engine.reset(g.slot)
-        self.engine.seed_slot(g.slot, g.spec.seed)
         self.running[g.slot] = g
         self._next(g, workers)
 
@@ -873,14 +821,16 @@ class MatchRunner:
             slots=[g.slot for g in ready],
             temperature=[g.spec.temperature for g in ready],
             decoding=self.cfg.decoding,
+            seeds=[g.spec.seed for g in ready],
         )
         self.stats.model_time += time.perf_counter() - t
         self.stats.model_calls += 1
         self.stats.model_moves += len(ready)
         for g, c in zip(ready, choices, strict=True):
             g.resamples += max(0, c.attempts - 1)
-            if c.move is None:  # paper decoding: no legal move in 5 samples -> the game is lost
-                self._finish(g, "0-1" if g.spec.model_white else "1-0", "illegal_moves")
+            if c.move is None:  # paper decoding: a result string, or no legal move in 5 samples
+                termination = "resign" if c.resigned else "illegal_moves"
+                self._finish(g, "0-1" if g.spec.model_white else "1-0", termination)
                 continue
             uci = c.move.uci()
             g.board.push(uci)
