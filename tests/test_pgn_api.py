@@ -14,7 +14,15 @@ import chess.pgn
 import pytest
 import zstandard
 
-from chessformer.pgn import Game, PgnInputError, PgnInputWarning, iter_chunks, read_games
+from chessformer import _core
+from chessformer.pgn import (
+    Game,
+    PgnInputError,
+    PgnInputWarning,
+    iter_chunk_parts,
+    iter_chunks,
+    read_games,
+)
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = DATA / "pgn"
@@ -193,6 +201,36 @@ def test_chunks_cover_the_stream() -> None:
     assert all(c.startswith(b'[Event "') for c, _, _ in chunks)
     assert [more for _, _, more in chunks][-1] is False
     assert all(base == raw.index(c) for c, base, _ in chunks if c)
+
+
+@pytest.mark.parametrize("step", [7, 1000, 4096, 100_000])
+def test_chunk_parts_cover_the_stream(step: int) -> None:
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    blocks = [raw[i : i + step] for i in range(0, len(raw), step)]
+    chunks = list(iter_chunk_parts(iter(blocks), 5000))
+    joined = [b"".join(parts) for parts, _, _, _ in chunks]
+    assert b"".join(joined) == raw
+    assert all(c.startswith(b'[Event "') for c in joined if c)
+    assert [length for _, _, length, _ in chunks] == [len(c) for c in joined]
+    assert all(base == raw.index(c) for c, (_, base, _, _) in zip(joined, chunks, strict=True) if c)
+    assert [more for _, _, _, more in chunks][-1] is False
+    # the same cuts as the copying version
+    assert joined == [c for c, _, _ in iter_chunks(iter(blocks), 5000)]
+
+
+def test_chunk_given_in_pieces() -> None:
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    cut = raw.index(b'[Event "', len(raw) // 2)
+    pieces = [raw[:100], memoryview(raw)[100:cut], bytearray(raw[cut:])]
+    whole = _core.prep_chunk(raw, False, 0, "move", keep_unfinished=True)
+    split = _core.prep_chunk(pieces, False, 0, "move", keep_unfinished=True)
+    assert whole["stats"] == split["stats"]
+    for s in ("train", "val"):
+        for k, v in whole[s].items():
+            assert (v == split[s][k]).all(), k
+    assert _core.read_chunk(raw, False) == _core.read_chunk(tuple(pieces), False)
+    with pytest.raises(TypeError):
+        _core.prep_chunk([raw, 3], False, 0, "move")
 
 
 def test_truncated_zst(tmp_path: Path) -> None:

@@ -25,6 +25,25 @@ std::string_view buffer_view(const py::buffer& data, py::buffer_info& info) {
   return {static_cast<const char*>(info.ptr), size_t(info.size)};
 }
 
+// A chunk given as one bytes-like object or as a list/tuple of them (read back to back, so callers
+// never join decompressed blocks). `infos` keeps the buffers' views for the whole call.
+std::vector<std::string_view> chunk_parts(const py::object& data, std::vector<py::buffer_info>& infos) {
+  std::vector<py::handle> items;
+  if (py::isinstance<py::list>(data) || py::isinstance<py::tuple>(data)) {
+    for (py::handle h : data) items.push_back(h);
+  } else {
+    items.push_back(data);
+  }
+  infos.resize(items.size());
+  std::vector<std::string_view> parts;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!PyObject_CheckBuffer(items[i].ptr()))
+      throw py::type_error("expected a bytes-like chunk or a list of them");
+    parts.push_back(buffer_view(py::reinterpret_borrow<py::buffer>(items[i]), infos[i]));
+  }
+  return parts;
+}
+
 // One game as read_games sees it; converted to Python once the GIL is back.
 struct GameRecord {
   uint64_t offset = 0;
@@ -169,15 +188,14 @@ void bind_pgn(py::module_& m) {
 
   m.def(
       "read_chunk",
-      [](const py::buffer& data, bool more_follows, uint64_t base_offset, bool annotations, bool chess960,
+      [](const py::object& data, bool more_follows, uint64_t base_offset, bool annotations, bool chess960,
          bool san) {
-        py::buffer_info info;
-        const std::string_view text = buffer_view(data, info);
-        Collector collector(annotations, chess960, san, text.size(), base_offset);
+        std::vector<py::buffer_info> infos;
+        pgn::ChunkSource source(chunk_parts(data, infos), more_follows);  // the chunk protocol of prep_chunk
+        Collector collector(annotations, chess960, san, source.size(), base_offset);
         {
           py::gil_scoped_release release;
-          pgn::ChunkSource source(text, more_follows);  // the chunk protocol of prep_chunk
-          pgn::Parser parser;
+          thread_local pgn::Parser parser;  // its buffer reused by every chunk of this thread
           parser.parse(source, collector);
         }
         py::list out;
@@ -223,24 +241,25 @@ void bind_pgn(py::module_& m) {
       },
       py::arg("data"), py::arg("more_follows"), py::arg("base_offset") = 0, py::arg("annotations") = true,
       py::arg("chess960") = true, py::arg("san") = false,
-      "Parse and replay the games of a chunk: a list of (offset, tags, uci_moves, replay_error, "
+      "Parse and replay the games of a chunk (bytes-like, or a list of bytes-like pieces): a list of "
+      "(offset, tags, uci_moves, replay_error, "
       "parse_errors, evals, clocks, result, ok, chess960, start_fen, san_moves).");
 
   m.def(
       "prep_chunk",
-      [](const py::buffer& data, bool more_follows, uint64_t base_offset, const std::string& tokenizer,
+      [](const py::object& data, bool more_follows, uint64_t base_offset, const std::string& tokenizer,
          int max_elo, int min_elo, bool keep_unknown_elo, uint32_t time_classes,
          const std::vector<std::string>& drop_terminations, int min_plies, bool allow_chess960,
          bool keep_unfinished, bool keep_partial, double val_fraction) {
         const pgn::PrepConfig cfg =
             make_config(tokenizer, max_elo, min_elo, keep_unknown_elo, time_classes, drop_terminations,
                         min_plies, allow_chess960, keep_unfinished, keep_partial, val_fraction);
-        py::buffer_info info;
-        const std::string_view text = buffer_view(data, info);
+        std::vector<py::buffer_info> infos;
+        const std::vector<std::string_view> parts = chunk_parts(data, infos);
         pgn::PrepOutput out;
         {
           py::gil_scoped_release release;
-          out = pgn::prep_chunk(cfg, text, more_follows, base_offset);
+          out = pgn::prep_chunk(cfg, parts, more_follows, base_offset);
         }
         const bool wide = cfg.tokenizer != pgn::TokenizerKind::kChar;
         py::dict d;
@@ -269,7 +288,8 @@ void bind_pgn(py::module_& m) {
       py::arg("drop_terminations") = std::vector<std::string>{"Abandoned", "Unterminated"},
       py::arg("min_plies") = 0, py::arg("allow_chess960") = false, py::arg("keep_unfinished") = false,
       py::arg("keep_partial") = false, py::arg("val_fraction") = 0.05,
-      "Parse, filter and tokenize a chunk: {'train': columns, 'val': columns, 'stats': counts}.");
+      "Parse, filter and tokenize a chunk (bytes-like, or a list of pieces): {'train': columns, 'val': "
+      "columns, 'stats': counts}.");
 }
 
 }  // namespace chessformer_bindings

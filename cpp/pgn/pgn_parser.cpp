@@ -16,6 +16,9 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 namespace chess::pgn {
 
@@ -139,11 +142,44 @@ constexpr std::array<bool, 256> kSkimStop = make_skim_stops();
 inline bool is_space(char c) { return kClass[uint8_t(c)] == kWs; }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+constexpr std::array<bool, 256> make_blanks() {
+  std::array<bool, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = kClass[i] == kWs || kClass[i] == kNl;
+  return t;
+}
+constexpr std::array<bool, 256> kBlank = make_blanks();
+
 std::string_view trim(std::string_view s) {
   size_t a = 0, b = s.size();
-  while (a < b && (is_space(s[a]) || s[a] == '\n')) ++a;
-  while (b > a && (is_space(s[b - 1]) || s[b - 1] == '\n')) --b;
+  while (a < b && kBlank[uint8_t(s[a])]) ++a;
+  while (b > a && kBlank[uint8_t(s[b - 1])]) --b;
   return s.substr(a, b - a);
+}
+
+// The first byte in [q, e) equal to `a` or `b`, or e. Comments are scanned 16 (32) bytes at a time.
+inline const char* find_either(const char* q, const char* e, char a, char b) {
+#if defined(__AVX2__)
+  const __m256i va = _mm256_set1_epi8(a), vb = _mm256_set1_epi8(b);
+  while (e - q >= 32) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    const unsigned m =
+        unsigned(_mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(x, va), _mm256_cmpeq_epi8(x, vb))));
+    if (m) return q + __builtin_ctz(m);
+    q += 32;
+  }
+#endif
+#if defined(__SSE2__)
+  const __m128i wa = _mm_set1_epi8(a), wb = _mm_set1_epi8(b);
+  while (e - q >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const unsigned m =
+        unsigned(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, wa), _mm_cmpeq_epi8(x, wb))));
+    if (m) return q + __builtin_ctz(m);
+    q += 16;
+  }
+#endif
+  while (q < e && *q != a && *q != b) ++q;
+  return q;
 }
 
 int suffix_nag(std::string_view s) {
@@ -155,6 +191,15 @@ int suffix_nag(std::string_view s) {
   if (s == "?!") return 6;
   return 0;
 }
+
+// Letters a SAN token can start with on the fast path (Z starts the null move Z0).
+constexpr std::array<bool, 256> make_san_lead() {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c < 'Z'; ++c) t[c] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kSanLead = make_san_lead();
 
 bool is_null_move(std::string_view s) {
   char c = s[0];
@@ -283,6 +328,7 @@ class Run {
     tags_ended_ = seen_event_ = false;
     depth_ = 0;
     v_.begin_game(off);
+    want_comments_ = v_.wants_comments();
   }
 
   bool end_tags() {
@@ -700,7 +746,24 @@ class Run {
   }
 
   bool token(std::string_view w) {
-    char c0 = w[0];
+    const char c0 = w[0], cl = w.back();
+    // The two common shapes first; both give exactly what the general path below gives.
+    if (kSanLead[uint8_t(c0)] && (is_digit(cl) || cl == '+' || cl == '#')) {  // e4, Nxf3+, Qh4#
+      v_.san(w, g_.plies++);  // (no null move starts with a letter other than Z)
+      return false;
+    }
+    if (is_digit(c0)) {  // a move number: 12. or 12... or glued to its move, 12.e4
+      size_t i = 1;
+      while (i < w.size() && is_digit(w[i])) ++i;
+      if (i < w.size() && w[i] == '.') {
+        while (i < w.size() && w[i] == '.') ++i;
+        if (i == w.size()) return false;
+        if (kSanLead[uint8_t(w[i])] && (is_digit(cl) || cl == '+' || cl == '#')) {
+          v_.san(w.substr(i), g_.plies++);
+          return false;
+        }
+      }
+    }
     if (c0 == '1' || c0 == '0' || c0 == '*') {
       Result r = parse_result(w);
       if (r != Result::kNone) {
@@ -756,13 +819,12 @@ class Run {
     };
     size_t scanned = 1;
     for (;;) {
-      const char* q = p_ + scanned;
-      while (q < e_ && *q != '}' && *q != '\n') ++q;
+      const char* q = find_either(p_ + scanned, e_, '}', '\n');
       over_cap(q);
       if (q < e_ && *q == '}') {
         if (buffering) {
           ++g_.n_comments;
-          v_.comment(trim(std::string_view(p_ + 1, size_t(q - p_ - 1))), g_.plies);
+          if (want_comments_) v_.comment(trim(std::string_view(p_ + 1, size_t(q - p_ - 1))), g_.plies);
         }
         p_ = q + 1;
         return CommentEnd::kClosed;
@@ -861,8 +923,9 @@ class Run {
   bool in_game_ = false;
   bool tags_ended_ = false;
   bool seen_event_ = false;
-  uint64_t depth_ = 0;   // variation nesting depth
-  std::string scratch_;  // unescaped tag value
+  uint64_t depth_ = 0;         // variation nesting depth
+  bool want_comments_ = true;  // Visitor::wants_comments() for the current game
+  std::string scratch_;        // unescaped tag value
   StreamStats stats_;
 };
 

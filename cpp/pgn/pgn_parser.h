@@ -147,6 +147,10 @@ class Visitor {
   virtual bool end_tags() { return false; }
   virtual void san(std::string_view /*token*/, uint32_t /*ply*/) {}
   virtual void comment(std::string_view /*text*/, uint32_t /*ply*/) {}
+  // Polled when each game begins: false means comment() is not called for `{...}` comments of that
+  // game (they are still scanned, counted and checked against max_comment), which saves trimming
+  // and delivering text nobody reads.
+  virtual bool wants_comments() { return true; }
   virtual void nag(int /*n*/, uint32_t /*ply*/) {}
   virtual void result(std::string_view /*token*/) {}
   virtual void end_game(const GameInfo& /*info*/) {}

@@ -51,16 +51,20 @@ bool is_val(uint64_t game_hash, double val_fraction) {
   return double(game_hash >> 11) * 0x1.0p-53 < val_fraction;
 }
 
+ChunkSource::ChunkSource(std::vector<std::string_view> parts, bool more_follows) : parts_(std::move(parts)) {
+  for (std::string_view p : parts_) size_ += p.size();
+  if (more_follows) parts_.push_back(kSentinel);
+}
+
 size_t ChunkSource::read(char* buf, size_t n) {
   size_t k = 0;
-  if (pos_ < data_.size()) {
-    k = std::min(n, data_.size() - pos_);
-    std::memcpy(buf, data_.data() + pos_, k);
-    pos_ += k;
-  } else if (tail_pos_ < tail_.size()) {
-    k = std::min(n, tail_.size() - tail_pos_);
-    std::memcpy(buf, tail_.data() + tail_pos_, k);
-    tail_pos_ += k;
+  while (k < n && part_ < parts_.size()) {
+    const std::string_view p = parts_[part_];
+    const size_t m = std::min(n - k, p.size() - pos_);
+    std::memcpy(buf + k, p.data() + pos_, m);
+    k += m;
+    pos_ += m;
+    if (pos_ == p.size()) ++part_, pos_ = 0;
   }
   return k;
 }
@@ -110,12 +114,70 @@ void encode_position_fast(const BoardState& s, std::vector<uint16_t>& out) {
   }
 }
 
+// vocab::id_of as two flat tables, built once (the per-ply move token).
+struct MoveIds {
+  int16_t plain[64][64];
+  int16_t promo[64][64];  // id of the knight promotion; + (piece - KNIGHT)
+  MoveIds() {
+    for (int f = 0; f < 64; ++f)
+      for (int t = 0; t < 64; ++t) {
+        plain[f][t] = int16_t(vocab::id_of(f, t));
+        promo[f][t] = int16_t(vocab::id_of(f, t, KNIGHT));
+      }
+  }
+  // vocab::id_of(s, m, chess960) for a legal move m of s.
+  int id(const BoardState& s, Move m, bool chess960) const {
+    Square to = m.to();
+    if (m.kind() == Move::CASTLING) {
+      if (!chess960) to = castle_king_to(s.side, m.to() > m.from());
+    } else if (m.kind() == Move::PROMOTION) {
+      const int base = promo[m.from()][to];
+      return base < 0 ? -1 : base + (m.promotion() - KNIGHT);
+    }
+    return plain[m.from()][to];
+  }
+};
+
+const MoveIds& move_ids() {
+  static const MoveIds ids;
+  return ids;
+}
+
+// tk::char_id as a table, read without a call per character.
+struct CharIds {
+  uint8_t id[256];
+  CharIds() {
+    for (int c = 0; c < 256; ++c) id[c] = uint8_t(tk::char_id(char(c)));
+  }
+};
+
+const CharIds& char_ids() {
+  static const CharIds ids;
+  return ids;
+}
+
 class PrepVisitor final : public ReplayVisitor {
  public:
   PrepVisitor(const PrepConfig& cfg, uint64_t chunk_size, uint64_t base_offset)
-      : ReplayVisitor(make_options(cfg)), cfg_(cfg), chunk_size_(chunk_size), base_(base_offset) {}
+      : ReplayVisitor(make_options(cfg)),
+        cfg_(cfg),
+        ids_(move_ids()),
+        char_ids_(char_ids()),
+        chunk_size_(chunk_size),
+        base_(base_offset) {}
 
   PrepOutput out;
+
+  // Reserves the train split's tokens from the chunk size so the vector does not reallocate as it
+  // grows (move: a ply takes at least 2 input bytes; char: a transcript is no longer than the
+  // movetext it comes from, give or take move numbers). Reserved pages never written cost no memory.
+  void reserve(uint64_t bytes) {
+    if (cfg_.tokenizer == TokenizerKind::kChar) {
+      out.split[0].tokens8.reserve(size_t(bytes + 64));
+    } else if (cfg_.tokenizer == TokenizerKind::kMove) {
+      out.split[0].tokens16.reserve(size_t(bytes / 2 + 64));
+    }
+  }
 
   bool accept_tags() override {
     drop_ = check_tags();
@@ -128,10 +190,10 @@ class PrepVisitor final : public ReplayVisitor {
 
   void on_move(const BoardState& before, Move m) override {
     if (cfg_.tokenizer == TokenizerKind::kMove) {
-      tokens_.push_back(uint16_t(vocab::id_of(before, m, chess960())));
+      tokens_.push_back(uint16_t(ids_.id(before, m, chess960())));
     } else if (cfg_.tokenizer == TokenizerKind::kFen) {
-      tokens_.push_back(uint16_t(tk::FEN_MOVE_OFFSET + vocab::id_of(before, m, chess960())));
-      encode_position_fast(pos().state(), tokens_);
+      tokens_.push_back(uint16_t(tk::FEN_MOVE_OFFSET + ids_.id(before, m, chess960())));
+      encode_position_fast(state(), tokens_);
     }
   }
 
@@ -200,8 +262,12 @@ class PrepVisitor final : public ReplayVisitor {
     size_t n_tokens = 0;
     if (cfg_.tokenizer == TokenizerKind::kChar) {
       // Not tk::chars_to_ids: its exact reserve() per call makes repeated appends quadratic.
-      for (char ch : transcript()) c.tokens8.push_back(uint8_t(tk::char_id(ch)));
-      n_tokens = transcript().size();
+      const std::string& t = transcript();
+      const size_t at = c.tokens8.size();
+      c.tokens8.resize(at + t.size());
+      uint8_t* o = c.tokens8.data() + at;
+      for (char ch : t) *o++ = char_ids_.id[uint8_t(ch)];
+      n_tokens = t.size();
     } else {
       if (cfg_.tokenizer == TokenizerKind::kMove) {
         static constexpr uint16_t kResultToken[] = {tk::MOVE_UNKNOWN_RESULT, tk::MOVE_WHITE_WINS,
@@ -232,6 +298,8 @@ class PrepVisitor final : public ReplayVisitor {
   }
 
   const PrepConfig& cfg_;
+  const MoveIds& ids_;
+  const CharIds& char_ids_;
   uint64_t chunk_size_, base_;
   int drop_ = kKeep;
   std::vector<uint16_t> tokens_;
@@ -239,14 +307,22 @@ class PrepVisitor final : public ReplayVisitor {
 
 }  // namespace
 
+PrepOutput prep_chunk(const PrepConfig& config, const std::vector<std::string_view>& parts, bool more_follows,
+                      uint64_t base_offset) {
+  ChunkSource source(parts, more_follows);
+  PrepVisitor visitor(config, source.size(), base_offset);
+  visitor.reserve(source.size());
+  // One parser (and its ~1 MB buffer) per thread, reused by every chunk that thread parses: a fresh
+  // one per 2 MB chunk cost a zeroed allocation and its page faults each time.
+  thread_local Parser parser;
+  parser.parse(source, visitor);
+  visitor.out.stats.bytes = source.size();
+  return std::move(visitor.out);
+}
+
 PrepOutput prep_chunk(const PrepConfig& config, std::string_view data, bool more_follows,
                       uint64_t base_offset) {
-  PrepVisitor visitor(config, data.size(), base_offset);
-  ChunkSource source(data, more_follows);
-  Parser parser;
-  parser.parse(source, visitor);
-  visitor.out.stats.bytes = data.size();
-  return std::move(visitor.out);
+  return prep_chunk(config, std::vector<std::string_view>{data}, more_follows, base_offset);
 }
 
 }  // namespace chess::pgn

@@ -118,23 +118,30 @@ struct PrepOutput {
 
 // A chunk's bytes, then (when the stream goes on) the sentinel line `[Event ""]`: the chunk's last
 // game then ends exactly as in one sequential parse. Visitors ignore games that begin past the
-// chunk (GameInfo::offset > data.size()).
+// chunk (GameInfo::offset > size()). The bytes may come in several pieces (read back to back), so
+// a caller holding decompressed blocks never has to join them.
 class ChunkSource final : public ByteSource {
  public:
   ChunkSource(std::string_view data, bool more_follows)
-      : data_(data), tail_(more_follows ? kSentinel : std::string_view()) {}
+      : ChunkSource(std::vector<std::string_view>{data}, more_follows) {}
+  ChunkSource(std::vector<std::string_view> parts, bool more_follows);
   size_t read(char* buf, size_t n) override;
+  uint64_t size() const { return size_; }
   static constexpr std::string_view kSentinel = "\n[Event \"\"]\n";
 
  private:
-  std::string_view data_, tail_;
-  size_t pos_ = 0, tail_pos_ = 0;
+  std::vector<std::string_view> parts_;  // the chunk's pieces, then the sentinel
+  size_t part_ = 0, pos_ = 0;
+  uint64_t size_ = 0;
 };
 
 // Parses, filters and tokenizes one chunk. `more_follows`: the stream goes on after this chunk (a
 // sentinel game boundary is appended). Byte offsets are base_offset + position in the chunk.
-// Touches no global state; safe to call from several threads at once.
+// Touches no shared state (a per-thread parser buffer is reused); safe to call from several threads at once.
 PrepOutput prep_chunk(const PrepConfig& config, std::string_view data, bool more_follows,
+                      uint64_t base_offset);
+// The same over a chunk given in pieces (their concatenation is the chunk).
+PrepOutput prep_chunk(const PrepConfig& config, const std::vector<std::string_view>& parts, bool more_follows,
                       uint64_t base_offset);
 
 // True when the game with this hash goes to the validation split.

@@ -53,6 +53,15 @@ inline Bitboard reaching(const BoardState& s, Color us, PieceType pt, int to) {
   return from & s.pieces(us, pt);
 }
 
+// Pieces of colour `them` attacking square sq given an occupancy (BoardState::attackers_to, inline).
+inline Bitboard attackers(const BoardState& s, int sq, Color them, Bitboard occ) {
+  return ((pawn_attacks(~them, sq) & s.by_type[PAWN]) | (knight_attacks(sq) & s.by_type[KNIGHT]) |
+          (king_attacks(sq) & s.by_type[KING]) |
+          (bishop_attacks(sq, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
+          (rook_attacks(sq, occ) & (s.by_type[ROOK] | s.by_type[QUEEN]))) &
+         s.by_color[them];
+}
+
 // Whether the (pseudo-legal, non-castling) move from -> to of the side to move leaves its king
 // safe. `captured` is the square of the captured piece (to, or the en passant pawn), or SQ_NONE.
 inline bool king_safe_after(const BoardState& s, int from, int to, int captured) {
@@ -64,14 +73,55 @@ inline bool king_safe_after(const BoardState& s, int from, int to, int captured)
     if (captured != to) occ ^= bb(captured);
   }
   const int ksq = type_of(s.board[from]) == KING ? to : s.king(us);
-  return !(s.attackers_to(ksq, them, occ) & ~removed);
+  return !(attackers(s, ksq, them, occ) & ~removed);
 }
+
+// The king-safety facts of one position that decide most moves without simulating them: a move
+// of a piece that is not on a line with its (unchecked) king can never expose it.
+struct KingGuard {
+  const BoardState& s;
+  int ksq;
+  bool in_check;
+  explicit KingGuard(const BoardState& st)
+      : s(st), ksq(st.king(st.side)), in_check(attackers(st, ksq, ~st.side, st.pieces()) != 0) {}
+
+  // Legality of the pseudo-legal non-king, non-en-passant move from -> to (a capture on `to` when
+  // the square holds an enemy piece).
+  bool safe(int from, int to) const {
+    if (in_check) return king_safe_after(s, from, to, (s.pieces(~s.side) & bb(to)) ? to : int(SQ_NONE));
+    const Bitboard line = line_bb(ksq, from);
+    if (!line || (line & bb(to))) return true;  // not on a line with the king, or moving along it
+    // Only a slider behind `from` on that line can be uncovered.
+    const Color them = ~s.side;
+    const Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
+    const Bitboard sliders = (file_of(ksq) == file_of(from) || rank_of(ksq) == rank_of(from))
+                                 ? rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)
+                                 : bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN);
+    return !(sliders & ~bb(to));
+  }
+};
 
 // The fast path: well-formed SAN only. Returns OK with the move, or INVALID to mean "ask the core"
 // (which then gives the exact verdict for every other spelling and for every failure).
-ParseStatus fast_resolve(const BoardState& s, std::string_view t, Move& out) {
+ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, std::string_view t, Move& out) {
   while (!t.empty() && (t.back() == '+' || t.back() == '#')) t.remove_suffix(1);
   if (t.size() < 2 || t.size() > 7) return ParseStatus::INVALID;
+  if (t[0] == 'O' || t[0] == '0') {  // O-O, O-O-O (0-0, 0-0-0): standard chess only
+    const bool king_side = t == "O-O" || t == "0-0";
+    if (ci.chess960 || !(king_side || t == "O-O-O" || t == "0-0-0")) return ParseStatus::INVALID;
+    const Color us = s.side, them = ~us;
+    const CastlingRight cr =
+        us == WHITE ? (king_side ? WHITE_OO : WHITE_OOO) : (king_side ? BLACK_OO : BLACK_OOO);
+    if (!(s.castling & cr)) return ParseStatus::INVALID;
+    const int ksq = s.king(us), rsq = ci.rook_from[cr];
+    const Bitboard occ = s.pieces();
+    if (ci.empty_path[cr] & occ & ~(bb(ksq) | bb(rsq))) return ParseStatus::INVALID;
+    if (attackers(s, ksq, them, occ)) return ParseStatus::INVALID;
+    for (Bitboard p = ci.king_path[cr]; p;)
+      if (attackers(s, pop_lsb(p), them, occ ^ bb(ksq))) return ParseStatus::INVALID;
+    out = Move::make(ksq, rsq, Move::CASTLING);
+    return ParseStatus::OK;
+  }
   const Color us = s.side;
   PieceType promo = NO_PIECE_TYPE;
   if (t.size() >= 4 && t[t.size() - 2] == '=') {
@@ -121,7 +171,8 @@ ParseStatus fast_resolve(const BoardState& s, std::string_view t, Move& out) {
         return ParseStatus::INVALID;
       }
     }
-    if (!king_safe_after(s, from, to, captured)) return ParseStatus::INVALID;
+    if (kind == Move::EN_PASSANT ? !king_safe_after(s, from, to, captured) : !KingGuard(s).safe(from, to))
+      return ParseStatus::INVALID;
     out = Move::make(from, to, kind, promo == NO_PIECE_TYPE ? KNIGHT : promo);
     return ParseStatus::OK;
   }
@@ -142,12 +193,20 @@ ParseStatus fast_resolve(const BoardState& s, std::string_view t, Move& out) {
   Bitboard cands = reaching(s, us, pt, to);
   if (dfile >= 0) cands &= file_bb(dfile);
   if (drank >= 0) cands &= rank_bb(drank);
-  const int captured = (s.pieces(~us) & bb(to)) ? to : int(SQ_NONE);
+  if (!cands) return ParseStatus::INVALID;
+  if (pt == KING) {  // one king; its destination must not be attacked (king lifted)
+    const int from = lsb(cands);
+    if (!king_safe_after(s, from, to, (s.pieces(~us) & bb(to)) ? to : int(SQ_NONE)))
+      return ParseStatus::INVALID;
+    out = Move(from, to);
+    return ParseStatus::OK;
+  }
+  const KingGuard guard(s);
   Move found;
   int n = 0;
   while (cands) {
     const int from = pop_lsb(cands);
-    if (!king_safe_after(s, from, to, captured)) continue;
+    if (!guard.safe(from, to)) continue;
     found = Move(from, to);
     ++n;
   }
@@ -159,60 +218,63 @@ ParseStatus fast_resolve(const BoardState& s, std::string_view t, Move& out) {
 }  // namespace
 
 ParseStatus resolve_san(const Position& pos, std::string_view token, Move& out) {
-  if (!token.empty() && token[0] != 'O' && token[0] != '0' && token[0] != 'o' &&
-      fast_resolve(pos.state(), token, out) == ParseStatus::OK)
-    return ParseStatus::OK;
+  if (fast_resolve(pos.state(), pos.castling_info(), token, out) == ParseStatus::OK) return ParseStatus::OK;
   return pos.try_parse_san(token, out);
 }
 
 void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
                 std::string& out) {
+  char buf[16];  // the longest SAN is 7 bytes (Qa1xb2+, exd8=Q#)
+  int n = 0;
   const Square from = m.from(), to = m.to();
   if (m.kind() == Move::CASTLING) {
-    out += to > from ? "O-O" : "O-O-O";
+    for (char c : std::string_view(to > from ? "O-O" : "O-O-O")) buf[n++] = c;
   } else {
     const PieceType pt = type_of(s.board[from]);
     const bool capture = m.kind() == Move::EN_PASSANT || s.board[to] != NO_PIECE;
     if (pt == PAWN) {
       if (capture) {
-        out += char('a' + file_of(from));
-        out += 'x';
+        buf[n++] = char('a' + file_of(from));
+        buf[n++] = 'x';
       }
     } else {
-      out += " PNBRQK"[pt];
+      buf[n++] = " PNBRQK"[pt];
       // Other legal moves of the same piece type to the same square decide the disambiguation.
-      Bitboard others = reaching(s, s.side, pt, to) & ~bb(from);
-      bool any = false, same_file = false, same_rank = false;
-      const int captured = capture ? int(to) : int(SQ_NONE);
-      while (others) {
-        const int o = pop_lsb(others);
-        if (!king_safe_after(s, o, to, captured)) continue;
-        any = true;
-        same_file |= file_of(o) == file_of(from);
-        same_rank |= rank_of(o) == rank_of(from);
-      }
-      if (any) {
-        if (!same_file) {
-          out += char('a' + file_of(from));
-        } else if (!same_rank) {
-          out += char('1' + rank_of(from));
-        } else {
-          out += char('a' + file_of(from));
-          out += char('1' + rank_of(from));
+      Bitboard others = pt == KING ? 0 : reaching(s, s.side, pt, to) & ~bb(from);
+      if (others) {
+        bool any = false, same_file = false, same_rank = false;
+        const KingGuard guard(s);
+        while (others) {
+          const int o = pop_lsb(others);
+          if (!guard.safe(o, to)) continue;
+          any = true;
+          same_file |= file_of(o) == file_of(from);
+          same_rank |= rank_of(o) == rank_of(from);
+        }
+        if (any) {
+          if (!same_file) {
+            buf[n++] = char('a' + file_of(from));
+          } else if (!same_rank) {
+            buf[n++] = char('1' + rank_of(from));
+          } else {
+            buf[n++] = char('a' + file_of(from));
+            buf[n++] = char('1' + rank_of(from));
+          }
         }
       }
-      if (capture) out += 'x';
+      if (capture) buf[n++] = 'x';
     }
-    out += char('a' + file_of(to));
-    out += char('1' + rank_of(to));
+    buf[n++] = char('a' + file_of(to));
+    buf[n++] = char('1' + rank_of(to));
     if (m.kind() == Move::PROMOTION) {
-      out += '=';
-      out += " PNBRQK"[m.promotion()];
+      buf[n++] = '=';
+      buf[n++] = " PNBRQK"[m.promotion()];
     }
   }
-  if (next.in_check()) {
-    out += has_legal_move(next, ci) ? '+' : '#';
+  if (attackers(next, next.king(next.side), ~next.side, next.pieces())) {
+    buf[n++] = has_legal_move(next, ci) ? '+' : '#';
   }
+  out.append(buf, size_t(n));
 }
 
 std::string_view replay_code_name(ReplayCode c) {
@@ -299,21 +361,34 @@ bool ReplayVisitor::end_tags() {
   chess960_ = options_.allow_chess960 && is_chess960_variant(tags_.variant);
   if (!tags_.fen.empty()) {
     try {
-      start_ = Position::from_fen(tags_.fen, chess960_);
-      standard_start_ = start_.fen() == Position::START_FEN && !chess960_;
+      custom_ = Position::from_fen(tags_.fen, chess960_);
+      start_ = &custom_;
+      standard_start_ = custom_.fen() == Position::START_FEN && !chess960_;
     } catch (const std::exception&) {
-      start_ = standard_;
+      start_ = &standard_;  // standard_start_ stays true; no move is replayed
       fail(ReplayCode::kBadFen, tags_.fen);
     }
   } else {
-    start_ = standard_;
-    start_.set_chess960(chess960_);
+    start_ = chess960_ ? &standard960_ : &standard_;
     standard_start_ = !chess960_;
   }
-  pos_ = start_;
+  states_[0] = start_->state();
+  cur_ = 0;
+  ci_ = &start_->castling_info();
+  slow_valid_ = false;
   if (options_.canonical_san) transcript_.assign(1, ';');
   skipping_ = !accept_tags();
   return skipping_;
+}
+
+const Position& ReplayVisitor::slow_position() {
+  if (!slow_valid_) {
+    slow_ = *start_;
+    slow_plies_ = 0;
+    slow_valid_ = true;
+  }
+  while (slow_plies_ < moves_.size()) slow_.push(moves_[slow_plies_++]);
+  return slow_;
 }
 
 void ReplayVisitor::fail(ReplayCode code, std::string_view token) {
@@ -325,16 +400,20 @@ void ReplayVisitor::fail(ReplayCode code, std::string_view token) {
 
 void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
   if (error_.code != ReplayCode::kNone) return;
+  const BoardState& before = states_[cur_];
   Move m;
-  switch (resolve_san(pos_, token, m)) {
-    case ParseStatus::OK: break;
-    case ParseStatus::NULL_MOVE: return fail(ReplayCode::kNullMove, token);
-    case ParseStatus::AMBIGUOUS: return fail(ReplayCode::kAmbiguousSan, token);
-    case ParseStatus::ILLEGAL: return fail(ReplayCode::kIllegalSan, token);
-    case ParseStatus::INVALID: return fail(ReplayCode::kInvalidSan, token);
+  if (fast_resolve(before, *ci_, token, m) != ParseStatus::OK) {
+    switch (slow_position().try_parse_san(token, m)) {
+      case ParseStatus::OK: break;
+      case ParseStatus::NULL_MOVE: return fail(ReplayCode::kNullMove, token);
+      case ParseStatus::AMBIGUOUS: return fail(ReplayCode::kAmbiguousSan, token);
+      case ParseStatus::ILLEGAL: return fail(ReplayCode::kIllegalSan, token);
+      case ParseStatus::INVALID: return fail(ReplayCode::kInvalidSan, token);
+    }
   }
-  const BoardState before = pos_.state();
-  pos_.push(m);
+  BoardState& next = states_[cur_ ^ 1];
+  make_move(before, *ci_, m, next);
+  cur_ ^= 1;
   if (options_.canonical_san) {
     const size_t i = moves_.size();
     if (i % 2 == 0) {
@@ -347,7 +426,7 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
     } else {
       transcript_ += ' ';
     }
-    append_san(before, pos_.castling_info(), m, pos_.state(), transcript_);
+    append_san(before, *ci_, m, next, transcript_);
   }
   moves_.push_back(m);
   ++total_plies_;

@@ -10,9 +10,12 @@
 //
 // SAN resolution does not generate the legal move list: resolve_san() parses the token, finds the
 // pieces of the right type that reach the destination (reverse attack lookups) and checks each for
-// legality by testing its king after the move. Only unusual spellings (UCI, `Ng1-f3`, `e8q`,
-// castling as a king move) and failures go to Position::try_parse_san, so the accepted forms and
-// the verdicts (INVALID / ILLEGAL / AMBIGUOUS) are exactly the core's.
+// legality (a piece off its unchecked king's lines at once, others by testing the king after the
+// move); standard castling is checked against the castling path directly. Only unusual spellings
+// (UCI, `Ng1-f3`, `e8q`, castling as a king move, Chess960 castling) and failures go to
+// Position::try_parse_san, so the accepted forms and the verdicts (INVALID / ILLEGAL / AMBIGUOUS)
+// are exactly the core's. The replay keeps two BoardStates and makes each move from one into the
+// other; a Position for the core is brought up to date only when a token needs it.
 #pragma once
 
 #include <cstdint>
@@ -90,7 +93,7 @@ class ReplayVisitor : public Visitor {
   // ---- the current game (valid in accept_tags / finish) ----
   const GameTags& game_tags() const { return tags_; }
   const std::vector<std::pair<std::string, std::string>>& tags() const { return all_tags_; }
-  const Position& start() const { return start_; }
+  const Position& start() const { return *start_; }
   const std::vector<Move>& moves() const { return moves_; }
   bool cut() const { return error_.code != ReplayCode::kNone; }
   const ReplayError& error() const { return error_; }
@@ -112,19 +115,39 @@ class ReplayVisitor : public Visitor {
   bool end_tags() override;
   void san(std::string_view token, uint32_t ply) override;
   void comment(std::string_view text, uint32_t ply) override;
+  // Brace comments are delivered only with options_.annotations (a subclass that overrides comment()
+  // must override this too).
+  bool wants_comments() override { return options_.annotations; }
   void end_game(const GameInfo& info) override;
 
  protected:
-  // Called after each replayed move (the position before it is `before`, after it pos().state()).
+  // Called after each replayed move (the position before it is `before`, after it state()).
   virtual void on_move(const BoardState& /*before*/, Move /*m*/) {}
-  const Position& pos() const { return pos_; }
+  const BoardState& state() const { return states_[cur_]; }  // the position reached
   ReplayOptions options_;
 
  private:
   void fail(ReplayCode code, std::string_view token);
+  // The current position as a Position, for the core's lenient SAN parser (rare tokens, errors):
+  // brought up to date lazily, so each game replays each move into it at most once.
+  const Position& slow_position();
 
-  Position standard_;  // the start position, copied into start_ for ordinary games
-  Position start_, pos_;
+  // Replay copies each state once (make_move into the other slot), with no per-move history.
+  BoardState states_[2];
+  int cur_ = 0;
+  const CastlingInfo* ci_ = nullptr;
+  const Position standard_;  // the start position, used as is by ordinary games
+  const Position standard960_ = chess960_start();
+  Position custom_;  // the start of a game with a FEN tag
+  const Position* start_ = &standard_;
+  Position slow_;
+  size_t slow_plies_ = 0;
+  bool slow_valid_ = false;
+  static Position chess960_start() {
+    Position p;
+    p.set_chess960(true);
+    return p;
+  }
   GameTags tags_;
   std::vector<std::pair<std::string, std::string>> all_tags_;
   std::vector<Move> moves_;

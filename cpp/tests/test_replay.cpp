@@ -85,6 +85,14 @@ void test_san_agreement() {
             ++mangled_checked;
           }
         }
+        // Castling tokens in every position, legal or not (rights, blocked path, check, attacked
+        // squares): the fast path must agree with the core.
+        for (const char* v : {"O-O", "O-O-O", "0-0", "0-0-0", "O-O+", "O-O-O#", "o-o"}) {
+          Move a, b;
+          const ParseStatus sa = resolve_san(pos, v, a), sb = pos.try_parse_san(v, b);
+          CHECK(sa == sb && (sa != ParseStatus::OK || a == b));
+          ++mangled_checked;
+        }
         pos.push(legal.moves[rng() % legal.size()]);
       }
     }

@@ -216,6 +216,48 @@ def iter_chunks(
     yield carry, base, False
 
 
+Chunk = list[memoryview]  # pieces of one chunk, in order (the C++ side reads them back to back)
+
+
+def iter_chunk_parts(
+    blocks: Iterator[bytes], chunk_size: int, base: int = 0
+) -> Iterator[tuple[Chunk, int, int, bool]]:
+    """``(pieces, base_offset, length, more_follows)``: `iter_chunks` without copying.
+
+    The same cut rule (before a line starting ``[Event "``, chunks of at least ``chunk_size``
+    bytes where the stream allows), but a chunk is handed on as views of the blocks it spans, which
+    ``_core.prep_chunk`` and ``_core.read_chunk`` read in place: no block is joined or sliced into
+    a new buffer (the cut is searched in the newest block; only a stream whose newest block holds no
+    game boundary falls back to joining its pending blocks)."""
+    parts: Chunk = []
+    size = 0
+    for block in blocks:
+        if not block:
+            continue
+        parts.append(memoryview(block))
+        size += len(block)
+        if size < chunk_size:
+            continue
+        cut = block.rfind(GAME_BOUNDARY)  # in the newest block: the last boundary, no copying
+        if cut < 0 or (cut == 0 and len(parts) == 1):
+            buf = b"".join(parts)  # a boundary across blocks, or none in sight: the old way
+            parts = [memoryview(buf)]
+            cut = buf.rfind(GAME_BOUNDARY)
+            if cut <= 0 and len(buf) >= 8 * chunk_size:
+                cut = buf.rfind(FALLBACK_BOUNDARY) + 1
+            if cut <= 0:
+                continue
+        cut += 1  # keep the newline with the earlier chunk
+        last = parts[-1]
+        chunk = [*parts[:-1], last[:cut]]
+        length = size - (len(last) - cut)
+        yield chunk, base, length, True
+        base += length
+        parts = [last[cut:]] if cut < len(last) else []
+        size -= length
+    yield parts, base, size, False
+
+
 def _error(t: tuple[Any, ...]) -> GameError:
     return GameError(str(t[0]), int(t[1]), _text(t[2]), int(t[3]), bool(t[4]))
 
@@ -261,8 +303,8 @@ def read_games(
     truncated compressed data), the games before are yielded (the last one flagged) and then, per
     ``on_error``, a `PgnInputWarning` is issued or a `PgnInputError` raised."""
     with InputStream(source) as stream:
-        for chunk, base, more in iter_chunks(stream.blocks(chunk_size), chunk_size):
-            if not chunk:
+        for chunk, base, length, more in iter_chunk_parts(stream.blocks(chunk_size), chunk_size):
+            if not length:
                 continue
             for rec in _core.read_chunk(chunk, more, base, annotations, chess960, san):
                 yield _game(rec)

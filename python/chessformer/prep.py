@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chessformer import _core
-from chessformer.pgn import InputStream, PgnInputError, input_paths, iter_chunks
+from chessformer.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
 from chessformer.tokenizers import get_tokenizer
 
 PROGRESS_FORMAT = "chessformer-prep-progress"
@@ -441,13 +441,14 @@ class Prep:
                         self.progress.update(self.counters, self.shards_written)
 
                 with stream:
-                    for chunk, base, more in iter_chunks(
+                    for chunk, base, length, more in iter_chunk_parts(
                         stream.blocks(self.chunk_size), self.chunk_size, base=offset
                     ):
                         if self.stopped:
                             break
+                        # the chunk is views of the decompressed blocks, parsed in place
                         fut = pool.submit(_core.prep_chunk, chunk, more, base, **kwargs)
-                        inflight.append((fut, base + len(chunk), more))
+                        inflight.append((fut, base + length, more))
                         drain(2 * self.workers)
                     drain(0)
                 if stream.error is not None:
@@ -457,8 +458,11 @@ class Prep:
                     )
                 if not self.stopped:
                     self.position = (index + 1, 0)
-                self.checkpoint()
-                last_checkpoint = time.monotonic()
+                if index + 1 < len(self.inputs) and not self.stopped:
+                    # (after the last input the shards are written right away: a crash there
+                    # resumes from the previous checkpoint, which redoes more but ends the same)
+                    self.checkpoint()
+                    last_checkpoint = time.monotonic()
         for w in self.writers.values():
             w.flush()
         self.write_manifest()
@@ -582,7 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--shard-tokens", type=int, default=100_000_000, help="tokens per shard (about)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--chunk-mb", type=float, default=4.0, help="bytes of PGN per work item")
+    p.add_argument(
+        "--chunk-mb", type=float, default=2.0, help="MB of PGN per work item (about; default 2)"
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing dataset in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
