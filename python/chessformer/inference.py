@@ -154,6 +154,21 @@ def _kernels() -> Any:
     return backend
 
 
+def _add_norm(
+    branch: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+    triton: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(LayerNorm(x + branch), x + branch): the residual add fused into the next LayerNorm (one
+    Triton kernel on CUDA); ``branch`` None means nothing to add yet (the first block)."""
+    if branch is None:
+        return F.layer_norm(x, (x.size(-1),), w, b), x
+    if triton:
+        y, h = _kernels().add_layernorm(branch, x, w, backend="triton")
+        return y, h
+    x = x + branch
+    return F.layer_norm(x, (x.size(-1),), w, b), x
+
+
 class InferenceEngine:
     """KV-cache decoding of a GPT for many concurrent games (see the module docstring)."""
 
@@ -341,13 +356,7 @@ class InferenceEngine:
         for layer, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb, gelu) in enumerate(
             self._layers
         ):
-            if h is None:
-                y = F.layer_norm(x, (C,), l1w, l1b)
-            elif triton:
-                y, x = kb.add_layernorm(h, x, l1w, backend="triton")
-            else:
-                x = x + h
-                y = F.layer_norm(x, (C,), l1w, l1b)
+            y, x = _add_norm(h, x, l1w, l1b, triton)
             qkv = F.linear(y, aw, ab)  # (n, 3C)
             q = qkv[:, :C].view(n, H, D)
             self._k_flat[layer].index_copy_(0, widx, qkv[:, C : 2 * C].reshape(n * H, D))
@@ -359,11 +368,7 @@ class InferenceEngine:
             else:
                 o = self._attend(q[:, :, None], layer, S, span, rows, mask)  # (n, H, 1, D)
             a = F.linear(o.reshape(n, C), pw, pb)
-            if triton:
-                y, x = kb.add_layernorm(a, x, l2w, backend="triton")
-            else:
-                x = x + a
-                y = F.layer_norm(x, (C,), l2w, l2b)
+            y, x = _add_norm(a, x, l2w, l2b, triton)
             h = F.linear(F.gelu(F.linear(y, fw, fb), approximate=gelu), mw, mb)
         assert h is not None
         x = x + h
@@ -493,13 +498,7 @@ class InferenceEngine:
         for layer, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb, gelu) in enumerate(
             self._layers
         ):
-            if h is None:
-                y = F.layer_norm(x, (C,), l1w, l1b)
-            elif triton:
-                y, x = kb.add_layernorm(h, x, l1w, backend="triton")
-            else:
-                x = x + h
-                y = F.layer_norm(x, (C,), l1w, l1b)
+            y, x = _add_norm(h, x, l1w, l1b, triton)
             qkv = F.linear(y, aw, ab)  # (nv, 3C)
             self._k_flat[layer].index_copy_(0, widx, qkv[:, C : 2 * C].reshape(nv * H, D))
             self._v_flat[layer].index_copy_(0, widx, qkv[:, 2 * C :].reshape(nv * H, D))
@@ -518,11 +517,7 @@ class InferenceEngine:
                     outs.append(og if kept_t is None else og.index_select(0, kept_t))
                 o = outs[0] if perm_t is None else torch.cat(outs).index_select(0, perm_t)
             a = F.linear(o, pw, pb)
-            if triton:
-                y, x = kb.add_layernorm(a, x, l2w, backend="triton")
-            else:
-                x = x + a
-                y = F.layer_norm(x, (C,), l2w, l2b)
+            y, x = _add_norm(a, x, l2w, l2b, triton)
             h = F.linear(F.gelu(F.linear(y, fw, fb), approximate=gelu), mw, mb)
         assert h is not None
         x = (x + h).index_select(0, last_t)  # (n, C), the caller's order
