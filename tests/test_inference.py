@@ -127,6 +127,25 @@ def _chi_square_p(observed: list[int], expected: list[float]) -> float:
     return float(torch.special.gammaincc(torch.tensor(dof / 2.0), torch.tensor(stat / 2.0)))
 
 
+def _assert_follows(counts: dict[str, int], probs: dict[str, float], draws: int) -> None:
+    """Chi-square test of sampled move counts against the model's probabilities; rare moves are
+    merged so that every expected count is >= 5."""
+    obs: list[int] = []
+    exp: list[float] = []
+    o_rest, e_rest = 0, 0.0
+    for uci, p in probs.items():
+        if p * draws >= 5:
+            obs.append(counts[uci])
+            exp.append(p * draws)
+        else:
+            o_rest += counts[uci]
+            e_rest += p * draws
+    if e_rest > 0:
+        obs.append(o_rest)
+        exp.append(e_rest)
+    assert _chi_square_p(obs, exp) > 1e-3
+
+
 def test_samples_follow_the_softmax_at_temperature_one() -> None:
     model = tiny("move", seed=4)
     eng = InferenceEngine(model, "move", max_batch=64, seed=9)
@@ -140,19 +159,7 @@ def test_samples_follow_the_softmax_at_temperature_one() -> None:
             assert c.move is not None
             counts[c.move.uci()] += 1
             draws += 1
-    # merge rare moves so every expected count is >= 5
-    obs, exp, o_rest, e_rest = [], [], 0, 0.0
-    for uci, p in probs.items():
-        if p * draws >= 5:
-            obs.append(counts[uci])
-            exp.append(p * draws)
-        else:
-            o_rest += counts[uci]
-            e_rest += p * draws
-    if e_rest > 0:
-        obs.append(o_rest)
-        exp.append(e_rest)
-    assert _chi_square_p(obs, exp) > 1e-3
+    _assert_follows(counts, probs, draws)
 
 
 def test_paper_decoding_resamples_then_gives_up() -> None:
@@ -240,18 +247,7 @@ def test_seeded_samples_follow_the_softmax_at_temperature_one() -> None:
             assert c.move is not None
             counts[c.move.uci()] += 1
             draws += 1
-    obs, exp, o_rest, e_rest = [], [], 0, 0.0
-    for uci, p in probs.items():
-        if p * draws >= 5:
-            obs.append(counts[uci])
-            exp.append(p * draws)
-        else:
-            o_rest += counts[uci]
-            e_rest += p * draws
-    if e_rest > 0:
-        obs.append(o_rest)
-        exp.append(e_rest)
-    assert _chi_square_p(obs, exp) > 1e-3
+    _assert_follows(counts, probs, draws)
 
 
 def _scripted_char_model(follow: dict[str, str]) -> GPT:
