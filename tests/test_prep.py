@@ -22,9 +22,9 @@ FIXTURES = sorted((DATA / "pgn").glob("*.pgn"))
 SAMPLE = DATA / "lichess_sample.pgn"
 
 
-def run_prep(out: Path, *args: str | Path) -> dict:
+def run_prep(out: Path, *args: str | Path, status: int = 0) -> dict:
     rc = prep.main([*map(str, args), "--out", str(out), "--quiet", "--force"])
-    assert rc == 0
+    assert rc == status
     return json.loads((out / "manifest.json").read_text())
 
 
@@ -275,7 +275,7 @@ def test_bad_inputs_do_not_stop_the_run(tmp_path: Path) -> None:
     comp = zstandard.ZstdCompressor(level=1).compress(raw)
     cut = tmp_path / "cut.pgn.zst"
     cut.write_bytes(comp[: len(comp) // 2])
-    m = run_prep(tmp_path / "d", cut, SAMPLE, "--tokenizer", "move")
+    m = run_prep(tmp_path / "d", cut, SAMPLE, "--tokenizer", "move", status=3)
     c = m["counts"]
     assert len(c["input_errors"]) == 1 and "cut.pgn.zst" in c["input_errors"][0]
     assert 100 < c["kept"] < 200  # all of SAMPLE plus the intact part of the cut copy

@@ -547,6 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer prep",
         description="PGN(.zst) files to token shards filtered by rating (docs/formats.md).",
+        epilog="Exit status: 0 done; 1 no game kept; 2 bad arguments or an existing dataset; "
+        "3 done, but an input could not be read to the end (truncated or corrupted .zst, I/O "
+        "error) -- its games up to the damage are kept, and the manifest lists the errors.",
     )
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
@@ -651,7 +654,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     counters = prep.run()
     print(summary(counters, time.monotonic() - t0), file=sys.stderr)
-    return 1 if counters.kept == 0 else 0
+    if counters.kept == 0:
+        return 1
+    if counters.input_errors:
+        # the dataset is complete for what could be read; scripts still learn that an input was
+        # damaged (its games up to the damage are kept, the rest of that input is lost)
+        print(
+            f"prep: {len(counters.input_errors)} input(s) could not be read to the end "
+            "(exit status 3); the dataset holds everything before the damage",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
 
 
 if __name__ == "__main__":
