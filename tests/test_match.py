@@ -315,6 +315,22 @@ def test_move_limit_is_a_draw(move_model: Path, fake: Path, tmp_path: Path) -> N
     assert all(r["plies"] == 12 or r["termination"] != "move_limit" for r in check_files(short))
 
 
+def test_level_without_anchor_is_played_but_not_rated(
+    move_model: Path, fake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m"
+    argv = _args(move_model, out, "--stockfish", str(fake), "--stockfish-levels", "0,1")
+    argv += ["--games", "2", "--temperatures", "1.0", "--nodes", "1", "--max-moves", "6"]
+    assert main(argv) == 0
+    assert "Skill Level 0 has no rating anchor" in capsys.readouterr().err
+    raw = check_files(out)
+    assert sorted(r["opponent_level"] for r in raw) == [0, 0, 1, 1]
+    assert {r["opponent_level"]: r["opponent_rating"] for r in raw} == {0: None, 1: 1554.0}
+    pgn = (out / "games.pgn").read_text()
+    assert pgn.count("[OpponentRating ") == 2
+    assert json.loads((out / "match.json").read_text())["config"]["anchors"] == {"1": 1554.0}
+
+
 def test_resign_adjudication(
     move_model: Path, fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -240,3 +240,47 @@ def test_conflicting_anchor_ratings_are_an_error(
     _write(tmp_path, [a, dataclasses.replace(b, opponent_level=1, opponent_rating=1600.0)])
     assert main([str(tmp_path)]) == 1
     assert "'stockfish' level 1 is rated" in capsys.readouterr().err
+
+
+def test_unanchored_level_is_scored_not_rated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Games against a level without a rating anchor count in W/D/L but in no rating, until
+    `report --anchor` gives that level a rating."""
+    rated = [r for r in _games("CF", seed=6, n_per_level=4) if r.temperature == 0.1]
+    level0 = [
+        dataclasses.replace(r, opponent_level=0, opponent_rating=None, game_index=100 + k)
+        for k, r in enumerate(rated[:6])
+    ]
+    path = _write(tmp_path / "run", rated + level0)
+    assert read_results(path)[0].opponent_rating is not None
+    assert sum(r.opponent_rating is None for r in read_results(path)) == 6
+    out = tmp_path / "o"
+    assert main([str(tmp_path / "run"), "--out", str(out), "--by-level"]) == 0
+    text = capsys.readouterr().out
+    rows = {r["opponent_level"]: r for r in _read_csv(out / "ratings.csv")}
+    assert set(rows) == {"0", "1", "3", "5"}
+    assert int(rows["0"]["games"]) == 6
+    assert int(rows["0"]["wins"]) == sum(r.score == 1.0 for r in level0)
+    assert math.isnan(float(rows["0"]["glicko2_rating"]))
+    assert math.isnan(float(rows["0"]["bt_rating"]))
+    assert math.isfinite(float(rows["1"]["glicko2_rating"]))
+    assert "level(s) 0" in text and "(no rated opponent)" in text
+    # pooled: the level-0 games are in the counts, the rating equals the rated games' alone
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    (pooled,) = _read_csv(out / "ratings.csv")
+    assert int(pooled["games"]) == len(rated) + 6
+    alone = rate_games(
+        (r.opponent_level, r.score) for r in sorted(rated, key=lambda r: r.game_index)
+    )
+    assert float(pooled["glicko2_rating"]) == alone.rating
+    capsys.readouterr()
+    # an anchor given to the report rates them
+    assert main([str(tmp_path / "run"), "--out", str(out), "--by-level", "--anchor", "0=1300"]) == 0
+    rows = {r["opponent_level"]: r for r in _read_csv(out / "ratings.csv")}
+    series = sorted(level0, key=lambda r: r.game_index)
+    expect = rate_games(((r.opponent_level, r.score) for r in series), {0: 1300.0})
+    assert float(rows["0"]["glicko2_rating"]) == expect.rating
+    assert "level(s) 0" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "run"), "--anchor", "0=abc"])

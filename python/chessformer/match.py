@@ -380,7 +380,8 @@ def pgn_game(rec: dict[str, Any]) -> str:
     ):
         if rec.get(key) is not None:
             tags.append((name, rec[key]))
-    tags.append(("OpponentRating", f"{rec['opponent_rating']:g}"))
+    if rec.get("opponent_rating") is not None:
+        tags.append(("OpponentRating", f"{rec['opponent_rating']:g}"))
     if rec.get("start_fen"):
         tags += [("SetUp", "1"), ("FEN", rec["start_fen"])]
     head = "".join(f'[{k} "{_tag(v)}"]\n' for k, v in tags)
@@ -845,7 +846,7 @@ class MatchRunner:
             temperature=spec.temperature,
             opponent=cfg.opponent,
             opponent_level=spec.level,
-            opponent_rating=self.rating_of[spec.level],
+            opponent_rating=self.rating_of.get(spec.level),
             model_color=color,
             result=result,
             score=model_score(result, color),
@@ -1115,7 +1116,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="LEVEL=RATING",
         help="fixed rating of a Skill Level (default: the paper's 1=1554 ... 5=2148; "
-        "with --uci-elo the Elo itself)",
+        "with --uci-elo the Elo itself); a level without one (e.g. 0) is played and scored "
+        "but left out of the ratings",
     )
     g.add_argument(
         "--stockfish",
@@ -1276,9 +1278,12 @@ def _config_from_args(
         elif level in STOCKFISH_ANCHORS:
             anchors[str(level)] = STOCKFISH_ANCHORS[level]
         else:
-            raise MatchConfigError(
-                f"no rating anchor for Skill Level {level} (the paper's are "
-                f"{dict(STOCKFISH_ANCHORS)}); give one with --anchor {level}=RATING"
+            # played and scored, but no rating can be derived from these games alone
+            print(
+                f"note: Skill Level {level} has no rating anchor (the paper's are "
+                f"{dict(STOCKFISH_ANCHORS)}): its games count in W/D/L but not in the ratings; "
+                f"give one with --anchor {level}=RATING (or later: chessformer report --anchor)",
+                file=sys.stderr,
             )
     if not args.uci_elo and any(not 0 <= lv <= 20 for lv in levels):
         raise MatchConfigError(f"Skill Levels are 0..20, got {levels!r}")

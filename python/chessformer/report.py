@@ -24,7 +24,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ class GameRecord:
     temperature: float
     opponent: str
     opponent_level: int
-    opponent_rating: float
+    opponent_rating: float | None  # None: an opponent without a rating anchor (not rated)
     model_color: str  # "white" | "black"
     result: str  # "1-0" | "0-1" | "1/2-1/2", from White's view as in PGN
     score: float  # 1.0 | 0.5 | 0.0, from the model's view
@@ -79,6 +79,12 @@ def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: 
     return value
 
 
+def _optional_number(obj: dict[str, Any], key: str, where: str) -> float | None:
+    if key not in obj:
+        raise ResultsFormatError(f"{where}: missing field {key!r}")
+    return None if obj[key] is None else float(_field(obj, key, (int, float), where))
+
+
 def parse_record(obj: Any, where: str) -> GameRecord:
     """Validate one decoded JSON line; ``where`` (``file:line``) prefixes error messages."""
     if not isinstance(obj, dict):
@@ -94,7 +100,7 @@ def parse_record(obj: Any, where: str) -> GameRecord:
         temperature=float(_field(obj, "temperature", number, where)),
         opponent=_field(obj, "opponent", str, where),
         opponent_level=_field(obj, "opponent_level", int, where),
-        opponent_rating=float(_field(obj, "opponent_rating", number, where)),
+        opponent_rating=_optional_number(obj, "opponent_rating", where),
         model_color=_field(obj, "model_color", str, where),
         result=_field(obj, "result", str, where),
         score=float(_field(obj, "score", number, where)),
@@ -107,7 +113,7 @@ def parse_record(obj: Any, where: str) -> GameRecord:
         raise ResultsFormatError(f"{where}: empty model name")
     if not (math.isfinite(rec.temperature) and rec.temperature >= 0.0):
         raise ResultsFormatError(f"{where}: bad temperature {rec.temperature!r}")
-    if not math.isfinite(rec.opponent_rating):
+    if rec.opponent_rating is not None and not math.isfinite(rec.opponent_rating):
         raise ResultsFormatError(f"{where}: bad opponent_rating {rec.opponent_rating!r}")
     if rec.model_color not in _COLORS:
         raise ResultsFormatError(f"{where}: bad model_color {rec.model_color!r}")
@@ -190,7 +196,7 @@ class Row:
     wins: int
     draws: int
     losses: int
-    glicko2: Glicko2Rating
+    glicko2: Glicko2Rating | None  # None: no game against a rated opponent
     bt_rating: float
     bt_se: float
     bt_lower: float
@@ -206,8 +212,17 @@ def _results_path(arg: str) -> Path:
     return p / RESULTS_FILE if p.is_dir() else p
 
 
-def summarize(sources: Sequence[tuple[Path, Sequence[GameRecord]]], by_level: bool) -> list[Row]:
-    """Rate every (source, model, temperature[, level]) group; one joint BT fit over all of them."""
+def summarize(
+    sources: Sequence[tuple[Path, Sequence[GameRecord]]],
+    by_level: bool,
+    anchors_given: Mapping[int, float] | None = None,
+) -> list[Row]:
+    """Rate every (source, model, temperature[, level]) group; one joint BT fit over all of them.
+
+    Opponent ratings come from the records, ``anchors_given`` (level -> rating) adding or
+    replacing them. Games against an opponent without a rating count in W/D/L and the score but
+    in neither rating; a group with no rated game has no ratings (NaN)."""
+    given = dict(anchors_given or {})
     anchors: dict[tuple[str, int], float] = {}
     anchor_where: dict[tuple[str, int], str] = {}
     # (source, model, temperature, level or None) -> games sorted by game_index
@@ -215,26 +230,32 @@ def summarize(sources: Sequence[tuple[Path, Sequence[GameRecord]]], by_level: bo
     for path, records in sources:
         for rec in records:
             akey = (rec.opponent, rec.opponent_level)
-            if anchors.setdefault(akey, rec.opponent_rating) != rec.opponent_rating:
-                raise ResultsFormatError(
-                    f"{path}: {rec.opponent!r} level {rec.opponent_level!r} is rated "
-                    f"{rec.opponent_rating!r} in game {rec.game_index!r} but "
-                    f"{anchors[akey]!r} in {anchor_where[akey]}"
-                )
-            anchor_where.setdefault(akey, f"{path}")
+            rating = given.get(rec.opponent_level, rec.opponent_rating)
+            if rating is not None:
+                if anchors.setdefault(akey, rating) != rating:
+                    raise ResultsFormatError(
+                        f"{path}: {rec.opponent!r} level {rec.opponent_level!r} is rated "
+                        f"{rating!r} in game {rec.game_index!r} but "
+                        f"{anchors[akey]!r} in {anchor_where[akey]}"
+                    )
+                anchor_where.setdefault(akey, f"{path}")
             level = rec.opponent_level if by_level else None
             groups.setdefault((str(path), rec.model, rec.temperature, level), []).append(rec)
     for games in groups.values():
         games.sort(key=lambda r: r.game_index)
 
+    def rated(games: Sequence[GameRecord]) -> list[GameRecord]:
+        return [r for r in games if (r.opponent, r.opponent_level) in anchors]
+
     bt = fit_bradley_terry(
         (
             (key, (rec.opponent, rec.opponent_level), rec.score)
             for key, games in groups.items()
-            for rec in games
+            for rec in rated(games)
         ),
         anchors,
     )
+    nan = math.nan
     # A model name is ambiguous on the plot if it comes from several results files.
     files_of: dict[str, set[str]] = {}
     for source, model, _, _ in groups:
@@ -248,8 +269,13 @@ def summarize(sources: Sequence[tuple[Path, Sequence[GameRecord]]], by_level: bo
     ):
         source, model, temperature, level = key
         games = groups[key]
-        glicko = rate_games((((r.opponent, r.opponent_level), r.score) for r in games), anchors)
-        b = bt[key]
+        scored = rated(games)
+        glicko = (
+            rate_games((((r.opponent, r.opponent_level), r.score) for r in scored), anchors)
+            if scored
+            else None
+        )
+        b = bt.get(key)
         label = model if len(files_of[model]) == 1 else f"{model} ({Path(source).parent})"
         rows.append(
             Row(
@@ -262,13 +288,28 @@ def summarize(sources: Sequence[tuple[Path, Sequence[GameRecord]]], by_level: bo
                 draws=sum(r.score == 0.5 for r in games),
                 losses=sum(r.score == 0.0 for r in games),
                 glicko2=glicko,
-                bt_rating=b.rating,
-                bt_se=b.se,
-                bt_lower=b.lower,
-                bt_upper=b.upper,
+                bt_rating=b.rating if b else nan,
+                bt_se=b.se if b else nan,
+                bt_lower=b.lower if b else nan,
+                bt_upper=b.upper if b else nan,
             )
         )
     return rows
+
+
+def unrated_levels(sources: Sequence[tuple[Path, Sequence[GameRecord]]],
+                   anchors_given: Mapping[int, float] | None = None) -> list[int]:  # fmt: skip
+    """Opponent levels that have games but no rating in any record nor in ``anchors_given``."""
+    given = anchors_given or {}
+    records = [r for _, recs in sources for r in recs]
+    rated = {(r.opponent, r.opponent_level) for r in records if r.opponent_rating is not None}
+    return sorted(
+        {
+            r.opponent_level
+            for r in records
+            if (r.opponent, r.opponent_level) not in rated and r.opponent_level not in given
+        }
+    )
 
 
 def _fmt(x: float) -> str:
@@ -286,11 +327,17 @@ def markdown_table(rows: Iterable[Row], by_level: bool) -> str:
     head += ["games", "W", "D", "L", "score", "Glicko-2", "95% CI", "BT", "95% CI"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        lo, hi = r.glicko2.interval()
         cells = [r.model, f"{r.temperature:g}"] + ([str(r.opponent_level)] if by_level else [])
         cells += [str(r.games), str(r.wins), str(r.draws), str(r.losses), f"{r.score:.3f}"]
-        cells += [_fmt(r.glicko2.rating), _interval(lo, hi)]
-        cells += [_fmt(r.bt_rating), _interval(r.bt_lower, r.bt_upper)]
+        if r.glicko2 is None:
+            cells += ["—", "(no rated opponent)"]
+        else:
+            lo, hi = r.glicko2.interval()
+            cells += [_fmt(r.glicko2.rating), _interval(lo, hi)]
+        if math.isnan(r.bt_rating):
+            cells += ["—", ""]
+        else:
+            cells += [_fmt(r.bt_rating), _interval(r.bt_lower, r.bt_upper)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -323,7 +370,8 @@ def write_csv(rows: Iterable[Row], path: Path) -> None:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for r in rows:
-            lo, hi = r.glicko2.interval()
+            g = r.glicko2 or Glicko2Rating(math.nan, math.nan, math.nan)
+            lo, hi = g.interval()
             w.writerow(
                 [
                     r.model,
@@ -335,9 +383,9 @@ def write_csv(rows: Iterable[Row], path: Path) -> None:
                     r.draws,
                     r.losses,
                     repr(r.score),
-                    repr(r.glicko2.rating),
-                    repr(r.glicko2.rd),
-                    repr(r.glicko2.volatility),
+                    repr(g.rating),
+                    repr(g.rd),
+                    repr(g.volatility),
                     repr(lo),
                     repr(hi),
                     repr(r.bt_rating),
@@ -375,6 +423,8 @@ def write_plot(
             if r.temperature <= 0:
                 continue
             if rating == "glicko2":
+                if r.glicko2 is None:
+                    continue
                 y, (lo, hi) = r.glicko2.rating, r.glicko2.interval()
             else:
                 y, lo, hi = r.bt_rating, r.bt_lower, r.bt_upper
@@ -416,6 +466,17 @@ def write_plot(
     return written
 
 
+def _anchor(text: str) -> tuple[int, float]:
+    level, _, rating = text.partition("=")
+    try:
+        value = float(rating)
+        if not math.isfinite(value):
+            raise ValueError
+        return int(level), value
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LEVEL=RATING, got {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer report",
@@ -441,6 +502,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: pool all levels of a temperature, in game_index order)",
     )
     p.add_argument(
+        "--anchor",
+        type=_anchor,
+        action="append",
+        default=[],
+        metavar="LEVEL=RATING",
+        help="rate games against this Stockfish level with this fixed rating (adds an anchor to "
+        "a level played without one, or replaces the one recorded)",
+    )
+    p.add_argument(
         "--plot-rating",
         choices=("glicko2", "bt"),
         default="glicko2",
@@ -462,7 +532,9 @@ def main(argv: list[str]) -> int:
         if not sources:
             print("chessformer report: error: no games found", file=sys.stderr)
             return 1
-        rows = summarize(sources, args.by_level)
+        given = dict(args.anchor)
+        rows = summarize(sources, args.by_level, given)
+        unrated = unrated_levels(sources, given)
     except (OSError, ValueError) as e:
         print(f"chessformer report: error: {e}", file=sys.stderr)
         return 1
@@ -476,6 +548,12 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     table = markdown_table(rows, args.by_level)
+    if unrated:
+        table += (
+            f"\nGames against level(s) {', '.join(map(str, unrated))} count in W/D/L and the score "
+            "but not in the ratings: those levels have no rating anchor (add one with "
+            "`chessformer report --anchor LEVEL=RATING`).\n"
+        )
     print(table, end="")
     (out / "ratings.md").write_text(table, encoding="utf-8")
     write_csv(rows, out / "ratings.csv")
