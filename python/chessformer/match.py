@@ -63,7 +63,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from chessformer.report import RESULTS_FILE, GameRecord, append_result, model_score, read_results
+from chessformer.report import (
+    RESULTS_FILE,
+    GameRecord,
+    anchor_argument,
+    append_result,
+    model_score,
+    read_results,
+)
 from chessformer.stockfish import (
     Answer,
     EngineError,
@@ -1075,14 +1082,6 @@ def _ints(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _anchor(text: str) -> tuple[int, float]:
-    level, _, rating = text.partition("=")
-    try:
-        return int(level), float(rating)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LEVEL=RATING, got {text!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     p = argparse.ArgumentParser(
@@ -1111,7 +1110,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--anchor",
-        type=_anchor,
+        type=anchor_argument,
         action="append",
         default=[],
         metavar="LEVEL=RATING",

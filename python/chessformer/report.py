@@ -466,7 +466,8 @@ def write_plot(
     return written
 
 
-def _anchor(text: str) -> tuple[int, float]:
+def anchor_argument(text: str) -> tuple[int, float]:
+    """``LEVEL=RATING`` on a command line (argparse type of ``--anchor``)."""
     level, _, rating = text.partition("=")
     try:
         value = float(rating)
@@ -503,7 +504,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--anchor",
-        type=_anchor,
+        type=anchor_argument,
         action="append",
         default=[],
         metavar="LEVEL=RATING",
