@@ -1,0 +1,502 @@
+// Native CPU forward pass of the chessformer GPT; see gpt.h.
+#include "infer/gpt.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+namespace chessformer::infer {
+
+namespace {
+
+// ---- SIMD: a vector of kW floats, with partial (masked) loads for row tails ---------------------
+// kTB: tokens per dot-product block (R = 4 weight rows x kTB tokens accumulators fit the
+// register file).
+#if defined(__AVX512F__)
+constexpr const char* kIsa = "avx512";
+constexpr int kW = 16;
+constexpr int kTB = 4;
+using V = __m512;
+inline V vzero() { return _mm512_setzero_ps(); }
+inline V vload(const float* p) { return _mm512_loadu_ps(p); }
+inline V vload_n(const float* p, int n) { return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1u), p); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vset(float x) { return _mm512_set1_ps(x); }
+inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline void vstore_n(float* p, V v, int n) { _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1u), v); }
+inline float vsum(V v) {
+  // (not _mm512_reduce_add_ps: with GCC 12 its "undefined" passthrough trips -Wuninitialized)
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
+  __m128 s = _mm512_maskz_extractf32x4_ps(0xF, v, 0);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr const char* kIsa = "avx2";
+constexpr int kW = 8;
+constexpr int kTB = 2;
+using V = __m256;
+alignas(32) constexpr int32_t kMaskWords[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+inline __m256i tail_mask(int n) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWords + 8 - n));
+}
+inline V vzero() { return _mm256_setzero_ps(); }
+inline V vload(const float* p) { return _mm256_loadu_ps(p); }
+inline V vload_n(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vset(float x) { return _mm256_set1_ps(x); }
+inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline void vstore_n(float* p, V v, int n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
+inline float vsum(V v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#else
+constexpr const char* kIsa = "scalar";
+constexpr int kW = 1;
+constexpr int kTB = 4;
+using V = float;
+inline V vzero() { return 0.0f; }
+inline V vload(const float* p) { return *p; }
+inline V vload_n(const float* p, int) { return *p; }  // never called with kW == 1
+inline V vfma(V a, V b, V c) { return a * b + c; }
+inline V vset(float x) { return x; }
+inline void vstore(float* p, V v) { *p = v; }
+inline void vstore_n(float* p, V v, int) { *p = v; }
+inline float vsum(V v) { return v; }
+#endif
+
+constexpr int kRows = 4;   // weight rows per dot-product block
+constexpr int kTile = 64;  // tokens per pass over a weight matrix (their inputs stay in L2)
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// res[r * TT + t] = dot(w[r][0..K), x[t * ldx + 0..K)) for R rows and TT token vectors.
+template <int R, int TT>
+inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, float* res) {
+  V acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) acc[r][t] = vzero();
+  int k = 0;
+  for (; k + kW <= K; k += kW) {
+    V wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = vload(w[r] + k);
+    for (int t = 0; t < TT; ++t) {
+      const V xv = vload(x + size_t(t) * ldx + k);
+      for (int r = 0; r < R; ++r) acc[r][t] = vfma(wv[r], xv, acc[r][t]);
+    }
+  }
+  if (k < K) {
+    const int n = K - k;
+    V wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = vload_n(w[r] + k, n);
+    for (int t = 0; t < TT; ++t) {
+      const V xv = vload_n(x + size_t(t) * ldx + k, n);
+      for (int r = 0; r < R; ++r) acc[r][t] = vfma(wv[r], xv, acc[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) res[r * TT + t] = vsum(acc[r][t]);
+}
+
+// dot_block with a run-time token count 1 <= tt <= kTB.
+template <int R>
+inline void dot_block_n(const float* const* w, const float* x, size_t ldx, int K, int tt, float* res) {
+  switch (tt) {
+    case 1: dot_block<R, 1>(w, x, ldx, K, res); return;
+    case 2: dot_block<R, 2>(w, x, ldx, K, res); return;
+#if defined(__AVX512F__) || !(defined(__AVX2__) && defined(__FMA__))
+    case 3: dot_block<R, 3>(w, x, ldx, K, res); return;
+    case 4: dot_block<R, 4>(w, x, ldx, K, res); return;
+#endif
+    default: throw std::logic_error("dot_block_n: bad token count");
+  }
+}
+
+inline float gelu_erf(float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); }
+inline float gelu_tanh(float v) {
+  return 0.5f * v * (1.0f + std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+}
+
+enum class Epi { Store, Add, GeluErf, GeluTanh };
+
+inline void epilogue(Epi epi, float* dst, float v) {
+  switch (epi) {
+    case Epi::Store: *dst = v; break;
+    case Epi::Add: *dst += v; break;
+    case Epi::GeluErf: *dst = gelu_erf(v); break;
+    case Epi::GeluTanh: *dst = gelu_tanh(v); break;
+  }
+}
+
+// out[t * ldo + o] = epi(b[o] + sum_k W[o * K + k] * X[t * ldx + k]) for o in [o0, o1), t < nt.
+// Each block of kRows weight rows is read from memory once per tile of kTile tokens.
+void matmul(const float* W, const float* b, int K, const float* X, size_t ldx, int nt, float* out, size_t ldo,
+            int o0, int o1, Epi epi) {
+  float res[kRows * kTB];
+  for (int t0 = 0; t0 < nt; t0 += kTile) {
+    const int t1 = std::min(nt, t0 + kTile);
+    int o = o0;
+    for (; o + kRows <= o1; o += kRows) {
+      const float* w[kRows];
+      for (int r = 0; r < kRows; ++r) w[r] = W + size_t(o + r) * size_t(K);
+      for (int t = t0; t < t1; t += kTB) {
+        const int tt = std::min(kTB, t1 - t);
+        dot_block_n<kRows>(w, X + size_t(t) * ldx, ldx, K, tt, res);
+        for (int r = 0; r < kRows; ++r) {
+          const float bias = b ? b[o + r] : 0.0f;
+          for (int j = 0; j < tt; ++j)
+            epilogue(epi, out + size_t(t + j) * ldo + size_t(o + r), res[r * tt + j] + bias);
+        }
+      }
+    }
+    for (; o < o1; ++o) {
+      const float* w[1] = {W + size_t(o) * size_t(K)};
+      const float bias = b ? b[o] : 0.0f;
+      for (int t = t0; t < t1; t += kTB) {
+        const int tt = std::min(kTB, t1 - t);
+        dot_block_n<1>(w, X + size_t(t) * ldx, ldx, K, tt, res);
+        for (int j = 0; j < tt; ++j) epilogue(epi, out + size_t(t + j) * ldo + size_t(o), res[j] + bias);
+      }
+    }
+  }
+}
+
+inline float sum(const float* x, int n) {
+  V acc = vzero();
+  int k = 0;
+  for (; k + kW <= n; k += kW) acc = vfma(vload(x + k), vset(1.0f), acc);
+  float s = vsum(acc);
+  for (; k < n; ++k) s += x[k];
+  return s;
+}
+
+// y = LayerNorm(x) * w + b over C entries (two passes: mean, then the centred variance).
+void layernorm(const float* x, const float* w, const float* b, float eps, int C, float* y) {
+  const float mean = sum(x, C) / float(C);
+  V acc = vzero();
+  const V m = vset(mean);
+  int k = 0;
+  for (; k + kW <= C; k += kW) {
+    const V d = vload(x + k) - m;
+    acc = vfma(d, d, acc);
+  }
+  float var = vsum(acc);
+  for (; k < C; ++k) var += (x[k] - mean) * (x[k] - mean);
+  const float rstd = 1.0f / std::sqrt(var / float(C) + eps);
+  for (int i = 0; i < C; ++i) y[i] = (x[i] - mean) * rstd * w[i] + (b ? b[i] : 0.0f);
+}
+
+// ---- a small pool: the caller runs part 0, workers parts 1..n-1; workers spin briefly between
+// the parallel regions of one forward pass, then sleep --------------------------------------------
+class Pool {
+ public:
+  explicit Pool(int threads) : n_(threads) {
+    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { loop(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int size() const { return n_; }
+
+  void run(const std::function<void(int)>& fn) {
+    if (n_ == 1) {
+      fn(0);
+      return;
+    }
+    job_ = &fn;
+    pending_.store(n_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    fn(0);
+    while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  }
+
+ private:
+  void loop(int part) {
+    uint64_t seen = 0;
+    for (;;) {
+      uint64_t g = gen_.load(std::memory_order_acquire);
+      for (int spin = 0; g == seen && spin < 20000; ++spin) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+        _mm_pause();
+#endif
+        g = gen_.load(std::memory_order_acquire);
+      }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        g = gen_.load(std::memory_order_acquire);
+      }
+      seen = g;
+      if (stop_.load(std::memory_order_acquire)) return;
+      (*job_)(part);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  int n_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int)>* job_ = nullptr;
+  std::atomic<bool> stop_{false};
+};
+
+[[noreturn]] void bad(const std::string& msg) { throw std::invalid_argument(msg); }
+
+}  // namespace
+
+// ---- validation ----------------------------------------------------------------------------------
+void validate(const ModelSpec& s) {
+  if (s.n_embd < 1 || s.n_head < 1 || s.n_embd % s.n_head)
+    bad("n_embd " + std::to_string(s.n_embd) + " must be a positive multiple of n_head " +
+        std::to_string(s.n_head));
+  if (s.n_hidden < 1 || s.vocab < 1 || s.head_rows < 1 || s.n_pos < 1)
+    bad("MLP width, vocabulary, head rows and positions must be positive");
+  if (s.max_batch < 1 || s.max_seq < 1) bad("the KV caches must have at least one slot and position");
+  if (s.layers.empty()) bad("the model has no layers");
+  if (!s.wte || !s.wpe || !s.lnf_w || !s.head) bad("missing embedding, final LayerNorm or head weights");
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const LayerWeights& l = s.layers[i];
+    if (!l.ln1_w || !l.attn_w || !l.proj_w || !l.ln2_w || !l.fc_w || !l.mproj_w || !l.k_cache || !l.v_cache)
+      bad("layer " + std::to_string(i) + ": missing weights or KV cache");
+  }
+}
+
+void validate(const ModelSpec& s, const Batch& b) {
+  if (b.n < 1) bad("nothing to feed: no chunks");
+  if (!b.tokens || !b.offsets || !b.slots || !b.base) bad("missing tokens, offsets, slots or base");
+  if (b.offsets[0] != 0) bad("offsets must start at 0, got " + std::to_string(b.offsets[0]));
+  std::vector<char> used(size_t(s.max_batch), 0);
+  for (int i = 0; i < b.n; ++i) {
+    const int64_t len = b.offsets[i + 1] - b.offsets[i];
+    if (len < 1) bad("chunk " + std::to_string(i) + " is empty (offsets must increase)");
+    const int64_t slot = b.slots[i];
+    if (slot < 0 || slot >= s.max_batch)
+      bad("chunk " + std::to_string(i) + ": slot " + std::to_string(slot) + " is not in 0.." +
+          std::to_string(s.max_batch - 1));
+    if (used[size_t(slot)]) bad("slot " + std::to_string(slot) + " appears twice in one call");
+    used[size_t(slot)] = 1;
+    const int64_t base = b.base[i];
+    const int64_t limit = std::min(s.max_seq, s.n_pos);
+    if (base < 0 || base + len > limit)
+      bad("chunk " + std::to_string(i) + ": positions " + std::to_string(base) + ".." +
+          std::to_string(base + len - 1) + " are outside the context of " + std::to_string(limit));
+    for (int64_t k = b.offsets[i]; k < b.offsets[i + 1]; ++k)
+      if (b.tokens[k] < 0 || b.tokens[k] >= s.vocab)
+        bad("chunk " + std::to_string(i) + ": token " + std::to_string(b.tokens[k]) + " is not in 0.." +
+            std::to_string(s.vocab - 1));
+  }
+  if (b.cand) {
+    if (!b.cand_offsets) bad("candidates need their offsets");
+    if (b.cand_offsets[0] != 0) bad("candidate offsets must start at 0");
+    for (int i = 0; i < b.n; ++i) {
+      if (b.cand_offsets[i + 1] < b.cand_offsets[i]) bad("candidate offsets must not decrease");
+      for (int64_t k = b.cand_offsets[i]; k < b.cand_offsets[i + 1]; ++k)
+        if (b.cand[k] < 0 || b.cand[k] >= s.head_rows)
+          bad("chunk " + std::to_string(i) + ": candidate id " + std::to_string(b.cand[k]) +
+              " is not in 0.." + std::to_string(s.head_rows - 1));
+    }
+  }
+}
+
+// ---- the forward pass ----------------------------------------------------------------------------
+struct Forward::Impl {
+  std::vector<float> x, y, qkv, att, hid, xf, scores;
+  std::vector<int64_t> pos, slot;  // per token
+  std::unique_ptr<Pool> pool;
+};
+
+Forward::Forward(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique<Impl>()) {
+  validate(spec_);
+}
+Forward::~Forward() = default;
+
+const char* Forward::isa() { return kIsa; }
+
+void Forward::run(const Batch& batch, float* logits, int threads) {
+  validate(spec_, batch);
+  const ModelSpec& s = spec_;
+  Impl& w = *impl_;
+  const int n = batch.n;
+  const int nt = int(batch.offsets[n]);
+  const int C = s.n_embd, H = s.n_head, D = C / H, F = s.n_hidden, T = s.max_seq;
+  threads = std::max(1, std::min(threads, 64));
+  if (threads > 1 && (!w.pool || w.pool->size() != threads)) w.pool = std::make_unique<Pool>(threads);
+  const int parts = threads > 1 ? threads : 1;
+  auto parallel = [&](const std::function<void(int)>& fn) {
+    if (parts == 1)
+      fn(0);
+    else
+      w.pool->run(fn);
+  };
+  // rows [o0, o1) of `rows` for part p: multiples of kRows
+  auto split = [&](int rows, int p, int& o0, int& o1) {
+    const int blocks = (rows + kRows - 1) / kRows;
+    const int per = (blocks + parts - 1) / parts;
+    o0 = std::min(rows, p * per * kRows);
+    o1 = std::min(rows, (p + 1) * per * kRows);
+  };
+  auto par_matmul = [&](const float* W, const float* b, int K, const float* X, int rows, float* out, int ldo,
+                        Epi epi) {
+    parallel([&](int p) {
+      int o0, o1;
+      split(rows, p, o0, o1);
+      if (o0 < o1) matmul(W, b, K, X, size_t(K), nt, out, size_t(ldo), o0, o1, epi);
+    });
+  };
+
+  w.x.resize(size_t(nt) * C);
+  w.y.resize(size_t(nt) * C);
+  w.qkv.resize(size_t(nt) * 3 * C);
+  w.att.resize(size_t(nt) * C);
+  w.hid.resize(size_t(nt) * F);
+  w.scores.resize(size_t(parts) * T);
+  w.pos.resize(size_t(nt));
+  w.slot.resize(size_t(nt));
+  for (int i = 0; i < n; ++i)
+    for (int64_t k = batch.offsets[i]; k < batch.offsets[i + 1]; ++k) {
+      w.pos[size_t(k)] = batch.base[i] + (k - batch.offsets[i]);
+      w.slot[size_t(k)] = batch.slots[i];
+    }
+
+  // embeddings
+  for (int t = 0; t < nt; ++t) {
+    const float* te = s.wte + size_t(batch.tokens[t]) * C;
+    const float* pe = s.wpe + size_t(w.pos[size_t(t)]) * C;
+    float* xt = w.x.data() + size_t(t) * C;
+    for (int c = 0; c < C; ++c) xt[c] = te[c] + pe[c];
+  }
+
+  const float scale = 1.0f / std::sqrt(float(D));
+  for (const LayerWeights& L : s.layers) {
+    for (int t = 0; t < nt; ++t)
+      layernorm(w.x.data() + size_t(t) * C, L.ln1_w, L.ln1_b, L.eps1, C, w.y.data() + size_t(t) * C);
+    par_matmul(L.attn_w, L.attn_b, C, w.y.data(), 3 * C, w.qkv.data(), 3 * C, Epi::Store);
+    // keys and values of every token into its slot's cache first: a chunk's later tokens see its
+    // earlier ones
+    for (int t = 0; t < nt; ++t) {
+      const float* q = w.qkv.data() + size_t(t) * 3 * C;
+      for (int h = 0; h < H; ++h) {
+        const size_t row = ((size_t(w.slot[size_t(t)]) * H + h) * T + size_t(w.pos[size_t(t)])) * D;
+        std::memcpy(L.k_cache + row, q + C + h * D, sizeof(float) * D);
+        std::memcpy(L.v_cache + row, q + 2 * C + h * D, sizeof(float) * D);
+      }
+    }
+    // attention of each (token, head) over positions 0..pos of its slot
+    parallel([&](int p) {
+      float* sc = w.scores.data() + size_t(p) * T;
+      const int pairs = nt * H;
+      const int per = (pairs + parts - 1) / parts;
+      for (int j = p * per; j < std::min(pairs, (p + 1) * per); ++j) {
+        const int t = j / H, h = j % H;
+        const float* q = w.qkv.data() + size_t(t) * 3 * C + size_t(h) * D;
+        const size_t head0 = (size_t(w.slot[size_t(t)]) * H + h) * T * D;
+        const float* kc = L.k_cache + head0;
+        const float* vc = L.v_cache + head0;
+        const int S = int(w.pos[size_t(t)]) + 1;
+        float mx = kNegInf;
+        int k = 0;
+        for (; k + kRows <= S; k += kRows) {
+          const float* rows[kRows] = {kc + size_t(k) * D, kc + size_t(k + 1) * D, kc + size_t(k + 2) * D,
+                                      kc + size_t(k + 3) * D};
+          dot_block<kRows, 1>(rows, q, 0, D, sc + k);
+        }
+        for (; k < S; ++k) {
+          const float* rows[1] = {kc + size_t(k) * D};
+          dot_block<1, 1>(rows, q, 0, D, sc + k);
+        }
+        for (k = 0; k < S; ++k) {
+          sc[k] *= scale;
+          mx = std::max(mx, sc[k]);
+        }
+        float total = 0.0f;
+        for (k = 0; k < S; ++k) {
+          sc[k] = std::exp(sc[k] - mx);
+          total += sc[k];
+        }
+        float* o = w.att.data() + size_t(t) * C + size_t(h) * D;
+        const float inv = 1.0f / total;
+        int d = 0;
+        for (; d + kW <= D; d += kW) {
+          V acc = vzero();
+          for (k = 0; k < S; ++k) acc = vfma(vset(sc[k]), vload(vc + size_t(k) * D + d), acc);
+          vstore(o + d, acc * vset(inv));
+        }
+        if (d < D) {
+          V acc = vzero();
+          for (k = 0; k < S; ++k) acc = vfma(vset(sc[k]), vload_n(vc + size_t(k) * D + d, D - d), acc);
+          vstore_n(o + d, acc * vset(inv), D - d);
+        }
+      }
+    });
+    par_matmul(L.proj_w, L.proj_b, C, w.att.data(), C, w.x.data(), C, Epi::Add);
+    for (int t = 0; t < nt; ++t)
+      layernorm(w.x.data() + size_t(t) * C, L.ln2_w, L.ln2_b, L.eps2, C, w.y.data() + size_t(t) * C);
+    par_matmul(L.fc_w, L.fc_b, C, w.y.data(), F, w.hid.data(), F,
+               L.gelu == Gelu::Tanh ? Epi::GeluTanh : Epi::GeluErf);
+    par_matmul(L.mproj_w, L.mproj_b, F, w.hid.data(), C, w.x.data(), C, Epi::Add);
+  }
+
+  // final LayerNorm of each chunk's last token, then the head
+  w.xf.resize(size_t(n) * C);
+  for (int i = 0; i < n; ++i)
+    layernorm(w.x.data() + size_t(batch.offsets[i + 1] - 1) * C, s.lnf_w, s.lnf_b, s.eps_f, C,
+              w.xf.data() + size_t(i) * C);
+  const int Vh = s.head_rows;
+  if (!batch.cand) {
+    parallel([&](int p) {
+      int o0, o1;
+      split(Vh, p, o0, o1);
+      if (o0 < o1)
+        matmul(s.head, nullptr, C, w.xf.data(), size_t(C), n, logits, size_t(Vh), o0, o1, Epi::Store);
+    });
+    return;
+  }
+  std::fill(logits, logits + size_t(n) * Vh, kNegInf);
+  for (int i = 0; i < n; ++i) {
+    const float* xi = w.xf.data() + size_t(i) * C;
+    float* li = logits + size_t(i) * Vh;
+    int64_t k = batch.cand_offsets[i];
+    const int64_t end = batch.cand_offsets[i + 1];
+    float res[kRows];
+    for (; k + kRows <= end; k += kRows) {
+      const float* rows[kRows];
+      for (int r = 0; r < kRows; ++r) rows[r] = s.head + size_t(batch.cand[k + r]) * C;
+      dot_block<kRows, 1>(rows, xi, 0, C, res);
+      for (int r = 0; r < kRows; ++r) li[batch.cand[k + r]] = res[r];
+    }
+    for (; k < end; ++k) {
+      const float* rows[1] = {s.head + size_t(batch.cand[k]) * C};
+      dot_block<1, 1>(rows, xi, 0, C, res);
+      li[batch.cand[k]] = res[0];
+    }
+  }
+}
+
+}  // namespace chessformer::infer
