@@ -39,8 +39,10 @@ PyTorch references run.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +171,22 @@ def _add_norm(
     return F.layer_norm(x, (x.size(-1),), w, b), x
 
 
+def _choose_backend(device: torch.device, dtype: torch.dtype, force: str | None) -> str:
+    """``native`` (the C++ forward) for fp32 on the CPU unless ``force`` or
+    ``$CHESSFORMER_BACKEND`` asks for another; else the kernels' choice (``triton``/``torch``)."""
+    choice = (force or os.environ.get(_kernels().ENV_VAR) or "auto").lower()
+    native_ok = device.type == "cpu" and dtype == torch.float32
+    if choice == "native":
+        if not native_ok:
+            raise ValueError(
+                f"the native backend runs float32 on the CPU, not {dtype} on {str(device)!r}"
+            )
+        return "native"
+    if choice == "auto" and native_ok:
+        return "native"
+    return str(_kernels().get_backend(device, force))
+
+
 class InferenceEngine:
     """KV-cache decoding of a GPT for many concurrent games (see the module docstring)."""
 
@@ -184,6 +202,7 @@ class InferenceEngine:
         backend: str | None = None,
         seed: int = 0,
         cuda_graphs: bool = False,
+        threads: int = 1,
     ) -> None:
         self.tokenizer = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
         if self.tokenizer.name not in ("char", "move"):
@@ -206,7 +225,10 @@ class InferenceEngine:
         self.config = cfg
         self.max_batch = max_batch
         self.max_seq = min(max_seq or cfg.block_size, cfg.block_size)
-        self.backend = _kernels().get_backend(self.device, backend)
+        self.backend: str = _choose_backend(self.device, dtype, backend)
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
+        self.threads = threads  # native backend: threads splitting each matrix product
         self.n_head = cfg.n_head
         self.head_dim = cfg.n_embd // cfg.n_head
         shape = (max_batch, cfg.n_head, self.max_seq, self.head_dim)
@@ -246,6 +268,40 @@ class InferenceEngine:
             cuda_graphs and self.device.type == "cuda" and self.backend == "triton"
         )
         self._graphs: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        self._native = self._native_model() if self.backend == "native" else None
+
+    def _native_model(self) -> Any:
+        """The C++ forward over numpy views of the parameters and KV caches (no copies; in-place
+        changes of the weights are seen, as on the other paths)."""
+        from chessformer import _core
+
+        def view(t: torch.Tensor | None) -> np.ndarray | None:
+            return None if t is None else t.detach().numpy()
+
+        tr: Any = self.model.transformer
+        layers = [
+            {"ln1_w": view(b.ln_1.weight), "ln1_b": view(b.ln_1.bias),
+             "attn_w": view(b.attn.c_attn.weight), "attn_b": view(b.attn.c_attn.bias),
+             "proj_w": view(b.attn.c_proj.weight), "proj_b": view(b.attn.c_proj.bias),
+             "ln2_w": view(b.ln_2.weight), "ln2_b": view(b.ln_2.bias),
+             "fc_w": view(b.mlp.c_fc.weight), "fc_b": view(b.mlp.c_fc.bias),
+             "mproj_w": view(b.mlp.c_proj.weight), "mproj_b": view(b.mlp.c_proj.bias),
+             "gelu": getattr(b.mlp.gelu, "approximate", "none"),
+             "eps1": float(b.ln_1.eps), "eps2": float(b.ln_2.eps)}
+            for b in tr.h
+        ]  # fmt: skip
+        return _core.NativeGPT(
+            view(tr.wte.weight),
+            view(tr.wpe.weight),
+            view(tr.ln_f.weight),
+            view(tr.ln_f.bias),
+            view(self.model.lm_head.weight),
+            layers,
+            [c.numpy() for c in self.k_cache],
+            [c.numpy() for c in self.v_cache],
+            n_head=self.n_head,
+            eps=float(tr.ln_f.eps),
+        )
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -282,13 +338,18 @@ class InferenceEngine:
 
     # ---- the forward pass -----------------------------------------------------------------------
     @torch.no_grad()
-    def _forward(self, slots: Sequence[int], chunks: Sequence[Sequence[int]]) -> torch.Tensor:
+    def _forward(self, slots: Sequence[int], chunks: Sequence[Sequence[int]],
+                 candidates: Sequence[Sequence[int]] | None = None) -> torch.Tensor:  # fmt: skip
         """Feed ``chunks[i]`` (>= 1 token) to slot ``slots[i]``; logits (n, V) fp32 after each
         chunk's end.
 
         Rows of different lengths share the pass: chunks are padded to the longest and every query
         attends to its own slot's cached prefix plus its chunk so far. When every chunk is one
         token the single-token step runs instead.
+
+        ``candidates[i]``: the only logits of row i the caller reads (e.g. the legal moves); the
+        native backend computes just those and leaves the others -inf, the other paths compute
+        every logit.
         """
         n = len(slots)
         lens = [len(c) for c in chunks]
@@ -299,6 +360,13 @@ class InferenceEngine:
             if b + ln > self.max_seq:
                 raise ValueError(f"slot {s}: {b + ln} tokens exceed the context of {self.max_seq}")
         slots = list(slots)
+        if self._native is not None:
+            logits = self._native_forward(slots, chunks, lens, base, candidates)
+            for s, c in zip(slots, chunks, strict=True):
+                self.slot_tokens[s].extend(c)
+            self.tokens_processed += sum(lens)
+            self.forward_calls += 1
+            return logits
         inv: list[int] | None = None
         span: tuple[int | None, int] = (None, 0)  # torch path, see _span
         if self.backend != "triton":
@@ -323,6 +391,22 @@ class InferenceEngine:
         self.tokens_processed += sum(lens)
         self.forward_calls += 1
         return logits
+
+    def _native_forward(
+        self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int], base: list[int],
+        candidates: Sequence[Sequence[int]] | None,
+    ) -> torch.Tensor:  # fmt: skip
+        """The C++ forward (GIL released): flat tokens and offsets, K/V written in place, logits
+        (n, V) in the caller's order; only ``candidates`` (when given) are computed."""
+        assert self._native is not None
+        flat = list(chain.from_iterable(chunks))
+        offsets = [0, *accumulate(lens)]
+        cand = cand_off = None
+        if candidates is not None:
+            cand = list(chain.from_iterable(candidates))
+            cand_off = [0, *accumulate(len(c) for c in candidates)]
+        out = self._native.forward(flat, offsets, slots, base, cand, cand_off, self.threads)
+        return torch.from_numpy(out)
 
     def _decode(self, slots: list[int], tokens: list[int], base: list[int],
                 span: tuple[int | None, int], inv: list[int] | None) -> torch.Tensor:  # fmt: skip
@@ -591,6 +675,11 @@ class InferenceEngine:
         """
         n, V = logits.shape
         dev = logits.device
+        if (
+            dev.type == "cpu" and legal is not None and all(legal)
+            and not (top_k is not None and top_k > 0) and not (top_p is not None and 0 < top_p < 1)
+        ):  # fmt: skip
+            return self._sample_host(logits, legal, temps, keys)
         flat: torch.Tensor | None = None
         flat_host: list[int] | None = None
         if legal is not None:
@@ -640,6 +729,45 @@ class InferenceEngine:
         p = torch.where(tau <= 0, 1.0, probs.gather(1, ids[:, None])[:, 0])
         res = torch.stack([ids.double(), p.double()]).tolist()  # the one sync
         return [int(i) for i in res[0]], res[1]
+
+    def _sample_host(
+        self, logits: torch.Tensor, legal: Sequence[Sequence[int]], temps: Sequence[float],
+        keys: tuple[list[int], list[int], int] | None,
+    ) -> tuple[list[int], list[float]]:  # fmt: skip
+        """``_sample`` on the CPU without top-k/top-p, in numpy over the allowed entries only (a
+        few dozen a row instead of every logit). Same results as the general path: the same
+        float32 noise (the engine generator's full-shape draw, or ``_seeded_uniform``), the same
+        float32 score ``logit + tau * noise``, ties to the lowest id, and the chosen id's
+        probability under softmax(logits / tau) over the allowed entries."""
+        n, V = logits.shape
+        lens = [len(ids) for ids in legal]
+        cols = np.fromiter(chain.from_iterable(legal), np.int64, sum(lens))
+        rows = np.repeat(np.arange(n), lens)
+        starts = np.asarray([0, *accumulate(lens)][:-1], np.int64)
+        lg = logits.detach().float().numpy()[rows, cols]  # (m,) float32
+        tau = np.asarray(temps, np.float64).astype(np.float32)
+        self._step += 1
+        if keys is None:
+            # the same draw as the general path (the generator advances alike); the logs of the
+            # allowed entries only, in torch (numpy's float32 log rounds differently)
+            u = torch.rand((n, V), generator=self.generator).clamp_min(1e-20)
+            picked = u.view(-1).index_select(0, torch.from_numpy(rows * V + cols))
+            noise = (-torch.log(-torch.log(picked))).numpy()
+        else:
+            key_lo = np.asarray(keys[0], np.int64)[rows]
+            key_hi = np.asarray(keys[1], np.int64)[rows]
+            noise = (-np.log(-np.log(_seeded_uniform(key_lo, key_hi, keys[2], cols)))).astype(
+                np.float32
+            )
+        score = lg + tau[rows] * noise  # float32, rounded as on the general path
+        # per row: the best score, ties to the lowest id
+        best = np.lexsort((cols, -score, rows))[starts]
+        ids = cols[best]
+        z = lg / np.maximum(tau, np.float32(1e-6))[rows]
+        top = np.maximum.reduceat(z, starts)
+        e = np.exp(z - top[rows])
+        p = e[best] / np.add.reduceat(e, starts)
+        return ids.tolist(), np.where(tau <= 0, 1.0, p.astype(np.float64)).tolist()
 
     # ---- public API -----------------------------------------------------------------------------
     def choose_moves(
@@ -707,12 +835,12 @@ class InferenceEngine:
         if not legal:
             return {}
         if self.tokenizer.name == "move":
-            tokens = self._prompt_move(board)
-            logits = self._forward([slot], [self._sync(slot, tokens)])[0]
             from chessformer.moves import move_to_id
 
-            ids = torch.tensor([move_to_id(u) for u in legal], device=logits.device)
-            lp = logits[ids]
+            tokens = self._prompt_move(board)
+            cand = [move_to_id(u) for u in legal]
+            logits = self._forward([slot], [self._sync(slot, tokens)], [cand])[0]
+            lp = logits[torch.tensor(cand, device=logits.device)]
         else:
             lp = self._score_sans(board, slot, legal)
         t = max(temperature, 1e-6)
@@ -759,9 +887,10 @@ class InferenceEngine:
         if not todo:
             return
         chunks = [self._sync(slots[i], self._prompt_move(boards[i])) for i in todo]
-        logits = self._forward([slots[i] for i in todo], chunks)  # (n, V)
+        cands = [legal[i] for i in todo]
+        logits = self._forward([slots[i] for i in todo], chunks, cands)  # (n, V)
         ids, probs = self._sample(
-            logits, [legal[i] for i in todo], [temps[i] for i in todo], top_k, top_p,
+            logits, cands, [temps[i] for i in todo], top_k, top_p,
             self._draw_keys(keys, todo, 0),
         )  # fmt: skip
         for r, i in enumerate(todo):
