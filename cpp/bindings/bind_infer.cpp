@@ -206,15 +206,20 @@ class NativeGPT {
     return const_cast<float*>(p);
   }
 
+  // A 1-D int64 array from a sequence or array of integers (other integer dtypes are widened;
+  // floats, bools and strings are refused rather than truncated).
   static I64 ints(const py::object& obj, const char* name) {
-    I64 a;
-    try {
-      a = obj.cast<I64>();
-    } catch (const py::cast_error&) {
+    const py::array raw = py::array::ensure(obj);
+    if (!raw) {
+      PyErr_Clear();
       throw py::value_error(std::string(name) + " must be a sequence or array of integers");
     }
-    if (a.ndim() != 1) throw py::value_error(std::string(name) + " must be 1-D, got " + dims(a));
-    return a;
+    const char kind = raw.dtype().kind();
+    if (raw.size() > 0 && kind != 'i' && kind != 'u')
+      throw py::value_error(std::string(name) + " must be integers, got dtype " +
+                            std::string(py::str(raw.dtype())));
+    if (raw.ndim() != 1) throw py::value_error(std::string(name) + " must be 1-D, got " + dims(raw));
+    return I64::ensure(raw);
   }
 
   std::vector<py::array> keep_;

@@ -748,8 +748,10 @@ class InferenceEngine:
         tau = np.asarray(temps, np.float64).astype(np.float32)
         self._step += 1
         if keys is None:
-            # the same draw as the general path (the generator advances alike); the logs of the
-            # allowed entries only, in torch (numpy's float32 log rounds differently)
+            # the same draws as the general path (the generator advances alike: the Triton
+            # kernel's seed, then the uniforms); the logs of the allowed entries only, in torch
+            # (numpy's float32 log rounds differently)
+            torch.randint(0, 2**31 - 1, (1,), generator=self.generator)
             u = torch.rand((n, V), generator=self.generator).clamp_min(1e-20)
             picked = u.view(-1).index_select(0, torch.from_numpy(rows * V + cols))
             noise = (-torch.log(-torch.log(picked))).numpy()
