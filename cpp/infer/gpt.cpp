@@ -80,13 +80,23 @@ inline void vstore_n(float* p, V v, int) { *p = v; }
 inline float vsum(V v) { return v; }
 #endif
 
+inline void prefetch(const float* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 constexpr int kRows = 4;   // weight rows per dot-product block
 constexpr int kTile = 64;  // tokens per pass over a weight matrix (their inputs stay in L2)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // res[r * TT + t] = dot(w[r][0..K), x[t * ldx + 0..K)) for R rows and TT token vectors.
+// When `pf` is set, the rows pf[0..R) are prefetched along the way (the next rows to be read).
 template <int R, int TT>
-inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, float* res) {
+inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, float* res,
+                      const float* const* pf = nullptr) {
   V acc[R][TT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) acc[r][t] = vzero();
@@ -94,6 +104,8 @@ inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, 
   for (; k + kW <= K; k += kW) {
     V wv[R];
     for (int r = 0; r < R; ++r) wv[r] = vload(w[r] + k);
+    if (pf)
+      for (int r = 0; r < R; ++r) prefetch(pf[r] + k);
     for (int t = 0; t < TT; ++t) {
       const V xv = vload(x + size_t(t) * ldx + k);
       for (int r = 0; r < R; ++r) acc[r][t] = vfma(wv[r], xv, acc[r][t]);
@@ -114,13 +126,14 @@ inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, 
 
 // dot_block with a run-time token count 1 <= tt <= kTB.
 template <int R>
-inline void dot_block_n(const float* const* w, const float* x, size_t ldx, int K, int tt, float* res) {
+inline void dot_block_n(const float* const* w, const float* x, size_t ldx, int K, int tt, float* res,
+                        const float* const* pf) {
   switch (tt) {
-    case 1: dot_block<R, 1>(w, x, ldx, K, res); return;
-    case 2: dot_block<R, 2>(w, x, ldx, K, res); return;
+    case 1: dot_block<R, 1>(w, x, ldx, K, res, pf); return;
+    case 2: dot_block<R, 2>(w, x, ldx, K, res, pf); return;
 #if defined(__AVX512F__) || !(defined(__AVX2__) && defined(__FMA__))
-    case 3: dot_block<R, 3>(w, x, ldx, K, res); return;
-    case 4: dot_block<R, 4>(w, x, ldx, K, res); return;
+    case 3: dot_block<R, 3>(w, x, ldx, K, res, pf); return;
+    case 4: dot_block<R, 4>(w, x, ldx, K, res, pf); return;
 #endif
     default: throw std::logic_error("dot_block_n: bad token count");
   }
@@ -151,11 +164,17 @@ void matmul(const float* W, const float* b, int K, const float* X, size_t ldx, i
     const int t1 = std::min(nt, t0 + kTile);
     int o = o0;
     for (; o + kRows <= o1; o += kRows) {
-      const float* w[kRows];
-      for (int r = 0; r < kRows; ++r) w[r] = W + size_t(o + r) * size_t(K);
+      const float *w[kRows], *next[kRows];
+      for (int r = 0; r < kRows; ++r) {
+        w[r] = W + size_t(o + r) * size_t(K);
+        next[r] = w[r] + size_t(kRows) * size_t(K);
+      }
       for (int t = t0; t < t1; t += kTB) {
         const int tt = std::min(kTB, t1 - t);
-        dot_block_n<kRows>(w, X + size_t(t) * ldx, ldx, K, tt, res);
+        // the first token block also prefetches the next row block: between calls the weights
+        // go cold, and the hardware prefetcher alone keeps too few lines in flight
+        dot_block_n<kRows>(w, X + size_t(t) * ldx, ldx, K, tt, res,
+                           t == t0 && o + 2 * kRows <= o1 ? next : nullptr);
         for (int r = 0; r < kRows; ++r) {
           const float bias = b ? b[o + r] : 0.0f;
           for (int j = 0; j < tt; ++j)
@@ -168,7 +187,7 @@ void matmul(const float* W, const float* b, int K, const float* X, size_t ldx, i
       const float bias = b ? b[o] : 0.0f;
       for (int t = t0; t < t1; t += kTB) {
         const int tt = std::min(kTB, t1 - t);
-        dot_block_n<1>(w, X + size_t(t) * ldx, ldx, K, tt, res);
+        dot_block_n<1>(w, X + size_t(t) * ldx, ldx, K, tt, res, nullptr);
         for (int j = 0; j < tt; ++j) epilogue(epi, out + size_t(t + j) * ldo + size_t(o), res[j] + bias);
       }
     }
@@ -486,9 +505,12 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
     const int64_t end = batch.cand_offsets[i + 1];
     float res[kRows];
     for (; k + kRows <= end; k += kRows) {
-      const float* rows[kRows];
-      for (int r = 0; r < kRows; ++r) rows[r] = s.head + size_t(batch.cand[k + r]) * C;
-      dot_block<kRows, 1>(rows, xi, 0, C, res);
+      const float *rows[kRows], *next[kRows];
+      for (int r = 0; r < kRows; ++r) {
+        rows[r] = s.head + size_t(batch.cand[k + r]) * C;
+        next[r] = k + kRows + r < end ? s.head + size_t(batch.cand[k + kRows + r]) * C : rows[r];
+      }
+      dot_block<kRows, 1>(rows, xi, 0, C, res, next);
       for (int r = 0; r < kRows; ++r) li[batch.cand[k + r]] = res[r];
     }
     for (; k < end; ++k) {
