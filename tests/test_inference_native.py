@@ -252,12 +252,36 @@ def test_bad_input_is_refused() -> None:
     ]:
         with pytest.raises(ValueError, match=msg):
             build(**over)
-    with pytest.raises(ValueError, match="native backend runs float32 on the CPU"):
-        InferenceEngine(m, "move", dtype=torch.bfloat16, backend="native")
+    with pytest.raises(ValueError, match="native backend runs float32"):
+        InferenceEngine(m, "move", dtype=torch.float16, backend="native")
     with pytest.raises(ValueError, match="threads"):
         InferenceEngine(m, "move", threads=0)
     # the torch backend stays selectable, also through the environment
     assert InferenceEngine(m, "move", dtype=torch.bfloat16).backend == "torch"
+
+
+def test_bf16_weights_are_opt_in_and_match_pre_rounded_weights() -> None:
+    """dtype=bfloat16 with backend="native": bf16 copies of the matrices, fp32 everything else --
+    the logits of an fp32 model whose matrices were rounded to bf16 beforehand."""
+    # not by default (a model of its own: the torch path converts the model in place)
+    assert InferenceEngine(model(1, 1, 16), "move", dtype=torch.bfloat16).backend == "torch"
+    m = model(2, 3, 48, bias=True, tied=False)
+    half = InferenceEngine(m, "move", max_batch=2, dtype=torch.bfloat16, backend="native")
+    assert half.backend == "native" and half._native.info()["bf16_weights"]
+    assert half.k_cache[0].dtype == torch.float32
+    rounded = model(2, 3, 48, bias=True, tied=False)
+    with torch.no_grad():
+        for name, p in rounded.named_parameters():
+            if name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight", "lm_head.weight")):
+                p.copy_(p.to(torch.bfloat16).float())
+    ref = InferenceEngine(rounded, "move", max_batch=2)
+    exact = InferenceEngine(m, "move", max_batch=2)
+    rng = random.Random(4)
+    for lens in ([7, 3], [1, 1], [2, 1]):
+        chunks = [[rng.randrange(1968) for _ in range(n)] for n in lens]
+        a, b, c = (e._forward([1, 0], chunks) for e in (half, ref, exact))
+        close(a, b)
+        assert (a - c).abs().max() > 1e-4 * c.abs().max()  # the rounding is real
 
 
 def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

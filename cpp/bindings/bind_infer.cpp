@@ -31,7 +31,7 @@ class NativeGPT {
  public:
   NativeGPT(const py::object& wte, const py::object& wpe, const py::object& lnf_w, const py::object& lnf_b,
             const py::object& head, const py::list& layers, const py::list& k_caches,
-            const py::list& v_caches, int n_head, float eps) {
+            const py::list& v_caches, int n_head, float eps, bool bf16) {
     inf::ModelSpec s;
     const py::array wte_a = need_array(wte, "wte");
     if (wte_a.ndim() != 2) throw py::value_error("wte must be 2-D (vocab, n_embd), got " + dims(wte_a));
@@ -54,6 +54,7 @@ class NativeGPT {
     s.head_rows = int(head_a.shape(0));
     s.head = f32(head, "head", {s.head_rows, C});
     s.eps_f = eps;
+    s.bf16_weights = bf16;
     if (layers.empty()) throw py::value_error("the model has no layers");
     if (k_caches.size() != layers.size() || v_caches.size() != layers.size())
       throw py::value_error("need one key and one value cache per layer: " + std::to_string(layers.size()) +
@@ -167,6 +168,7 @@ class NativeGPT {
     d["max_batch"] = s.max_batch;
     d["max_seq"] = s.max_seq;
     d["isa"] = inf::Forward::isa();
+    d["bf16_weights"] = s.bf16_weights;
     return d;
   }
 
@@ -234,13 +236,15 @@ void bind_infer(py::module_& m) {
                         "The native CPU forward pass of a GPT over borrowed float32 weights and KV caches.")
       .def(
           py::init<const py::object&, const py::object&, const py::object&, const py::object&,
-                   const py::object&, const py::list&, const py::list&, const py::list&, int, float>(),
+                   const py::object&, const py::list&, const py::list&, const py::list&, int, float, bool>(),
           py::arg("wte"), py::arg("wpe"), py::arg("lnf_w"), py::arg("lnf_b"), py::arg("head"),
           py::arg("layers"), py::arg("k_caches"), py::arg("v_caches"), py::arg("n_head"),
-          py::arg("eps") = 1e-5f,
+          py::arg("eps") = 1e-5f, py::arg("bf16") = false,
           "Borrow the weights (layers: one dict per block with ln1_w, ln1_b, attn_w, attn_b, proj_w, proj_b, "
           "ln2_w, ln2_b, fc_w, fc_b, mproj_w, mproj_b, gelu ('none' or 'tanh'), eps1, eps2; biases may be "
-          "None) and the (max_batch, n_head, max_seq, head_dim) caches.")
+          "None) and the (max_batch, n_head, max_seq, head_dim) caches. bf16: read bf16 copies of the "
+          "matrices "
+          "(made now: later changes of those weights are not seen) -- half the bytes per call.")
       .def("forward", &NativeGPT::forward, py::arg("tokens"), py::arg("offsets"), py::arg("slots"),
            py::arg("base"), py::arg("candidates") = py::none(), py::arg("cand_offsets") = py::none(),
            py::arg("threads") = 1,

@@ -2,6 +2,7 @@
 #include "infer/gpt.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -34,6 +35,11 @@ inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 inline V vset(float x) { return _mm512_set1_ps(x); }
 inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline void vstore_n(float* p, V v, int n) { _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1u), v); }
+// kW bf16 weights widened to fp32 (a bf16 is the top half of an fp32)
+inline V vload_bf16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_cvtepu16_epi32(0xFFFF, h), 16));
+}
 inline float vsum(V v) {
   // (not _mm512_reduce_add_ps: with GCC 12 its "undefined" passthrough trips -Wuninitialized)
   v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
@@ -53,6 +59,10 @@ inline __m256i tail_mask(int n) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWords + 8 - n));
 }
 inline V vzero() { return _mm256_setzero_ps(); }
+inline V vload_bf16(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
 inline V vload(const float* p) { return _mm256_loadu_ps(p); }
 inline V vload_n(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
 inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -71,6 +81,12 @@ constexpr int kW = 1;
 constexpr int kTB = 4;
 using V = float;
 inline V vzero() { return 0.0f; }
+inline V vload_bf16(const uint16_t* p) {
+  const uint32_t u = uint32_t(*p) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
 inline V vload(const float* p) { return *p; }
 inline V vload_n(const float* p, int) { return *p; }  // never called with kW == 1
 inline V vfma(V a, V b, V c) { return a * b + c; }
@@ -80,12 +96,30 @@ inline void vstore_n(float* p, V v, int) { *p = v; }
 inline float vsum(V v) { return v; }
 #endif
 
-inline void prefetch(const float* p) {
+inline void prefetch(const void* p) {
 #if defined(__GNUC__)
   __builtin_prefetch(p);
 #else
   (void)p;
 #endif
+}
+
+// Weights are fp32 or bf16 (uint16_t: the opt-in half-size copies); activations are always fp32.
+inline V wload(const float* p) { return vload(p); }
+inline V wload(const uint16_t* p) { return vload_bf16(p); }
+inline V wload_n(const float* p, int n) { return vload_n(p, n); }
+inline V wload_n(const uint16_t* p, int n) {
+  uint16_t tmp[kW] = {};
+  std::memcpy(tmp, p, sizeof(uint16_t) * size_t(n));
+  return vload_bf16(tmp);
+}
+
+uint16_t to_bf16(float f) {  // round to nearest even; NaNs stay (quiet) NaNs
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((u >> 16) | 0x40u);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
 }
 
 constexpr int kRows = 4;   // weight rows per dot-product block
@@ -94,16 +128,16 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // res[r * TT + t] = dot(w[r][0..K), x[t * ldx + 0..K)) for R rows and TT token vectors.
 // When `pf` is set, the rows pf[0..R) are prefetched along the way (the next rows to be read).
-template <int R, int TT>
-inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, float* res,
-                      const float* const* pf = nullptr) {
+template <int R, int TT, typename Wt = float>
+inline void dot_block(const Wt* const* w, const float* x, size_t ldx, int K, float* res,
+                      const Wt* const* pf = nullptr) {
   V acc[R][TT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) acc[r][t] = vzero();
   int k = 0;
   for (; k + kW <= K; k += kW) {
     V wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = vload(w[r] + k);
+    for (int r = 0; r < R; ++r) wv[r] = wload(w[r] + k);
     if (pf)
       for (int r = 0; r < R; ++r) prefetch(pf[r] + k);
     for (int t = 0; t < TT; ++t) {
@@ -114,7 +148,7 @@ inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, 
   if (k < K) {
     const int n = K - k;
     V wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = vload_n(w[r] + k, n);
+    for (int r = 0; r < R; ++r) wv[r] = wload_n(w[r] + k, n);
     for (int t = 0; t < TT; ++t) {
       const V xv = vload_n(x + size_t(t) * ldx + k, n);
       for (int r = 0; r < R; ++r) acc[r][t] = vfma(wv[r], xv, acc[r][t]);
@@ -125,15 +159,15 @@ inline void dot_block(const float* const* w, const float* x, size_t ldx, int K, 
 }
 
 // dot_block with a run-time token count 1 <= tt <= kTB.
-template <int R>
-inline void dot_block_n(const float* const* w, const float* x, size_t ldx, int K, int tt, float* res,
-                        const float* const* pf) {
+template <int R, typename Wt>
+inline void dot_block_n(const Wt* const* w, const float* x, size_t ldx, int K, int tt, float* res,
+                        const Wt* const* pf) {
   switch (tt) {
-    case 1: dot_block<R, 1>(w, x, ldx, K, res, pf); return;
-    case 2: dot_block<R, 2>(w, x, ldx, K, res, pf); return;
+    case 1: dot_block<R, 1, Wt>(w, x, ldx, K, res, pf); return;
+    case 2: dot_block<R, 2, Wt>(w, x, ldx, K, res, pf); return;
 #if defined(__AVX512F__) || !(defined(__AVX2__) && defined(__FMA__))
-    case 3: dot_block<R, 3>(w, x, ldx, K, res, pf); return;
-    case 4: dot_block<R, 4>(w, x, ldx, K, res, pf); return;
+    case 3: dot_block<R, 3, Wt>(w, x, ldx, K, res, pf); return;
+    case 4: dot_block<R, 4, Wt>(w, x, ldx, K, res, pf); return;
 #endif
     default: throw std::logic_error("dot_block_n: bad token count");
   }
@@ -157,14 +191,15 @@ inline void epilogue(Epi epi, float* dst, float v) {
 
 // out[t * ldo + o] = epi(b[o] + sum_k W[o * K + k] * X[t * ldx + k]) for o in [o0, o1), t < nt.
 // Each block of kRows weight rows is read from memory once per tile of kTile tokens.
-void matmul(const float* W, const float* b, int K, const float* X, size_t ldx, int nt, float* out, size_t ldo,
+template <typename Wt>
+void matmul(const Wt* W, const float* b, int K, const float* X, size_t ldx, int nt, float* out, size_t ldo,
             int o0, int o1, Epi epi) {
   float res[kRows * kTB];
   for (int t0 = 0; t0 < nt; t0 += kTile) {
     const int t1 = std::min(nt, t0 + kTile);
     int o = o0;
     for (; o + kRows <= o1; o += kRows) {
-      const float *w[kRows], *next[kRows];
+      const Wt *w[kRows], *next[kRows];
       for (int r = 0; r < kRows; ++r) {
         w[r] = W + size_t(o + r) * size_t(K);
         next[r] = w[r] + size_t(kRows) * size_t(K);
@@ -173,8 +208,8 @@ void matmul(const float* W, const float* b, int K, const float* X, size_t ldx, i
         const int tt = std::min(kTB, t1 - t);
         // the first token block also prefetches the next row block: between calls the weights
         // go cold, and the hardware prefetcher alone keeps too few lines in flight
-        dot_block_n<kRows>(w, X + size_t(t) * ldx, ldx, K, tt, res,
-                           t == t0 && o + 2 * kRows <= o1 ? next : nullptr);
+        dot_block_n<kRows, Wt>(w, X + size_t(t) * ldx, ldx, K, tt, res,
+                               t == t0 && o + 2 * kRows <= o1 ? next : nullptr);
         for (int r = 0; r < kRows; ++r) {
           const float bias = b ? b[o + r] : 0.0f;
           for (int j = 0; j < tt; ++j)
@@ -183,11 +218,11 @@ void matmul(const float* W, const float* b, int K, const float* X, size_t ldx, i
       }
     }
     for (; o < o1; ++o) {
-      const float* w[1] = {W + size_t(o) * size_t(K)};
+      const Wt* w[1] = {W + size_t(o) * size_t(K)};
       const float bias = b ? b[o] : 0.0f;
       for (int t = t0; t < t1; t += kTB) {
         const int tt = std::min(kTB, t1 - t);
-        dot_block_n<1>(w, X + size_t(t) * ldx, ldx, K, tt, res, nullptr);
+        dot_block_n<1, Wt>(w, X + size_t(t) * ldx, ldx, K, tt, res, nullptr);
         for (int j = 0; j < tt; ++j) epilogue(epi, out + size_t(t + j) * ldo + size_t(o), res[j] + bias);
       }
     }
@@ -344,15 +379,70 @@ void validate(const ModelSpec& s, const Batch& b) {
   }
 }
 
+namespace {
+// logits[i, id] = dot(head[id], xf[i]) for the candidate ids of each row i (rows prefetched a
+// group ahead: the candidates are scattered over the head)
+template <typename Wt>
+void candidate_logits(const Wt* head, const Batch& batch, const float* xf, int C, int Vh, float* logits) {
+  for (int i = 0; i < batch.n; ++i) {
+    const float* xi = xf + size_t(i) * C;
+    float* li = logits + size_t(i) * Vh;
+    int64_t k = batch.cand_offsets[i];
+    const int64_t end = batch.cand_offsets[i + 1];
+    float res[kRows];
+    for (; k + kRows <= end; k += kRows) {
+      const Wt *rows[kRows], *next[kRows];
+      for (int r = 0; r < kRows; ++r) {
+        rows[r] = head + size_t(batch.cand[k + r]) * C;
+        next[r] = k + kRows + r < end ? head + size_t(batch.cand[k + kRows + r]) * C : rows[r];
+      }
+      dot_block<kRows, 1, Wt>(rows, xi, 0, C, res, next);
+      for (int r = 0; r < kRows; ++r) li[batch.cand[k + r]] = res[r];
+    }
+    for (; k < end; ++k) {
+      const Wt* rows[1] = {head + size_t(batch.cand[k]) * C};
+      dot_block<1, 1, Wt>(rows, xi, 0, C, res);
+      li[batch.cand[k]] = res[0];
+    }
+  }
+}
+}  // namespace
+
 // ---- the forward pass ----------------------------------------------------------------------------
+namespace {
+// A weight matrix: fp32 (borrowed) or, with bf16_weights, the bf16 copy (owned by Impl).
+struct Mat {
+  const float* f32;
+  const uint16_t* bf16;
+};
+}  // namespace
+
 struct Forward::Impl {
   std::vector<float> x, y, qkv, att, hid, xf, scores;
   std::vector<int64_t> pos, slot;  // per token
   std::unique_ptr<Pool> pool;
+  std::vector<std::vector<uint16_t>> copies;  // bf16 weights
+  std::vector<std::array<Mat, 4>> mats;       // per layer: attn, proj, fc, mproj
+  Mat head{nullptr, nullptr};
+
+  Mat mat(const float* w, size_t n, bool half) {
+    if (!half) return {w, nullptr};
+    copies.emplace_back(n);
+    for (size_t i = 0; i < n; ++i) copies.back()[i] = to_bf16(w[i]);
+    return {nullptr, copies.back().data()};
+  }
 };
 
 Forward::Forward(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique<Impl>()) {
   validate(spec_);
+  const ModelSpec& s = spec_;
+  const size_t C = size_t(s.n_embd), F = size_t(s.n_hidden);
+  const bool half = s.bf16_weights;
+  impl_->copies.reserve(4 * s.layers.size() + 1);
+  for (const LayerWeights& L : s.layers)
+    impl_->mats.push_back({impl_->mat(L.attn_w, 3 * C * C, half), impl_->mat(L.proj_w, C * C, half),
+                           impl_->mat(L.fc_w, F * C, half), impl_->mat(L.mproj_w, C * F, half)});
+  impl_->head = impl_->mat(s.head, size_t(s.head_rows) * C, half);
 }
 Forward::~Forward() = default;
 
@@ -381,12 +471,16 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
     o0 = std::min(rows, p * per * kRows);
     o1 = std::min(rows, (p + 1) * per * kRows);
   };
-  auto par_matmul = [&](const float* W, const float* b, int K, const float* X, int rows, float* out, int ldo,
-                        Epi epi) {
+  auto par_matmul = [&](Mat W, const float* b, int K, const float* X, int rows, float* out, int ldo, Epi epi,
+                        int tokens) {
     parallel([&](int p) {
       int o0, o1;
       split(rows, p, o0, o1);
-      if (o0 < o1) matmul(W, b, K, X, size_t(K), nt, out, size_t(ldo), o0, o1, epi);
+      if (o0 >= o1) return;
+      if (W.bf16)
+        matmul(W.bf16, b, K, X, size_t(K), tokens, out, size_t(ldo), o0, o1, epi);
+      else
+        matmul(W.f32, b, K, X, size_t(K), tokens, out, size_t(ldo), o0, o1, epi);
     });
   };
 
@@ -413,10 +507,12 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
   }
 
   const float scale = 1.0f / std::sqrt(float(D));
-  for (const LayerWeights& L : s.layers) {
+  for (size_t l = 0; l < s.layers.size(); ++l) {
+    const LayerWeights& L = s.layers[l];
+    const std::array<Mat, 4>& M = w.mats[l];
     for (int t = 0; t < nt; ++t)
       layernorm(w.x.data() + size_t(t) * C, L.ln1_w, L.ln1_b, L.eps1, C, w.y.data() + size_t(t) * C);
-    par_matmul(L.attn_w, L.attn_b, C, w.y.data(), 3 * C, w.qkv.data(), 3 * C, Epi::Store);
+    par_matmul(M[0], L.attn_b, C, w.y.data(), 3 * C, w.qkv.data(), 3 * C, Epi::Store, nt);
     // keys and values of every token into its slot's cache first: a chunk's later tokens see its
     // earlier ones
     for (int t = 0; t < nt; ++t) {
@@ -474,12 +570,12 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
         }
       }
     });
-    par_matmul(L.proj_w, L.proj_b, C, w.att.data(), C, w.x.data(), C, Epi::Add);
+    par_matmul(M[1], L.proj_b, C, w.att.data(), C, w.x.data(), C, Epi::Add, nt);
     for (int t = 0; t < nt; ++t)
       layernorm(w.x.data() + size_t(t) * C, L.ln2_w, L.ln2_b, L.eps2, C, w.y.data() + size_t(t) * C);
-    par_matmul(L.fc_w, L.fc_b, C, w.y.data(), F, w.hid.data(), F,
-               L.gelu == Gelu::Tanh ? Epi::GeluTanh : Epi::GeluErf);
-    par_matmul(L.mproj_w, L.mproj_b, F, w.hid.data(), C, w.x.data(), C, Epi::Add);
+    par_matmul(M[2], L.fc_b, C, w.y.data(), F, w.hid.data(), F,
+               L.gelu == Gelu::Tanh ? Epi::GeluTanh : Epi::GeluErf, nt);
+    par_matmul(M[3], L.mproj_b, F, w.hid.data(), C, w.x.data(), C, Epi::Add, nt);
   }
 
   // final LayerNorm of each chunk's last token, then the head
@@ -489,36 +585,14 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
               w.xf.data() + size_t(i) * C);
   const int Vh = s.head_rows;
   if (!batch.cand) {
-    parallel([&](int p) {
-      int o0, o1;
-      split(Vh, p, o0, o1);
-      if (o0 < o1)
-        matmul(s.head, nullptr, C, w.xf.data(), size_t(C), n, logits, size_t(Vh), o0, o1, Epi::Store);
-    });
+    par_matmul(w.head, nullptr, C, w.xf.data(), Vh, logits, Vh, Epi::Store, n);
     return;
   }
   std::fill(logits, logits + size_t(n) * Vh, kNegInf);
-  for (int i = 0; i < n; ++i) {
-    const float* xi = w.xf.data() + size_t(i) * C;
-    float* li = logits + size_t(i) * Vh;
-    int64_t k = batch.cand_offsets[i];
-    const int64_t end = batch.cand_offsets[i + 1];
-    float res[kRows];
-    for (; k + kRows <= end; k += kRows) {
-      const float *rows[kRows], *next[kRows];
-      for (int r = 0; r < kRows; ++r) {
-        rows[r] = s.head + size_t(batch.cand[k + r]) * C;
-        next[r] = k + kRows + r < end ? s.head + size_t(batch.cand[k + kRows + r]) * C : rows[r];
-      }
-      dot_block<kRows, 1>(rows, xi, 0, C, res, next);
-      for (int r = 0; r < kRows; ++r) li[batch.cand[k + r]] = res[r];
-    }
-    for (; k < end; ++k) {
-      const float* rows[1] = {s.head + size_t(batch.cand[k]) * C};
-      dot_block<1, 1>(rows, xi, 0, C, res);
-      li[batch.cand[k]] = res[0];
-    }
-  }
+  if (w.head.bf16)
+    candidate_logits(w.head.bf16, batch, w.xf.data(), C, Vh, logits);
+  else
+    candidate_logits(w.head.f32, batch, w.xf.data(), C, Vh, logits);
 }
 
 }  // namespace chessformer::infer

@@ -51,6 +51,9 @@ struct ModelSpec {
   int max_batch = 0;  // B of the caches
   int max_seq = 0;    // T of the caches
   float eps_f = 1e-5f;
+  // Opt-in: the forward keeps bf16 copies (round to nearest even) of the matrices (attention,
+  // MLP, head) and reads those -- half the bytes; activations, caches and sums stay fp32.
+  bool bf16_weights = false;
   const float* wte = nullptr;  // (vocab, C)
   const float* wpe = nullptr;  // (n_pos, C)
   const float* lnf_w = nullptr;

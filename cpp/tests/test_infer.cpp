@@ -7,7 +7,9 @@
 //   g++ -std=c++20 -O2 -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o /tmp/ti && /tmp/ti
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -229,6 +231,51 @@ void test_candidates() {
     }
 }
 
+float round_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// bf16 weights: the same logits as fp32 weights rounded to bf16 beforehand (fp32 sums both ways)
+void test_bf16_weights() {
+  const Dims d{48, 3, 100, 40, 16, 2, 2, 16, true, Gelu::Erf};
+  Model half(d, 21), rounded(d, 21);
+  half.spec.bf16_weights = true;
+  auto round_all = [&](const float* p, size_t n) {
+    float* w = const_cast<float*>(p);
+    for (size_t i = 0; i < n; ++i) w[i] = round_bf16(w[i]);
+  };
+  const size_t C = size_t(d.C), F = size_t(d.F);
+  for (const LayerWeights& L : rounded.spec.layers) {
+    round_all(L.attn_w, 3 * C * C);
+    round_all(L.proj_w, C * C);
+    round_all(L.fc_w, F * C);
+    round_all(L.mproj_w, C * F);
+  }
+  round_all(rounded.spec.head, size_t(d.V) * C);
+  Forward a(half.spec), b(rounded.spec);
+  const std::vector<int64_t> tokens = {3, 4, 5, 9, 1}, offsets = {0, 3, 5}, slots = {1, 0}, base = {0, 0};
+  Batch batch;
+  batch.tokens = tokens.data();
+  batch.offsets = offsets.data();
+  batch.slots = slots.data();
+  batch.base = base.data();
+  batch.n = 2;
+  std::vector<float> la(2 * d.V), lb(2 * d.V);
+  a.run(batch, la.data(), 1);
+  b.run(batch, lb.data(), 1);
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < la.size(); ++i) {
+    err = std::max(err, double(std::abs(la[i] - lb[i])));
+    scale = std::max(scale, double(std::abs(lb[i])));
+  }
+  std::printf("  bf16 weights vs pre-rounded fp32: max relative error %.2e\n", err / scale);
+  CHECK(err / scale < 1e-5);
+}
+
 void test_validation() {
   const Dims d{16, 2, 32, 20, 8, 1, 2, 8, false, Gelu::Erf};
   Model m(d, 5);
@@ -276,6 +323,7 @@ int main() {
   test_against_reference({35, 5, 64, 33, 20, 2, 4, 20, true, Gelu::Erf}, 3);   // head dim 7
   test_against_reference({64, 4, 256, 50, 32, 2, 4, 32, false, Gelu::Tanh}, 2);
   test_candidates();
+  test_bf16_weights();
   test_validation();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

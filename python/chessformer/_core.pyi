@@ -144,6 +144,7 @@ class NativeGPT:
         v_caches: list[Any],
         n_head: int,
         eps: float = 1e-05,
+        bf16: bool = False,
     ) -> None: ...
     def forward(
         self,

@@ -173,16 +173,18 @@ def _add_norm(
 
 def _choose_backend(device: torch.device, dtype: torch.dtype, force: str | None) -> str:
     """``native`` (the C++ forward) for fp32 on the CPU unless ``force`` or
-    ``$CHESSFORMER_BACKEND`` asks for another; else the kernels' choice (``triton``/``torch``)."""
+    ``$CHESSFORMER_BACKEND`` asks for another; else the kernels' choice (``triton``/``torch``).
+    Forced ``native`` also takes bf16 (bf16 weights, fp32 activations: opt-in only)."""
     choice = (force or os.environ.get(_kernels().ENV_VAR) or "auto").lower()
-    native_ok = device.type == "cpu" and dtype == torch.float32
+    cpu = device.type == "cpu"
     if choice == "native":
-        if not native_ok:
+        if not cpu or dtype not in (torch.float32, torch.bfloat16):
             raise ValueError(
-                f"the native backend runs float32 on the CPU, not {dtype} on {str(device)!r}"
+                "the native backend runs float32 (or bfloat16 weights) on the CPU, not "
+                f"{dtype} on {str(device)!r}"
             )
         return "native"
-    if choice == "auto" and native_ok:
+    if choice == "auto" and cpu and dtype == torch.float32:
         return "native"
     return str(_kernels().get_backend(device, force))
 
@@ -221,11 +223,16 @@ class InferenceEngine:
         if dtype is None:
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.dtype = dtype
+        self.backend: str = _choose_backend(self.device, dtype, backend)
+        # native with bf16 asked: fp32 tensors (model, caches); the C++ forward reads bf16 copies
+        # of the matrices
+        self._native_bf16 = self.backend == "native" and dtype == torch.bfloat16
+        if self._native_bf16:
+            dtype = torch.float32
         self.model = model.to(self.device, dtype).eval()
         self.config = cfg
         self.max_batch = max_batch
         self.max_seq = min(max_seq or cfg.block_size, cfg.block_size)
-        self.backend: str = _choose_backend(self.device, dtype, backend)
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads!r}")
         self.threads = threads  # native backend: threads splitting each matrix product
@@ -301,6 +308,7 @@ class InferenceEngine:
             [c.numpy() for c in self.v_cache],
             n_head=self.n_head,
             eps=float(tr.ln_f.eps),
+            bf16=self._native_bf16,
         )
 
     # ---- construction ---------------------------------------------------------------------------
