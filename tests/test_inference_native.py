@@ -183,6 +183,19 @@ def test_host_sampler_equals_the_general_sampler(seeded: bool) -> None:
         assert all(i in ids for i, ids in zip(fast[0], legal, strict=True))
 
 
+def test_row_hashed_uniforms_equal_the_reference() -> None:
+    from chessformer.inference import _seeded_uniform, _seeded_uniform_rows
+
+    rng = np.random.default_rng(1)
+    for draw in (0, 1, 7, 2**32 + 3):
+        lo = rng.integers(0, 2**32, 5).tolist()
+        hi = rng.integers(0, 2**32, 5).tolist()
+        rows = np.sort(rng.integers(0, 5, 300))
+        cols = rng.integers(0, 1974, 300)
+        want = _seeded_uniform(np.asarray(lo)[rows], np.asarray(hi)[rows], draw, cols)
+        assert np.array_equal(_seeded_uniform_rows(lo, hi, draw, rows, cols), want)
+
+
 def test_bad_input_is_refused() -> None:
     m = model(1, 2, 16, block=32)
     eng = InferenceEngine(m, "move", max_batch=2)
