@@ -49,6 +49,17 @@ inline float vsum(V v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+// The sums of four vectors at once (fewer shuffles than four vsum calls).
+inline void vsum4(V a, V b, V c, V d, float* out) {
+  const V ab = _mm512_add_ps(_mm512_maskz_unpacklo_ps(0xFFFF, a, b), _mm512_maskz_unpackhi_ps(0xFFFF, a, b));
+  const V cd = _mm512_add_ps(_mm512_maskz_unpacklo_ps(0xFFFF, c, d), _mm512_maskz_unpackhi_ps(0xFFFF, c, d));
+  // per 128-bit lane: the partial sums of a, b, c, d
+  V x = _mm512_add_ps(_mm512_maskz_shuffle_ps(0xFFFF, ab, cd, 0x44),
+                      _mm512_maskz_shuffle_ps(0xFFFF, ab, cd, 0xEE));
+  x = _mm512_add_ps(x, _mm512_maskz_shuffle_f32x4(0xFFFF, x, x, 0x4E));
+  x = _mm512_add_ps(x, _mm512_maskz_shuffle_f32x4(0xFFFF, x, x, 0xB1));
+  _mm_storeu_ps(out, _mm512_maskz_extractf32x4_ps(0xF, x, 0));
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr const char* kIsa = "avx2";
 constexpr int kW = 8;
@@ -75,6 +86,10 @@ inline float vsum(V v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+inline void vsum4(V a, V b, V c, V d, float* out) {
+  const V abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+}
 #else
 constexpr const char* kIsa = "scalar";
 constexpr int kW = 1;
@@ -94,6 +109,12 @@ inline V vset(float x) { return x; }
 inline void vstore(float* p, V v) { *p = v; }
 inline void vstore_n(float* p, V v, int) { *p = v; }
 inline float vsum(V v) { return v; }
+inline void vsum4(V a, V b, V c, V d, float* out) {
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  out[3] = d;
+}
 #endif
 
 inline void prefetch(const void* p) {
@@ -154,8 +175,16 @@ inline void dot_block(const Wt* const* w, const float* x, size_t ldx, int K, flo
       for (int r = 0; r < R; ++r) acc[r][t] = vfma(wv[r], xv, acc[r][t]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < TT; ++t) res[r * TT + t] = vsum(acc[r][t]);
+  if constexpr (R == 4) {
+    for (int t = 0; t < TT; ++t) {
+      float s4[4];
+      vsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t], s4);
+      for (int r = 0; r < 4; ++r) res[r * TT + t] = s4[r];
+    }
+  } else {
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < TT; ++t) res[r * TT + t] = vsum(acc[r][t]);
+  }
 }
 
 // dot_block with a run-time token count 1 <= tt <= kTB.
@@ -173,20 +202,127 @@ inline void dot_block_n(const Wt* const* w, const float* x, size_t ldx, int K, i
   }
 }
 
-inline float gelu_erf(float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); }
-inline float gelu_tanh(float v) {
-  return 0.5f * v * (1.0f + std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+// ---- GELU over a row of the MLP's hidden layer, vectorised --------------------------------------
+// exp: 2^n * e^f with n = round(x / ln 2), f = x - n ln 2 (ln 2 in two parts) and a degree-6
+// Taylor polynomial of e^f on |f| <= ln 2 / 2 (relative error ~2e-7 before rounding).
+// erf: Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7. Both are this file's own.
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723e-6f;
+constexpr float kE2 = 1.0f / 2, kE3 = 1.0f / 6, kE4 = 1.0f / 24, kE5 = 1.0f / 120, kE6 = 1.0f / 720;
+constexpr float kErfP = 0.3275911f, kErfA1 = 0.254829592f, kErfA2 = -0.284496736f, kErfA3 = 1.421413741f,
+                kErfA4 = -1.453152027f, kErfA5 = 1.061405429f;
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+inline V vpoly_exp(V f) {  // e^f for |f| <= ln 2 / 2
+  V p = vfma(vset(kE6), f, vset(kE5));
+  p = vfma(p, f, vset(kE4));
+  p = vfma(p, f, vset(kE3));
+  p = vfma(p, f, vset(kE2));
+  p = vfma(p, f, vset(1.0f));
+  return vfma(p, f, vset(1.0f));
+}
+#endif
+
+#if defined(__AVX512F__)
+inline V vexp(V x) {  // x in [-87, 88]
+  x = _mm512_maskz_min_ps(0xFFFF, _mm512_maskz_max_ps(0xFFFF, x, vset(-87.0f)), vset(88.0f));
+  const V n = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, vset(kLog2e)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  V f = vfma(n, vset(-kLn2Hi), x);
+  f = vfma(n, vset(-kLn2Lo), f);
+  return _mm512_maskz_scalef_ps(0xFFFF, vpoly_exp(f), n);
+}
+inline V vabs(V x) {
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
+}
+inline V vcopysign(V mag, V sign) {  // |mag| with the sign of `sign`
+  const __m512i m = _mm512_set1_epi32(int(0x80000000u));
+  return _mm512_castsi512_ps(
+      _mm512_or_si512(_mm512_castps_si512(mag), _mm512_and_si512(_mm512_castps_si512(sign), m)));
+}
+inline V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
+#elif defined(__AVX2__) && defined(__FMA__)
+inline V vexp(V x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, vset(-87.0f)), vset(88.0f));
+  const V n = _mm256_round_ps(_mm256_mul_ps(x, vset(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  V f = vfma(n, vset(-kLn2Hi), x);
+  f = vfma(n, vset(-kLn2Lo), f);
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(vpoly_exp(f), _mm256_castsi256_ps(e));
+}
+inline V vabs(V x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+inline V vcopysign(V mag, V sign) { return _mm256_or_ps(mag, _mm256_and_ps(sign, _mm256_set1_ps(-0.0f))); }
+inline V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
+#else
+inline V vexp(V x) { return std::exp(x); }
+inline V vabs(V x) { return std::fabs(x); }
+inline V vcopysign(V mag, V sign) { return std::copysign(mag, sign); }
+inline V vdiv(V a, V b) { return a / b; }
+#endif
+
+inline V verf(V x) {
+  const V a = vabs(x);
+  const V t = vdiv(vset(1.0f), vfma(vset(kErfP), a, vset(1.0f)));
+  V p = vfma(vset(kErfA5), t, vset(kErfA4));
+  p = vfma(p, t, vset(kErfA3));
+  p = vfma(p, t, vset(kErfA2));
+  p = vfma(p, t, vset(kErfA1));
+  p = p * t;
+  const V y = vset(1.0f) - p * vexp(vset(0.0f) - a * a);
+  return vcopysign(y, x);
 }
 
-enum class Epi { Store, Add, GeluErf, GeluTanh };
+inline V vgelu_erf(V v) { return vset(0.5f) * v * (vset(1.0f) + verf(v * vset(0.70710678118654752f))); }
+inline V vgelu_tanh(V v) {
+  // tanh(u) = 1 - 2 / (e^{2u} + 1), u clamped where tanh is +-1 in float
+  V u = vset(0.79788456080286536f) * vfma(vset(0.044715f) * v, v * v, v);
+#if defined(__AVX512F__)
+  u = _mm512_maskz_min_ps(0xFFFF, _mm512_maskz_max_ps(0xFFFF, u, vset(-10.0f)), vset(10.0f));
+#elif defined(__AVX2__) && defined(__FMA__)
+  u = _mm256_min_ps(_mm256_max_ps(u, vset(-10.0f)), vset(10.0f));
+#else
+  u = std::min(std::max(u, -10.0f), 10.0f);
+#endif
+  const V th = vset(1.0f) - vdiv(vset(2.0f), vexp(u + u) + vset(1.0f));
+  return vset(0.5f) * v * (vset(1.0f) + th);
+}
+
+// x[0..n) = gelu(x[0..n)) in place
+void gelu_row(float* x, int n, Gelu kind) {
+  int k = 0;
+  for (; k + kW <= n; k += kW)
+    vstore(x + k, kind == Gelu::Tanh ? vgelu_tanh(vload(x + k)) : vgelu_erf(vload(x + k)));
+  if (k < n) {
+    const V v = vload_n(x + k, n - k);
+    vstore_n(x + k, kind == Gelu::Tanh ? vgelu_tanh(v) : vgelu_erf(v), n - k);
+  }
+}
+
+// x[i] = exp(x[i] - shift) for i < n; returns their sum (the softmax's denominator)
+float exp_shifted(float* x, int n, float shift) {
+  V acc = vzero();
+  const V m = vset(shift);
+  int k = 0;
+  for (; k + kW <= n; k += kW) {
+    const V e = vexp(vload(x + k) - m);
+    vstore(x + k, e);
+    acc = acc + e;
+  }
+  float total = vsum(acc);
+  if (k < n) {
+    const V e = vexp(vload_n(x + k, n - k) - m);
+    vstore_n(x + k, e, n - k);
+    for (; k < n; ++k) total += x[k];
+  }
+  return total;
+}
+
+enum class Epi { Store, Add };
 
 inline void epilogue(Epi epi, float* dst, float v) {
-  switch (epi) {
-    case Epi::Store: *dst = v; break;
-    case Epi::Add: *dst += v; break;
-    case Epi::GeluErf: *dst = gelu_erf(v); break;
-    case Epi::GeluTanh: *dst = gelu_tanh(v); break;
-  }
+  if (epi == Epi::Add)
+    *dst += v;
+  else
+    *dst = v;
 }
 
 // out[t * ldo + o] = epi(b[o] + sum_k W[o * K + k] * X[t * ldx + k]) for o in [o0, o1), t < nt.
@@ -471,8 +607,9 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
     o0 = std::min(rows, p * per * kRows);
     o1 = std::min(rows, (p + 1) * per * kRows);
   };
+  // out = X @ W^T + b over `rows` outputs (each part a range of them), then GELU when asked
   auto par_matmul = [&](Mat W, const float* b, int K, const float* X, int rows, float* out, int ldo, Epi epi,
-                        int tokens) {
+                        int tokens, const Gelu* gelu = nullptr) {
     parallel([&](int p) {
       int o0, o1;
       split(rows, p, o0, o1);
@@ -481,6 +618,8 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
         matmul(W.bf16, b, K, X, size_t(K), tokens, out, size_t(ldo), o0, o1, epi);
       else
         matmul(W.f32, b, K, X, size_t(K), tokens, out, size_t(ldo), o0, o1, epi);
+      if (gelu)
+        for (int t = 0; t < tokens; ++t) gelu_row(out + size_t(t) * ldo + o0, o1 - o0, *gelu);
     });
   };
 
@@ -550,11 +689,7 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
           sc[k] *= scale;
           mx = std::max(mx, sc[k]);
         }
-        float total = 0.0f;
-        for (k = 0; k < S; ++k) {
-          sc[k] = std::exp(sc[k] - mx);
-          total += sc[k];
-        }
+        const float total = exp_shifted(sc, S, mx);
         float* o = w.att.data() + size_t(t) * C + size_t(h) * D;
         const float inv = 1.0f / total;
         int d = 0;
@@ -573,8 +708,7 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
     par_matmul(M[1], L.proj_b, C, w.att.data(), C, w.x.data(), C, Epi::Add, nt);
     for (int t = 0; t < nt; ++t)
       layernorm(w.x.data() + size_t(t) * C, L.ln2_w, L.ln2_b, L.eps2, C, w.y.data() + size_t(t) * C);
-    par_matmul(M[2], L.fc_b, C, w.y.data(), F, w.hid.data(), F,
-               L.gelu == Gelu::Tanh ? Epi::GeluTanh : Epi::GeluErf, nt);
+    par_matmul(M[2], L.fc_b, C, w.y.data(), F, w.hid.data(), F, Epi::Store, nt, &L.gelu);
     par_matmul(M[3], L.mproj_b, F, w.hid.data(), C, w.x.data(), C, Epi::Add, nt);
   }
 
