@@ -1,16 +1,16 @@
 """Per-call time of ``choose_moves`` on the CPU, native (C++) backend vs torch, warm and cold.
 
     python bench/bench_cpu_decode.py [--model RUN_DIR] [--batch 1,2] [--calls 40] [--repeat 3]
-        [--threads 1] [--json bench/results/cpu-decode.json]
+        [--threads 1] [--bf16] [--json bench/results/cpu-decode.json]
 
 A match calls the engine once per model move, with each game two plies longer than at its
 previous call (our move and the reply: two new tokens for the move tokenizer), and Stockfish
 thinks ~100 ms in between -- long enough to evict the weights and PyTorch's own code and data
 from the caches. This script replays that pattern on seeded random games: every call is timed
 alone, "warm" back to back, "cold" after writing a buffer larger than the last-level cache
-(``--flush-mb``). The two backends alternate call by call (side by side, so a busy machine slows
-both alike); each configuration reports the median and the best over ``--repeat`` passes of
-``--calls`` calls. Default model: the bundled one.
+(``--flush-mb``). The backends (``--bf16``: also native with bf16 weights) alternate call by
+call (side by side, so a busy machine slows them alike); each configuration reports the median
+and the best over ``--repeat`` passes of ``--calls`` calls. Default model: the bundled one.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "native": InferenceEngine(model, tokenizer, max_batch=batch, threads=args.threads),
             "torch": InferenceEngine(model, tokenizer, max_batch=batch, backend="torch"),
         }
+        if args.bf16:
+            engines["native-bf16"] = InferenceEngine(
+                model, tokenizer, max_batch=batch, threads=args.threads, dtype=torch.bfloat16,
+                backend="native",
+            )  # fmt: skip
         assert engines["native"].backend == "native"
         for mode in ("warm", "cold"):
             times: dict[str, list[float]] = {k: [] for k in engines}
@@ -105,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
                 rows.append(row)
                 print(
-                    f"batch {batch} {mode:4s} {name:6s}: median {row['median_ms']:.2f} ms, best "
+                    f"batch {batch} {mode:4s} {name:11s}: median {row['median_ms']:.2f} ms, best "
                     f"pass {row['best_pass_median_ms']:.2f} ms, min {row['min_ms']:.2f} ms",
                     file=sys.stderr,
                 )
@@ -132,6 +137,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="native backend threads")
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--flush-mb", type=int, default=400)
+    ap.add_argument("--bf16", action="store_true", help="also the opt-in bf16-weight native path")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(args.torch_threads)

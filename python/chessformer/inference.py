@@ -34,6 +34,22 @@ sampled ids. ``cuda_graphs=True`` additionally captures that step in a CUDA grap
 (Triton backend on CUDA only; off by default). On CUDA the attention, the residual-add +
 LayerNorm and the masked sampler run as Triton kernels (``chessformer.kernels``); elsewhere the
 PyTorch references run.
+
+Backends (``backend=`` or ``$CHESSFORMER_BACKEND``; see docs/inference.md):
+
+- ``native`` -- the default for float32 on the CPU: the whole forward pass is one C++ call
+  (``chessformer._core.NativeGPT``, cpp/infer; GIL released) over numpy views of the parameters
+  and of the KV cache (no copies): flat chunks and offsets, every weight row read once per call
+  for all its tokens (AVX-512/AVX2 dot products, the next rows prefetched), fused residual adds,
+  and on the move path only the legal moves' logits (the others are -inf). ``threads=N`` splits
+  the products over N threads (default 1). ``dtype=torch.bfloat16`` with ``backend="native"``
+  reads bf16 copies of the matrices (fp32 activations; opt-in). In a match (batch 1, weights
+  cold after Stockfish's turn) a call costs about half the torch path's.
+- ``triton`` -- the default on CUDA: PyTorch matmuls around the Triton kernels.
+- ``torch`` -- PyTorch ops only (the reference); ``backend="torch"`` forces it anywhere.
+
+On the CPU, sampling with known legal ids runs in numpy over those ids only, with exactly the
+general path's noise, scores and tie-breaking (``_sample_host``).
 """
 
 from __future__ import annotations
