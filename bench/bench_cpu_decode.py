@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for batch in [int(b) for b in args.batch.split(",")]:
         engines = {
-            "native": InferenceEngine(model, tokenizer, max_batch=batch, threads=args.threads),
+            "native": InferenceEngine(
+                model, tokenizer, max_batch=batch, threads=args.threads, backend="native"
+            ),
             "torch": InferenceEngine(model, tokenizer, max_batch=batch, backend="torch"),
         }
         if args.bf16:

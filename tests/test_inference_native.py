@@ -34,7 +34,7 @@ def model(n_layer: int = 2, n_head: int = 2, n_embd: int = 32, *, bias: bool = F
 
 
 def engines(m: GPT, max_batch: int = 8, **kw: object) -> tuple[InferenceEngine, InferenceEngine]:
-    nat = InferenceEngine(m, "move", max_batch=max_batch, **kw)  # type: ignore[arg-type]
+    nat = InferenceEngine(m, "move", max_batch=max_batch, backend="native", **kw)  # type: ignore[arg-type]
     ref = InferenceEngine(m, "move", max_batch=max_batch, backend="torch")
     assert nat.backend == "native" and ref.backend == "torch"
     return nat, ref
@@ -79,8 +79,8 @@ def test_logits_match_torch_prefill_and_decode(shape: dict[str, object]) -> None
 
 def test_threads_and_candidates() -> None:
     m = model(2, 2, 48, bias=True)
-    one = InferenceEngine(m, "move", max_batch=4)
-    two = InferenceEngine(m, "move", max_batch=4, threads=2)
+    one = InferenceEngine(m, "move", max_batch=4, backend="native")
+    two = InferenceEngine(m, "move", max_batch=4, threads=2, backend="native")
     rng = random.Random(2)
     for lens in ([9, 4, 1], [1, 1, 1], [2, 3, 1]):
         chunks = [[rng.randrange(1968) for _ in range(n)] for n in lens]
@@ -112,7 +112,7 @@ def test_greedy_moves_match_torch_on_the_bundled_model() -> None:
     path = default_model_path()
     if path is None:
         pytest.skip("no bundled model")
-    nat = InferenceEngine.from_checkpoint(path, max_batch=4)
+    nat = InferenceEngine.from_checkpoint(path, max_batch=4, backend="native")
     ref = InferenceEngine.from_checkpoint(path, max_batch=4, backend="torch")
     assert nat.backend == "native"
     games = [g for style in ("biased", "uniform") for g in generate_games(3, style, 2, 90)]
@@ -198,7 +198,7 @@ def test_row_hashed_uniforms_equal_the_reference() -> None:
 
 def test_bad_input_is_refused() -> None:
     m = model(1, 2, 16, block=32)
-    eng = InferenceEngine(m, "move", max_batch=2)
+    eng = InferenceEngine(m, "move", max_batch=2, backend="native")
     f = eng._native.forward
     cases = [
         (([1974], [0, 1], [0], [0]), "token 1974 is not in 0..1973"),
@@ -299,6 +299,12 @@ def test_bf16_weights_are_opt_in_and_match_pre_rounded_weights() -> None:
 
 def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     m = model(1, 1, 16)
+    monkeypatch.delenv("CHESSFORMER_BACKEND", raising=False)
+    # the default on the CPU: native when its dot products are vectorised (a portable build's
+    # scalar fallback is slower than PyTorch)
+    auto = "native" if _core.native_isa() in ("avx512", "avx2") else "torch"
+    assert _core.native_isa() in ("avx512", "avx2", "scalar")
+    assert InferenceEngine(m, "move").backend == auto
     monkeypatch.setenv("CHESSFORMER_BACKEND", "torch")
     assert InferenceEngine(m, "move").backend == "torch"
     assert InferenceEngine(m, "move", backend="native").backend == "native"

@@ -252,6 +252,10 @@ void bind_infer(py::module_& m) {
            "logits (n, vocab) after each chunk's last token. With candidates (flat ids, cand_offsets (n+1,)) "
            "only those logits are computed and the rest are -inf.")
       .def("info", &NativeGPT::info, "Dimensions and the instruction set of the dot products.");
+  m.def(
+      "native_isa", [] { return std::string(inf::Forward::isa()); },
+      "The instruction set the native forward's dot products were compiled for: 'avx512', 'avx2' or "
+      "'scalar'.");
 }
 
 }  // namespace chessformer_bindings

@@ -209,8 +209,17 @@ def _add_norm(
     return F.layer_norm(x, (x.size(-1),), w, b), x
 
 
+def _native_vectorised() -> bool:
+    """Whether the C++ forward was built with SIMD dot products (a portable build without
+    ``-march=native`` has only the scalar fallback, slower than PyTorch's BLAS: auto keeps
+    torch)."""
+    from chessformer import _core
+
+    return _core.native_isa() != "scalar"
+
+
 def _choose_backend(device: torch.device, dtype: torch.dtype, force: str | None) -> str:
-    """``native`` (the C++ forward) for fp32 on the CPU unless ``force`` or
+    """``native`` (the C++ forward, when vectorised) for fp32 on the CPU unless ``force`` or
     ``$CHESSFORMER_BACKEND`` asks for another; else the kernels' choice (``triton``/``torch``).
     Forced ``native`` also takes bf16 (bf16 weights, fp32 activations: opt-in only)."""
     choice = (force or os.environ.get(_kernels().ENV_VAR) or "auto").lower()
@@ -222,7 +231,7 @@ def _choose_backend(device: torch.device, dtype: torch.dtype, force: str | None)
                 f"{dtype} on {str(device)!r}"
             )
         return "native"
-    if choice == "auto" and cpu and dtype == torch.float32:
+    if choice == "auto" and cpu and dtype == torch.float32 and _native_vectorised():
         return "native"
     return str(_kernels().get_backend(device, force))
 
