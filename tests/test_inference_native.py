@@ -310,3 +310,31 @@ def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert InferenceEngine(m, "move", backend="native").backend == "native"
     monkeypatch.setenv("CHESSFORMER_BACKEND", "native")
     assert InferenceEngine(m, "move").backend == "native"
+
+
+def test_the_gil_is_released_during_the_forward() -> None:
+    """Another Python thread keeps running while a long prefill is in C++."""
+    import threading
+    import time
+
+    eng = InferenceEngine(model(4, 4, 256, block=512), "move", max_batch=4, backend="native")
+    chunks = [[(7 * i + s) % 1968 for i in range(400)] for s in range(4)]
+    started = threading.Event()
+    wall: list[float] = []
+
+    def work() -> None:
+        started.set()
+        t = time.perf_counter()
+        eng._forward([0, 1, 2, 3], chunks)
+        wall.append(time.perf_counter() - t)
+
+    th = threading.Thread(target=work)
+    th.start()
+    started.wait()
+    ticks = 0
+    while th.is_alive():
+        time.sleep(0.002)
+        ticks += 1
+    th.join()
+    # with the GIL held, the loop could not run until the forward returned
+    assert wall and ticks >= min(10, int(wall[0] / 0.002) // 4), (ticks, wall)
