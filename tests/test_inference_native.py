@@ -297,6 +297,21 @@ def test_bf16_weights_are_opt_in_and_match_pre_rounded_weights() -> None:
         assert (a - c).abs().max() > 1e-4 * c.abs().max()  # the rounding is real
 
 
+def test_a_model_the_native_path_cannot_borrow_falls_back_to_torch_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CHESSFORMER_BACKEND", raising=False)
+    m = model(1, 2, 16)
+    w = m.transformer.h[0].attn.c_attn.weight
+    m.transformer.h[0].attn.c_attn.weight = torch.nn.Parameter(w.detach().t().contiguous().t())
+    assert not m.transformer.h[0].attn.c_attn.weight.is_contiguous()
+    with pytest.raises(ValueError, match="attn_w must be C-contiguous"):
+        InferenceEngine(m, "move", backend="native")
+    eng = InferenceEngine(m, "move")
+    assert eng.backend == "torch" and eng._native is None
+    assert eng.choose_moves([Board()], temperature=0)[0].move is not None
+
+
 def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     m = model(1, 1, 16)
     monkeypatch.delenv("CHESSFORMER_BACKEND", raising=False)

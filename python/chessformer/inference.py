@@ -322,7 +322,16 @@ class InferenceEngine:
             cuda_graphs and self.device.type == "cuda" and self.backend == "triton"
         )
         self._graphs: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
-        self._native = self._native_model() if self.backend == "native" else None
+        self._native = None
+        if self.backend == "native":
+            try:
+                self._native = self._native_model()
+            except ValueError:
+                if (backend or os.environ.get(_kernels().ENV_VAR) or "").lower() == "native":
+                    raise
+                # chosen by default but the model does not fit the C++ forward (e.g. a
+                # non-contiguous weight): the PyTorch path takes anything
+                self.backend = "torch"
 
     def _native_model(self) -> Any:
         """The C++ forward over numpy views of the parameters and KV caches (no copies; in-place
