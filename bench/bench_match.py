@@ -5,6 +5,9 @@ wall time against the ideal (total Stockfish thinking time) / concurrency.
         [--concurrency 2] [--shape tiny|small|paper] [--tokenizer move|char] [--device cpu]
         [--json bench/results/match-cpu.json]
 
+The engine's backend is the default one (``native`` for fp32 on the CPU); set
+``CHESSFORMER_BACKEND=torch`` to time the PyTorch path instead.
+
 Without ``--model`` (or the bundled model) it builds a random-weight model of ``--shape``
 (tiny: 2 layers x 64; small: 8 x 256; paper: the paper's 16 x 512, ~50M parameters) and says so:
 timings depend on the model's size and tokenizer, not on its weights, but a random model loses
@@ -121,7 +124,8 @@ def main() -> int:
     ok_ratio = stats.stockfish_ratio <= 1.2
     print(
         f"{stats.games} games, concurrency {stats.concurrency}, {sf_name} level {args.level} at "
-        f"{args.movetime} s/move; model: {source}, {params / 1e6:.2f}M parameters\n"
+        f"{args.movetime} s/move; model: {source}, {params / 1e6:.2f}M parameters, "
+        f"{engine.backend} backend\n"
         f"  wall {stats.wall:.2f} s (+ model load {load:.2f} s, Stockfish start "
         f"{stats.startup:.2f} s)\n"
         f"  model {stats.model_time:.2f} s in {stats.model_calls} calls "
@@ -143,6 +147,7 @@ def main() -> int:
             "model": source,
             "model_parameters": params,
             "tokenizer": engine.tokenizer.name,
+            "backend": engine.backend,
             "settings": {
                 "games": args.games,
                 "level": args.level,

@@ -2,7 +2,9 @@
 
 ``get_backend(device)`` is ``"triton"`` on CUDA devices when Triton imports and ``"torch"``
 elsewhere. ``force=`` or the ``CHESSFORMER_BACKEND`` environment variable (``auto``, ``triton``,
-``torch``; the argument wins) overrides it. Forcing ``triton`` for CPU tensors is allowed only
+``torch``, ``native``; the argument wins) overrides it. ``native`` names the inference engine's C++
+CPU forward pass (``chessformer.inference``); these kernels have no native variant, so for them it
+means ``torch``. Forcing ``triton`` for CPU tensors is allowed only
 under ``TRITON_INTERPRET=1``, which runs the kernels in Triton's interpreter -- that is how the
 tests exercise them on machines without a GPU.
 
@@ -22,7 +24,7 @@ from . import reference
 
 Backend = Literal["triton", "torch"]
 ENV_VAR = "CHESSFORMER_BACKEND"
-_CHOICES = ("auto", "triton", "torch")
+_CHOICES = ("auto", "triton", "torch", "native")
 
 
 @functools.cache
@@ -45,7 +47,7 @@ def get_backend(device: torch.device | str, force: str | None = None) -> Backend
     choice = (force or os.environ.get(ENV_VAR) or "auto").lower()
     if choice not in _CHOICES:
         raise ValueError(f"backend {choice!r} is not one of {_CHOICES}")
-    if choice == "torch":
+    if choice in ("torch", "native"):
         return "torch"
     device = torch.device(device)
     if choice == "auto":

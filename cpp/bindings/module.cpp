@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   cb::bind_batch(m);
   cb::bind_tokenize(m);
   cb::bind_pgn(m);
+  cb::bind_infer(m);
 }

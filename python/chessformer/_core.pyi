@@ -129,3 +129,33 @@ def prep_chunk(
     keep_partial: bool = False,
     val_fraction: float = 0.05,
 ) -> dict[str, Any]: ...
+
+# ---- native inference (bind_infer.cpp) ----
+class NativeGPT:
+    def __init__(
+        self,
+        wte: Any,
+        wpe: Any,
+        lnf_w: Any,
+        lnf_b: Any,
+        head: Any,
+        layers: list[Any],
+        k_caches: list[Any],
+        v_caches: list[Any],
+        n_head: int,
+        eps: float = 1e-05,
+        bf16: bool = False,
+    ) -> None: ...
+    def forward(
+        self,
+        tokens: Any,
+        offsets: Any,
+        slots: Any,
+        base: Any,
+        candidates: Any = None,
+        cand_offsets: Any = None,
+        threads: int = 1,
+    ) -> npt.NDArray[np.float32]: ...
+    def info(self) -> dict[str, Any]: ...
+
+def native_isa() -> str: ...

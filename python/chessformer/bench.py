@@ -1,7 +1,7 @@
 """`chessformer bench inference`: decode throughput of the inference engine, side by side.
 
     chessformer bench inference [--config paper-50m | --model RUN] [--batch 1,8,64,256]
-                                [--context 256] [--steps 16] [--backends torch,triton]
+                                [--context 256] [--steps 16] [--backends torch,triton,native]
                                 [--baselines] [--choose] [--cuda-graphs] [--threads N]
                                 [--json FILE]
 
@@ -191,7 +191,9 @@ def inference(argv: list[str]) -> int:
     ap.add_argument("--context", type=int, default=256, help="tokens already cached per game")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--backends", default="auto", help="torch,triton (auto: what the device runs)")
+    ap.add_argument(
+        "--backends", default="auto", help="torch,triton,native (auto: what the device runs)"
+    )
     ap.add_argument("--baselines", action="store_true", help="also no-KV-cache (and compile)")
     ap.add_argument("--choose", action="store_true", help="also whole choose_moves calls")
     ap.add_argument("--choose-calls", type=int, default=8)
@@ -214,7 +216,7 @@ def inference(argv: list[str]) -> int:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = model.to(device, dtype)
     if args.backends == "auto":
-        backends = ["torch", "triton"] if device.type == "cuda" else ["torch"]
+        backends = ["torch", "triton"] if device.type == "cuda" else ["torch", "native"]
     else:
         backends = args.backends.split(",")
     name, bandwidth, bw_source = device_bandwidth(device)

@@ -34,13 +34,31 @@ sampled ids. ``cuda_graphs=True`` additionally captures that step in a CUDA grap
 (Triton backend on CUDA only; off by default). On CUDA the attention, the residual-add +
 LayerNorm and the masked sampler run as Triton kernels (``chessformer.kernels``); elsewhere the
 PyTorch references run.
+
+Backends (``backend=`` or ``$CHESSFORMER_BACKEND``; see docs/inference.md):
+
+- ``native`` -- the default for float32 on the CPU: the whole forward pass is one C++ call
+  (``chessformer._core.NativeGPT``, cpp/infer; GIL released) over numpy views of the parameters
+  and of the KV cache (no copies): flat chunks and offsets, every weight row read once per call
+  for all its tokens (AVX-512/AVX2 dot products, the next rows prefetched), fused residual adds,
+  and on the move path only the legal moves' logits (the others are -inf). ``threads=N`` splits
+  the products over N threads (default 1). ``dtype=torch.bfloat16`` with ``backend="native"``
+  reads bf16 copies of the matrices (fp32 activations; opt-in). In a match (batch 1, weights
+  cold after Stockfish's turn) a call costs about half the torch path's.
+- ``triton`` -- the default on CUDA: PyTorch matmuls around the Triton kernels.
+- ``torch`` -- PyTorch ops only (the reference); ``backend="torch"`` forces it anywhere.
+
+On the CPU, sampling with known legal ids runs in numpy over those ids only, with exactly the
+general path's noise, scores and tie-breaking (``_sample_host``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +166,28 @@ def _seeded_uniform(key_lo: np.ndarray, key_hi: np.ndarray, draw: int,
     return ((x >> 8).astype(np.float64) + 0.5) * (1.0 / 2**24)
 
 
+def _mix32_u64(x: np.ndarray) -> np.ndarray:
+    """``_mix32`` of a uint64 array of 32-bit values (products of two 32-bit numbers fit in 64
+    bits, so plain multiplication is exact)."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _M32
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & _M32
+    return x ^ (x >> 16)
+
+
+def _seeded_uniform_rows(key_lo: Sequence[int], key_hi: Sequence[int], draw: int,
+                         rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # fmt: skip
+    """``_seeded_uniform(key_lo[rows], key_hi[rows], draw, cols)`` with the per-row part of the
+    hash done once a row on Python ints: the same values, a few numpy operations fewer."""
+    d = _mix32(draw & _M32)
+    ka = [_mix32(_mix32(lo ^ d) ^ hi) for lo, hi in zip(key_lo, key_hi, strict=True)]
+    kb = np.asarray([_mix32(k ^ 0x5BD1E995) for k in ka], np.uint64)[rows]
+    x = (cols.astype(np.uint64) + np.asarray(ka, np.uint64)[rows]) & _M32
+    x = _mix32_u64(_mix32_u64(x) ^ kb)
+    return ((x >> 8).astype(np.float64) + 0.5) * (1.0 / 2**24)
+
+
 def _kernels() -> Any:
     from chessformer.kernels import backend
 
@@ -169,6 +209,33 @@ def _add_norm(
     return F.layer_norm(x, (x.size(-1),), w, b), x
 
 
+def _native_vectorised() -> bool:
+    """Whether the C++ forward was built with SIMD dot products (a portable build without
+    ``-march=native`` has only the scalar fallback, slower than PyTorch's BLAS: auto keeps
+    torch)."""
+    from chessformer import _core
+
+    return _core.native_isa() != "scalar"
+
+
+def _choose_backend(device: torch.device, dtype: torch.dtype, force: str | None) -> str:
+    """``native`` (the C++ forward, when vectorised) for fp32 on the CPU unless ``force`` or
+    ``$CHESSFORMER_BACKEND`` asks for another; else the kernels' choice (``triton``/``torch``).
+    Forced ``native`` also takes bf16 (bf16 weights, fp32 activations: opt-in only)."""
+    choice = (force or os.environ.get(_kernels().ENV_VAR) or "auto").lower()
+    cpu = device.type == "cpu"
+    if choice == "native":
+        if not cpu or dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(
+                "the native backend runs float32 (or bfloat16 weights) on the CPU, not "
+                f"{dtype} on {str(device)!r}"
+            )
+        return "native"
+    if choice == "auto" and cpu and dtype == torch.float32 and _native_vectorised():
+        return "native"
+    return str(_kernels().get_backend(device, force))
+
+
 class InferenceEngine:
     """KV-cache decoding of a GPT for many concurrent games (see the module docstring)."""
 
@@ -184,6 +251,7 @@ class InferenceEngine:
         backend: str | None = None,
         seed: int = 0,
         cuda_graphs: bool = False,
+        threads: int = 1,
     ) -> None:
         self.tokenizer = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
         if self.tokenizer.name not in ("char", "move"):
@@ -202,11 +270,19 @@ class InferenceEngine:
         if dtype is None:
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.dtype = dtype
+        self.backend: str = _choose_backend(self.device, dtype, backend)
+        # native with bf16 asked: fp32 tensors (model, caches); the C++ forward reads bf16 copies
+        # of the matrices
+        self._native_bf16 = self.backend == "native" and dtype == torch.bfloat16
+        if self._native_bf16:
+            dtype = torch.float32
         self.model = model.to(self.device, dtype).eval()
         self.config = cfg
         self.max_batch = max_batch
         self.max_seq = min(max_seq or cfg.block_size, cfg.block_size)
-        self.backend = _kernels().get_backend(self.device, backend)
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
+        self.threads = threads  # native backend: threads splitting each matrix product
         self.n_head = cfg.n_head
         self.head_dim = cfg.n_embd // cfg.n_head
         shape = (max_batch, cfg.n_head, self.max_seq, self.head_dim)
@@ -246,6 +322,50 @@ class InferenceEngine:
             cuda_graphs and self.device.type == "cuda" and self.backend == "triton"
         )
         self._graphs: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        self._native = None
+        if self.backend == "native":
+            try:
+                self._native = self._native_model()
+            except ValueError:
+                if (backend or os.environ.get(_kernels().ENV_VAR) or "").lower() == "native":
+                    raise
+                # chosen by default but the model does not fit the C++ forward (e.g. a
+                # non-contiguous weight): the PyTorch path takes anything
+                self.backend = "torch"
+
+    def _native_model(self) -> Any:
+        """The C++ forward over numpy views of the parameters and KV caches (no copies; in-place
+        changes of the weights are seen, as on the other paths)."""
+        from chessformer import _core
+
+        def view(t: torch.Tensor | None) -> np.ndarray | None:
+            return None if t is None else t.detach().numpy()
+
+        tr: Any = self.model.transformer
+        layers = [
+            {"ln1_w": view(b.ln_1.weight), "ln1_b": view(b.ln_1.bias),
+             "attn_w": view(b.attn.c_attn.weight), "attn_b": view(b.attn.c_attn.bias),
+             "proj_w": view(b.attn.c_proj.weight), "proj_b": view(b.attn.c_proj.bias),
+             "ln2_w": view(b.ln_2.weight), "ln2_b": view(b.ln_2.bias),
+             "fc_w": view(b.mlp.c_fc.weight), "fc_b": view(b.mlp.c_fc.bias),
+             "mproj_w": view(b.mlp.c_proj.weight), "mproj_b": view(b.mlp.c_proj.bias),
+             "gelu": getattr(b.mlp.gelu, "approximate", "none"),
+             "eps1": float(b.ln_1.eps), "eps2": float(b.ln_2.eps)}
+            for b in tr.h
+        ]  # fmt: skip
+        return _core.NativeGPT(
+            view(tr.wte.weight),
+            view(tr.wpe.weight),
+            view(tr.ln_f.weight),
+            view(tr.ln_f.bias),
+            view(self.model.lm_head.weight),
+            layers,
+            [c.numpy() for c in self.k_cache],
+            [c.numpy() for c in self.v_cache],
+            n_head=self.n_head,
+            eps=float(tr.ln_f.eps),
+            bf16=self._native_bf16,
+        )
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -282,13 +402,18 @@ class InferenceEngine:
 
     # ---- the forward pass -----------------------------------------------------------------------
     @torch.no_grad()
-    def _forward(self, slots: Sequence[int], chunks: Sequence[Sequence[int]]) -> torch.Tensor:
+    def _forward(self, slots: Sequence[int], chunks: Sequence[Sequence[int]],
+                 candidates: Sequence[Sequence[int]] | None = None) -> torch.Tensor:  # fmt: skip
         """Feed ``chunks[i]`` (>= 1 token) to slot ``slots[i]``; logits (n, V) fp32 after each
         chunk's end.
 
         Rows of different lengths share the pass: chunks are padded to the longest and every query
         attends to its own slot's cached prefix plus its chunk so far. When every chunk is one
         token the single-token step runs instead.
+
+        ``candidates[i]``: the only logits of row i the caller reads (e.g. the legal moves); the
+        native backend computes just those and leaves the others -inf, the other paths compute
+        every logit.
         """
         n = len(slots)
         lens = [len(c) for c in chunks]
@@ -299,6 +424,13 @@ class InferenceEngine:
             if b + ln > self.max_seq:
                 raise ValueError(f"slot {s}: {b + ln} tokens exceed the context of {self.max_seq}")
         slots = list(slots)
+        if self._native is not None:
+            logits = self._native_forward(slots, chunks, lens, base, candidates)
+            for s, c in zip(slots, chunks, strict=True):
+                self.slot_tokens[s].extend(c)
+            self.tokens_processed += sum(lens)
+            self.forward_calls += 1
+            return logits
         inv: list[int] | None = None
         span: tuple[int | None, int] = (None, 0)  # torch path, see _span
         if self.backend != "triton":
@@ -323,6 +455,22 @@ class InferenceEngine:
         self.tokens_processed += sum(lens)
         self.forward_calls += 1
         return logits
+
+    def _native_forward(
+        self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int], base: list[int],
+        candidates: Sequence[Sequence[int]] | None,
+    ) -> torch.Tensor:  # fmt: skip
+        """The C++ forward (GIL released): flat tokens and offsets, K/V written in place, logits
+        (n, V) in the caller's order; only ``candidates`` (when given) are computed."""
+        assert self._native is not None
+        flat = list(chain.from_iterable(chunks))
+        offsets = [0, *accumulate(lens)]
+        cand = cand_off = None
+        if candidates is not None:
+            cand = list(chain.from_iterable(candidates))
+            cand_off = [0, *accumulate(len(c) for c in candidates)]
+        out = self._native.forward(flat, offsets, slots, base, cand, cand_off, self.threads)
+        return torch.from_numpy(out)
 
     def _decode(self, slots: list[int], tokens: list[int], base: list[int],
                 span: tuple[int | None, int], inv: list[int] | None) -> torch.Tensor:  # fmt: skip
@@ -591,6 +739,11 @@ class InferenceEngine:
         """
         n, V = logits.shape
         dev = logits.device
+        if (
+            dev.type == "cpu" and legal is not None and all(legal)
+            and not (top_k is not None and top_k > 0) and not (top_p is not None and 0 < top_p < 1)
+        ):  # fmt: skip
+            return self._sample_host(logits, legal, temps, keys)
         flat: torch.Tensor | None = None
         flat_host: list[int] | None = None
         if legal is not None:
@@ -640,6 +793,45 @@ class InferenceEngine:
         p = torch.where(tau <= 0, 1.0, probs.gather(1, ids[:, None])[:, 0])
         res = torch.stack([ids.double(), p.double()]).tolist()  # the one sync
         return [int(i) for i in res[0]], res[1]
+
+    def _sample_host(
+        self, logits: torch.Tensor, legal: Sequence[Sequence[int]], temps: Sequence[float],
+        keys: tuple[list[int], list[int], int] | None,
+    ) -> tuple[list[int], list[float]]:  # fmt: skip
+        """``_sample`` on the CPU without top-k/top-p, in numpy over the allowed entries only (a
+        few dozen a row instead of every logit). Same results as the general path: the same
+        float32 noise (the engine generator's full-shape draw, or ``_seeded_uniform``), the same
+        float32 score ``logit + tau * noise``, ties to the lowest id, and the chosen id's
+        probability under softmax(logits / tau) over the allowed entries."""
+        n, V = logits.shape
+        lens = [len(ids) for ids in legal]
+        cols = np.fromiter(chain.from_iterable(legal), np.int64, sum(lens))
+        rows = np.repeat(np.arange(n), lens)
+        starts = np.asarray([0, *accumulate(lens)][:-1], np.int64)
+        lg = (logits if logits.dtype == torch.float32 else logits.float()).detach().numpy()
+        lg = lg[rows, cols]  # (m,) float32
+        tau = np.asarray(temps, np.float64).astype(np.float32)
+        self._step += 1
+        if keys is None:
+            # the same draws as the general path (the generator advances alike: the Triton
+            # kernel's seed, then the uniforms); the logs of the allowed entries only, in torch
+            # (numpy's float32 log rounds differently)
+            torch.randint(0, 2**31 - 1, (1,), generator=self.generator)
+            u = torch.rand((n, V), generator=self.generator).clamp_min(1e-20)
+            picked = u.view(-1).index_select(0, torch.from_numpy(rows * V + cols))
+            noise = (-torch.log(-torch.log(picked))).numpy()
+        else:
+            u64 = _seeded_uniform_rows(keys[0], keys[1], keys[2], rows, cols)
+            noise = (-np.log(-np.log(u64))).astype(np.float32)
+        score = lg + tau[rows] * noise  # float32, rounded as on the general path
+        # per row: the best score, ties to the lowest id
+        best = np.lexsort((cols, -score, rows))[starts]
+        ids = cols[best]
+        z = lg / np.maximum(tau, np.float32(1e-6))[rows]
+        top = np.maximum.reduceat(z, starts)
+        e = np.exp(z - top[rows])
+        p = e[best] / np.add.reduceat(e, starts)
+        return ids.tolist(), np.where(tau <= 0, 1.0, p.astype(np.float64)).tolist()
 
     # ---- public API -----------------------------------------------------------------------------
     def choose_moves(
@@ -707,12 +899,12 @@ class InferenceEngine:
         if not legal:
             return {}
         if self.tokenizer.name == "move":
-            tokens = self._prompt_move(board)
-            logits = self._forward([slot], [self._sync(slot, tokens)])[0]
             from chessformer.moves import move_to_id
 
-            ids = torch.tensor([move_to_id(u) for u in legal], device=logits.device)
-            lp = logits[ids]
+            tokens = self._prompt_move(board)
+            cand = [move_to_id(u) for u in legal]
+            logits = self._forward([slot], [self._sync(slot, tokens)], [cand])[0]
+            lp = logits[torch.tensor(cand, device=logits.device)]
         else:
             lp = self._score_sans(board, slot, legal)
         t = max(temperature, 1e-6)
@@ -759,9 +951,10 @@ class InferenceEngine:
         if not todo:
             return
         chunks = [self._sync(slots[i], self._prompt_move(boards[i])) for i in todo]
-        logits = self._forward([slots[i] for i in todo], chunks)  # (n, V)
+        cands = [legal[i] for i in todo]
+        logits = self._forward([slots[i] for i in todo], chunks, cands)  # (n, V)
         ids, probs = self._sample(
-            logits, [legal[i] for i in todo], [temps[i] for i in todo], top_k, top_p,
+            logits, cands, [temps[i] for i in todo], top_k, top_p,
             self._draw_keys(keys, todo, 0),
         )  # fmt: skip
         for r, i in enumerate(todo):
