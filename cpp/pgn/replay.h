@@ -121,9 +121,13 @@ class ReplayVisitor : public Visitor {
   void end_game(const GameInfo& info) override;
 
  protected:
-  // Called after each replayed move (the position before it is `before`, after it state()).
-  virtual void on_move(const BoardState& /*before*/, Move /*m*/) {}
-  const BoardState& state() const { return states_[cur_]; }  // the position reached
+  // Called after each replayed move m, played by `mover`; state() is the position after it. Not
+  // called at all once a subclass turns the hook off (set_move_hook(false)): a subclass that reads
+  // moves() at the end of the game saves a virtual call per ply.
+  virtual void on_move(Color /*mover*/, Move /*m*/) {}
+  void set_move_hook(bool on) { move_hook_ = on; }
+  // The position reached. Its Zobrist key (BoardState::key) is not maintained by the replay.
+  const BoardState& state() const { return states_[cur_]; }
   ReplayOptions options_;
 
  private:
@@ -132,7 +136,10 @@ class ReplayVisitor : public Visitor {
   // brought up to date lazily, so each game replays each move into it at most once.
   const Position& slow_position();
 
-  // Replay copies each state once (make_move into the other slot), with no per-move history.
+  void write_san(const BoardState& before, Move m, const BoardState& after);
+
+  // The replay makes each move in place in states_[cur_]; only the canonical SAN writer, which
+  // needs the position before and after, copies it into the other slot first. No history.
   BoardState states_[2];
   int cur_ = 0;
   const CastlingInfo* ci_ = nullptr;
@@ -158,6 +165,7 @@ class ReplayVisitor : public Visitor {
   uint64_t tag_hash_ = 0;
   uint64_t total_plies_ = 0;
   bool chess960_ = false, standard_start_ = true, skipping_ = false;
+  bool move_hook_ = true;
 };
 
 }  // namespace chess::pgn
