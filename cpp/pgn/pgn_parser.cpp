@@ -182,6 +182,39 @@ inline const char* find_either(const char* q, const char* e, char a, char b) {
   return q;
 }
 
+// Word terminators by nibbles: byte c ends a movetext word iff kTermHi[c >> 4] & kTermLo[c & 15] is
+// non-zero (the complement of kWordChar; checked below). Bits: 1 = NUL \t \n \v \f \r, 2 = space
+// $ ( ), 4 = ;, 8 = [ ] { }.
+constexpr uint8_t kTermHi[16] = {1, 0, 2, 4, 0, 8, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+constexpr uint8_t kTermLo[16] = {1 | 2, 0, 0, 0, 2, 0, 0, 0, 2, 1 | 2, 1, 1 | 4 | 8, 1, 1 | 8, 0, 0};
+constexpr bool check_term_tables() {
+  for (int c = 0; c < 256; ++c)
+    if (((kTermHi[c >> 4] & kTermLo[c & 15]) != 0) == kWordChar[c]) return false;
+  return true;
+}
+static_assert(check_term_tables(), "kTermHi/kTermLo must be the complement of kWordChar");
+
+// The first byte in [q, e) that is not a word byte, or e. Words are classified 16 bytes at a time
+// (two nibble lookups) when the bytes are there.
+inline const char* word_end(const char* q, const char* e) {
+#if defined(__SSSE3__)
+  const __m128i hi_tab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kTermHi));
+  const __m128i lo_tab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kTermLo));
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  while (e - q >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i lo = _mm_shuffle_epi8(lo_tab, _mm_and_si128(x, nib));
+    const __m128i hi = _mm_shuffle_epi8(hi_tab, _mm_and_si128(_mm_srli_epi16(x, 4), nib));
+    const unsigned word =
+        unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128())));
+    if (word != 0xFFFF) return q + __builtin_ctz(~word);
+    q += 16;
+  }
+#endif
+  while (q < e && kWordChar[uint8_t(*q)]) ++q;
+  return q;
+}
+
 int suffix_nag(std::string_view s) {
   if (s == "!") return 1;
   if (s == "?") return 2;
@@ -590,12 +623,16 @@ class Run {
         case kWord:
           line_start_ = col0_ = false;
           if (word()) return stop_ ? State::kDone : State::kBetween;
+          if (p_ < e_ && *p_ == ' ') ++p_;  // the usual single separator, without a dispatch
           break;
         case kLBrace:
           line_start_ = col0_ = false;
-          if (brace_comment(true) == CommentEnd::kEof) {
-            finish_game(ErrorCode::kEofInComment);
-            return State::kDone;
+          switch (brace_comment(true)) {
+            case CommentEnd::kEof: finish_game(ErrorCode::kEofInComment); return State::kDone;
+            case CommentEnd::kClosed:
+              if (p_ < e_ && *p_ == ' ') ++p_;
+              break;
+            case CommentEnd::kResync: break;
           }
           break;
         case kSemi:
@@ -717,27 +754,22 @@ class Run {
   // p_ at a word byte. Reads the whole word and handles it; returns true if it was a result token
   // (the game is then finished).
   bool word() {
-    uint64_t off = offset(p_);
-    const char* q = p_ + 1;
-    for (;;) {
-      while (q < e_ && kWordChar[uint8_t(*q)]) ++q;
-      if (q < e_) break;
-      size_t scanned = size_t(q - p_);
+    const char* q = word_end(p_ + 1, e_);
+    while (q == e_) {  // the word may go on in the next read
+      const size_t scanned = size_t(q - p_);
       if (scanned > o_.max_token) break;
       if (!fill()) {
         q = e_;
         break;
       }
-      q = p_ + scanned;
+      q = word_end(p_ + scanned, e_);
     }
     if (size_t(q - p_) > o_.max_token) {
-      error(ErrorCode::kTokenTooLong, off, std::string_view(p_, ParseError::kTokenCap));
+      error(ErrorCode::kTokenTooLong, offset(p_), std::string_view(p_, ParseError::kTokenCap));
       p_ = q;  // discard what was buffered, then stream past the rest
       for (;;) {
-        const char* r = p_;
-        while (r < e_ && kWordChar[uint8_t(*r)]) ++r;
-        p_ = r;
-        if (r < e_ || !fill()) return false;
+        p_ = word_end(p_, e_);
+        if (p_ < e_ || !fill()) return false;
       }
     }
     std::string_view w(p_, size_t(q - p_));
@@ -746,24 +778,35 @@ class Run {
   }
 
   bool token(std::string_view w) {
-    const char c0 = w[0], cl = w.back();
-    // The two common shapes first; both give exactly what the general path below gives.
-    if (kSanLead[uint8_t(c0)] && (is_digit(cl) || cl == '+' || cl == '#')) {  // e4, Nxf3+, Qh4#
-      v_.san(w, g_.plies++);  // (no null move starts with a letter other than Z)
-      return false;
-    }
-    if (is_digit(c0)) {  // a move number: 12. or 12... or glued to its move, 12.e4
+    const char* d = w.data();
+    const size_t n = w.size();
+    const char c0 = d[0], cl = d[n - 1];
+    const bool move_end = is_digit(cl) || cl == '+' || cl == '#';
+    // The common shapes first; each gives exactly what token_general gives.
+    if (kSanLead[uint8_t(c0)]) {
+      if (move_end) {  // e4, Nxf3+, Qh4# (no null move starts with a letter other than Z)
+        v_.san(w, g_.plies++);
+        return false;
+      }
+    } else if (is_digit(c0)) {  // a move number: 12. or 12... or glued to its move, 12.e4
       size_t i = 1;
-      while (i < w.size() && is_digit(w[i])) ++i;
-      if (i < w.size() && w[i] == '.') {
-        while (i < w.size() && w[i] == '.') ++i;
-        if (i == w.size()) return false;
-        if (kSanLead[uint8_t(w[i])] && (is_digit(cl) || cl == '+' || cl == '#')) {
+      while (i < n && is_digit(d[i])) ++i;
+      if (i < n && d[i] == '.') {
+        do ++i;
+        while (i < n && d[i] == '.');
+        if (i == n) return false;
+        if (kSanLead[uint8_t(d[i])] && move_end) {
           v_.san(w.substr(i), g_.plies++);
           return false;
         }
       }
     }
+    return token_general(w);
+  }
+
+  // Every other word: results, bare numbers, suffixes, e.p., null moves.
+  [[gnu::noinline]] bool token_general(std::string_view w) {
+    const char c0 = w[0];
     if (c0 == '1' || c0 == '0' || c0 == '*') {
       Result r = parse_result(w);
       if (r != Result::kNone) {

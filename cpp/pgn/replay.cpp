@@ -12,6 +12,13 @@ namespace chess::pgn {
 
 namespace {
 
+// The per-ply path (SAN resolution and make) compiles into ReplayVisitor::san as one function.
+#if defined(__GNUC__)
+#define CHESSFORMER_INLINE inline __attribute__((always_inline))
+#else
+#define CHESSFORMER_INLINE inline
+#endif
+
 constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
 
 inline uint64_t fnv(uint64_t h, std::string_view s) {
@@ -133,7 +140,7 @@ inline int square_of(char f, char r) {
 }
 
 // A pawn move written e4, exd5, e8=Q or exd8=Q (t[0] is a file letter; check marks stripped).
-ParseStatus fast_pawn(const BoardState& s, const char* t, size_t n, Move& out) {
+CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, const char* t, size_t n, Move& out) {
   const Color us = s.side;
   const int up = us == WHITE ? 8 : -8;
   const Bitboard occ = s.pieces(), pawns = s.pieces(us, PAWN);
@@ -196,7 +203,8 @@ ParseStatus fast_pawn(const BoardState& s, const char* t, size_t n, Move& out) {
 
 // The fast path: well-formed SAN only. Returns OK with the move, or INVALID to mean "ask the core"
 // (which then gives the exact verdict for every other spelling and for every failure).
-ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, std::string_view tok, Move& out) {
+CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, std::string_view tok,
+                                            Move& out) {
   const char* t = tok.data();
   size_t n = tok.size();
   while (n && (t[n - 1] == '+' || t[n - 1] == '#')) --n;
