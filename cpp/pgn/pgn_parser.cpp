@@ -215,6 +215,15 @@ inline const char* word_end(const char* q, const char* e) {
   return q;
 }
 
+// Bytes that end a tag name: blanks (is_space), `"`, `]`, `[`.
+constexpr std::array<bool, 256> make_name_stops() {
+  std::array<bool, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = kClass[i] == kWs;
+  t['"'] = t[']'] = t['['] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kNameStop = make_name_stops();
+
 int suffix_nag(std::string_view s) {
   if (s == "!") return 1;
   if (s == "?") return 2;
@@ -412,7 +421,7 @@ class Run {
     ++q;
     while (q < le && is_space(*q)) ++q;
     const char* ns = q;
-    while (q < le && !is_space(*q) && *q != '"' && *q != ']' && *q != '[') ++q;
+    while (q < le && !kNameStop[uint8_t(*q)]) ++q;
     if (q == ns) return TagParse::kNotTag;
     t.name = std::string_view(ns, size_t(q - ns));
     while (q < le && is_space(*q)) ++q;
@@ -420,10 +429,10 @@ class Run {
     const char* vs = ++q;
     t.recovered = false;
     // Fast path (almost every tag): the first `"` closes the value and there is no backslash.
-    if (const char* r = static_cast<const char*>(std::memchr(q, '"', size_t(le - q)))) {
+    if (const char* r = find_either(q, le, '"', '\\'); r < le && *r == '"') {
       const char* a = r + 1;
       while (a < le && is_space(*a)) ++a;
-      if (a < le && *a == ']' && !std::memchr(vs, '\\', size_t(r - vs))) {
+      if (a < le && *a == ']') {
         t.value = std::string_view(vs, size_t(r - vs));
         t.end = a + 1;
         return TagParse::kOk;
@@ -479,7 +488,14 @@ class Run {
   // bracketed part, in movetext) is consumed and counted as prose or an error.
   bool tag_line(Where where) {
     uint64_t line_off = offset(p_);
-    const char* nl = buffer_until('\n', 1, o_.max_tag_line);
+    // Usually the whole line is in the buffer and holds no NUL: one scan finds its end.
+    const char* nl = find_either(p_ + 1, e_, '\n', '\0');
+    bool nul = true;  // unknown: check below
+    if (nl < e_ && *nl == '\n' && size_t(nl - p_) <= o_.max_tag_line) {
+      nul = false;
+    } else {
+      nl = buffer_until('\n', 1, o_.max_tag_line);
+    }
     if (!nl) {
       if (where != Where::kBetween) error(ErrorCode::kTagTooLong, line_off, std::string_view(p_, 16));
       skip_line();
@@ -519,7 +535,7 @@ class Run {
     if (where == Where::kMovetext) finish_game();
     if (stop_) return true;
     if (where != Where::kTags) begin_game(line_off);
-    if (std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
+    if (nul && std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
     const char* q = p_;
     for (;;) {
       deliver_tag(t, offset(q));

@@ -22,7 +22,15 @@ namespace {
 constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
 
 inline uint64_t fnv(uint64_t h, std::string_view s) {
-  for (unsigned char c : s) h = (h ^ c) * kFnvPrime;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  for (; n >= 4; n -= 4, p += 4) {
+    h = (h ^ p[0]) * kFnvPrime;
+    h = (h ^ p[1]) * kFnvPrime;
+    h = (h ^ p[2]) * kFnvPrime;
+    h = (h ^ p[3]) * kFnvPrime;
+  }
+  for (; n; --n) h = (h ^ *p++) * kFnvPrime;
   return (h ^ 0xff) * kFnvPrime;  // field separator, so ("ab","c") and ("a","bc") differ
 }
 
@@ -71,12 +79,27 @@ inline bool king_safe_after(const BoardState& s, int from, int to, int captured)
   return !(attackers(s, ksq, them, occ) & ~removed);
 }
 
-// Whether squares a and b share a file, rank or diagonal (line_bb(a, b) != 0, without the 32 KB
-// table: most moved pieces are not on a line with their king).
-inline bool on_a_line(int a, int b) {
-  const int df = file_of(a) - file_of(b), dr = rank_of(a) - rank_of(b);
-  return df == 0 || dr == 0 || df == dr || df == -dr;
-}
+// Small per-square tables of the replay, built once from the core's attack tables.
+struct ReplayTables {
+  Bitboard rays[64];          // squares on a file, rank or diagonal with s (queen moves, empty board)
+  Bitboard pseudo[2][7][64];  // [colour][piece type][s]: squares it attacks from s on an empty board
+  ReplayTables() {
+    init_bitboards();
+    for (int s = 0; s < 64; ++s) {
+      rays[s] = queen_attacks(s, 0);
+      for (int c = 0; c < 2; ++c) {
+        pseudo[c][NO_PIECE_TYPE][s] = 0;
+        pseudo[c][PAWN][s] = pawn_attacks(Color(c), s);
+        pseudo[c][KNIGHT][s] = knight_attacks(s);
+        pseudo[c][BISHOP][s] = bishop_attacks(s, 0);
+        pseudo[c][ROOK][s] = rook_attacks(s, 0);
+        pseudo[c][QUEEN][s] = queen_attacks(s, 0);
+        pseudo[c][KING][s] = king_attacks(s);
+      }
+    }
+  }
+};
+const ReplayTables kTables;
 
 // The king-safety facts of one position that decide most moves without simulating them: a move
 // of a piece that is not on a line with its (unchecked) king can never expose it.
@@ -84,15 +107,17 @@ struct KingGuard {
   const BoardState& s;
   int ksq;
   bool in_check;
+  // in_check: whether the side to move is in check (the replay tracks it move by move).
+  KingGuard(const BoardState& st, bool check) : s(st), ksq(st.king(st.side)), in_check(check) {}
   explicit KingGuard(const BoardState& st)
-      : s(st), ksq(st.king(st.side)), in_check(attackers(st, ksq, ~st.side, st.pieces()) != 0) {}
+      : KingGuard(st, attackers(st, st.king(st.side), ~st.side, st.pieces()) != 0) {}
 
   // Legality of the pseudo-legal non-king, non-en-passant move from -> to (a capture on `to` when
   // the square holds an enemy piece).
   bool safe(int from, int to) const {
     if (in_check) return king_safe_after(s, from, to, (s.pieces(~s.side) & bb(to)) ? to : int(SQ_NONE));
-    if (!on_a_line(ksq, from)) return true;
-    if (line_bb(ksq, from) & bb(to)) return true;  // moving along the line
+    if (!(kTables.rays[ksq] & bb(from))) return true;  // not on a line with the king
+    if (line_bb(ksq, from) & bb(to)) return true;      // moving along the line
     // Only a slider behind `from` on that line can be uncovered.
     const Color them = ~s.side;
     const Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
@@ -140,7 +165,8 @@ inline int square_of(char f, char r) {
 }
 
 // A pawn move written e4, exd5, e8=Q or exd8=Q (t[0] is a file letter; check marks stripped).
-CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, const char* t, size_t n, Move& out) {
+CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, bool in_check, const char* t, size_t n,
+                                         Move& out) {
   const Color us = s.side;
   const int up = us == WHITE ? 8 : -8;
   const Bitboard occ = s.pieces(), pawns = s.pieces(us, PAWN);
@@ -180,7 +206,7 @@ CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, const char* t, siz
     } else {
       return ParseStatus::INVALID;
     }
-    if (!KingGuard(s).safe(from, to)) return ParseStatus::INVALID;
+    if (!KingGuard(s, in_check).safe(from, to)) return ParseStatus::INVALID;
   } else {
     const int ff = t[0] - 'a', df = ff - file_of(to);
     if (df != 1 && df != -1) return ParseStatus::INVALID;
@@ -189,7 +215,7 @@ CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, const char* t, siz
     from = make_square(ff, fr);
     if (!(pawns & bb(from))) return ParseStatus::INVALID;
     if (s.pieces(~us) & bb(to)) {
-      if (!KingGuard(s).safe(from, to)) return ParseStatus::INVALID;
+      if (!KingGuard(s, in_check).safe(from, to)) return ParseStatus::INVALID;
     } else if (to == s.ep) {
       kind = Move::EN_PASSANT;
       if (!king_safe_after(s, from, to, to - up)) return ParseStatus::INVALID;
@@ -203,13 +229,14 @@ CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, const char* t, siz
 
 // The fast path: well-formed SAN only. Returns OK with the move, or INVALID to mean "ask the core"
 // (which then gives the exact verdict for every other spelling and for every failure).
-CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, std::string_view tok,
-                                            Move& out) {
+// in_check: whether the side to move is in check.
+CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, bool in_check,
+                                            std::string_view tok, Move& out) {
   const char* t = tok.data();
   size_t n = tok.size();
   while (n && (t[n - 1] == '+' || t[n - 1] == '#')) --n;
   if (n < 2 || n > 7) return ParseStatus::INVALID;
-  if (unsigned(t[0] - 'a') < 8) return fast_pawn(s, t, n, out);
+  if (unsigned(t[0] - 'a') < 8) return fast_pawn(s, in_check, t, n, out);
   const PieceType pt = PieceType(kPieceLetter[uint8_t(t[0])]);
   if (pt == NO_PIECE_TYPE) {
     if (t[0] == 'O' || t[0] == '0') return fast_castle(s, ci, std::string_view(t, n), out);
@@ -239,7 +266,7 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
     out = Move(from, to);
     return ParseStatus::OK;
   }
-  const KingGuard guard(s);
+  const KingGuard guard(s, in_check);
   if (!more_than_one(cands)) {
     const int from = lsb(cands);
     if (!guard.safe(from, to)) return ParseStatus::INVALID;
@@ -263,9 +290,11 @@ constexpr uint16_t saturating_inc(uint16_t v) { return v == UINT16_MAX ? v : uin
 
 // make_move for the replay, in place: the same resulting position (placement, side, castling
 // rights, en passant square, clocks) but no Zobrist key (BoardState::key is left stale; nothing in
-// the replay reads it), with only the touched bitboards and squares written.
+// the replay reads it), with only the touched bitboards and squares written. Returns whether the
+// side to move is then in check, found from the move alone: the side that just moved was not in
+// check, so only the moved piece (direct) or a slider behind its origin (discovered) can give it.
 template <Color Us>
-inline void play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
+inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   constexpr Color Them = ~Us;
   constexpr int Up = Us == WHITE ? 8 : -8;
   const int from = m.from(), to = m.to();
@@ -279,13 +308,16 @@ inline void play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   n.by_color[Us] ^= fb | tb;
   n.board[from] = NO_PIECE;
   const Move::Kind kind = m.kind();
+  PieceType placed = pt;
+  bool unusual = false;  // en passant also uncovers the captured pawn's square
   if (kind == Move::NORMAL) {
     n.by_type[pt] ^= fb | tb;
     n.board[to] = pc;
   } else if (kind == Move::PROMOTION) {
+    placed = m.promotion();
     n.by_type[PAWN] ^= fb;
-    n.by_type[m.promotion()] ^= tb;
-    n.board[to] = make_piece(Us, m.promotion());
+    n.by_type[placed] ^= tb;
+    n.board[to] = make_piece(Us, placed);
   } else {  // en passant
     const int capsq = to - Up;
     n.by_type[PAWN] ^= fb | tb | bb(capsq);
@@ -293,6 +325,7 @@ inline void play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
     n.board[to] = pc;
     n.board[capsq] = NO_PIECE;
     occ ^= bb(capsq);
+    unusual = true;
   }
   n.by_type[0] = occ;
   n.side = Them;
@@ -305,25 +338,31 @@ inline void play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
     const Square ep = Square(from + Up);
     if ((pawn_attacks(Us, ep) & n.pieces(Them, PAWN)) && ep_capture_is_legal(n, ep)) n.ep = ep;
   }
+  const Bitboard kbb = n.by_color[Them] & n.by_type[KING];
+  const int ksq = lsb(kbb);
+  if (unusual || (kTables.rays[ksq] & fb)) return attackers(n, ksq, Us, occ) != 0;
+  // Direct only: the piece on `to` reaches the king on an empty board and nothing stands between.
+  return (kTables.pseudo[Us][placed][to] & kbb) && !((between_bb(ksq, to) ^ tb) & occ);
 }
 
-// `s` becomes the position after its legal move m (make_move in place, without the key).
-inline void play(BoardState& s, const CastlingInfo& ci, Move m) {
+// `s` becomes the position after its legal move m (make_move in place, without the key). Returns
+// whether the side to move is then in check.
+inline bool play(BoardState& s, const CastlingInfo& ci, Move m) {
   if (m.kind() == Move::CASTLING) {  // rare: the core's copy-make
     BoardState next;
     make_move(s, ci, m, next);
     s = next;
-  } else if (s.side == WHITE) {
-    play_impl<WHITE>(s, ci, m);
-  } else {
-    play_impl<BLACK>(s, ci, m);
+    return attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
   }
+  return s.side == WHITE ? play_impl<WHITE>(s, ci, m) : play_impl<BLACK>(s, ci, m);
 }
 
 }  // namespace
 
 ParseStatus resolve_san(const Position& pos, std::string_view token, Move& out) {
-  if (fast_resolve(pos.state(), pos.castling_info(), token, out) == ParseStatus::OK) return ParseStatus::OK;
+  const BoardState& s = pos.state();
+  const bool in_check = attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
+  if (fast_resolve(s, pos.castling_info(), in_check, token, out) == ParseStatus::OK) return ParseStatus::OK;
   return pos.try_parse_san(token, out);
 }
 
@@ -479,6 +518,7 @@ bool ReplayVisitor::end_tags() {
   }
   states_[0] = start_->state();
   cur_ = 0;
+  in_check_ = states_[0].in_check();
   ci_ = &start_->castling_info();
   slow_valid_ = false;
   if (options_.canonical_san) transcript_.assign(1, ';');
@@ -507,7 +547,7 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
   if (error_.code != ReplayCode::kNone) return;
   BoardState& s = states_[cur_];
   Move m;
-  if (fast_resolve(s, *ci_, token, m) != ParseStatus::OK) {
+  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK) {
     switch (slow_position().try_parse_san(token, m)) {
       case ParseStatus::OK: break;
       case ParseStatus::NULL_MOVE: return fail(ReplayCode::kNullMove, token);
@@ -521,11 +561,11 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
     // The SAN writer needs the positions before and after: copy, then make in the copy.
     BoardState& next = states_[cur_ ^ 1];
     next = s;
-    play(next, *ci_, m);
+    in_check_ = play(next, *ci_, m);
     cur_ ^= 1;
     write_san(s, m, next);
   } else {
-    play(s, *ci_, m);
+    in_check_ = play(s, *ci_, m);
   }
   moves_.push_back(m);
   ++total_plies_;

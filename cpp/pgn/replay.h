@@ -142,6 +142,7 @@ class ReplayVisitor : public Visitor {
   // needs the position before and after, copies it into the other slot first. No history.
   BoardState states_[2];
   int cur_ = 0;
+  bool in_check_ = false;  // whether the side to move in states_[cur_] is in check
   const CastlingInfo* ci_ = nullptr;
   const Position standard_;  // the start position, used as is by ordinary games
   const Position standard960_ = chess960_start();
