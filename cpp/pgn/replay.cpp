@@ -81,22 +81,13 @@ inline bool king_safe_after(const BoardState& s, int from, int to, int captured)
 
 // Small per-square tables of the replay, built once from the core's attack tables.
 struct ReplayTables {
-  Bitboard rays[64];          // squares on a file, rank or diagonal with s (queen moves, empty board)
-  Bitboard pseudo[2][7][64];  // [colour][piece type][s]: squares it attacks from s on an empty board
+  Bitboard jump[2][7][64];  // [colour][piece type][s]: squares a pawn or knight on s attacks; else 0
   ReplayTables() {
     init_bitboards();
-    for (int s = 0; s < 64; ++s) {
-      rays[s] = queen_attacks(s, 0);
-      for (int c = 0; c < 2; ++c) {
-        pseudo[c][NO_PIECE_TYPE][s] = 0;
-        pseudo[c][PAWN][s] = pawn_attacks(Color(c), s);
-        pseudo[c][KNIGHT][s] = knight_attacks(s);
-        pseudo[c][BISHOP][s] = bishop_attacks(s, 0);
-        pseudo[c][ROOK][s] = rook_attacks(s, 0);
-        pseudo[c][QUEEN][s] = queen_attacks(s, 0);
-        pseudo[c][KING][s] = king_attacks(s);
-      }
-    }
+    for (int c = 0; c < 2; ++c)
+      for (int pt = 0; pt < 7; ++pt)
+        for (int s = 0; s < 64; ++s)
+          jump[c][pt][s] = pt == PAWN ? pawn_attacks(Color(c), s) : pt == KNIGHT ? knight_attacks(s) : 0;
   }
 };
 const ReplayTables kTables;
@@ -113,17 +104,16 @@ struct KingGuard {
       : KingGuard(st, attackers(st, st.king(st.side), ~st.side, st.pieces()) != 0) {}
 
   // Legality of the pseudo-legal non-king, non-en-passant move from -> to (a capture on `to` when
-  // the square holds an enemy piece).
+  // the square holds an enemy piece). Out of check, only a slider behind `from` can be uncovered:
+  // any enemy slider reaching the king after the move, other than one captured on `to`. Both
+  // slider lookups are done rather than branching on whether `from` is on a line with the king
+  // (about a third of moves are, unpredictably).
   bool safe(int from, int to) const {
     if (in_check) return king_safe_after(s, from, to, (s.pieces(~s.side) & bb(to)) ? to : int(SQ_NONE));
-    if (!(kTables.rays[ksq] & bb(from))) return true;  // not on a line with the king
-    if (line_bb(ksq, from) & bb(to)) return true;      // moving along the line
-    // Only a slider behind `from` on that line can be uncovered.
     const Color them = ~s.side;
     const Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
-    const Bitboard sliders = (file_of(ksq) == file_of(from) || rank_of(ksq) == rank_of(from))
-                                 ? rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)
-                                 : bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN);
+    const Bitboard sliders = (rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)) |
+                             (bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN));
     return !(sliders & ~bb(to));
   }
 };
@@ -257,7 +247,13 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
     if (i < m && unsigned(mid[i] - '1') < 8) mask &= rank_bb(mid[i++] - '1');
     if (i != m) return ParseStatus::INVALID;
   }
-  Bitboard cands = reaching(s, us, pt, to) & mask;
+  // Pieces of type pt reaching `to`, without branching on the type: each attack set is limited to
+  // the types that move that way, then to pt.
+  const Bitboard occ = s.pieces();
+  const Bitboard reach = (bishop_attacks(to, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
+                         (rook_attacks(to, occ) & (s.by_type[ROOK] | s.by_type[QUEEN])) |
+                         (knight_attacks(to) & s.by_type[KNIGHT]) | (king_attacks(to) & s.by_type[KING]);
+  Bitboard cands = reach & s.pieces(us, pt) & mask;
   if (!cands) return ParseStatus::INVALID;
   if (pt == KING) {  // one king; its destination must not be attacked (king lifted)
     const int from = lsb(cands);
@@ -333,16 +329,20 @@ inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   if (Us == BLACK) n.fullmove = saturating_inc(n.fullmove);
   n.castling &= ci.rights_mask[from] & ci.rights_mask[to];
   n.ep = SQ_NONE;
-  if (pt == PAWN && (from ^ to) == 16) {
-    // As make_move: only an en passant capture that is actually legal records the square.
-    const Square ep = Square(from + Up);
-    if ((pawn_attacks(Us, ep) & n.pieces(Them, PAWN)) && ep_capture_is_legal(n, ep)) n.ep = ep;
-  }
+  // As make_move: a double push records the en passant square only if a capture there is legal
+  // (tested only when an enemy pawn stands beside the pushed one, which is rare).
+  const Square ep = Square(from + Up);
+  const bool double_push = (pt == PAWN) & ((from ^ to) == 16);
+  if (double_push && (pawn_attacks(Us, ep & 63) & n.pieces(Them, PAWN)) && ep_capture_is_legal(n, ep))
+    n.ep = ep;
   const Bitboard kbb = n.by_color[Them] & n.by_type[KING];
   const int ksq = lsb(kbb);
-  if (unusual || (kTables.rays[ksq] & fb)) return attackers(n, ksq, Us, occ) != 0;
-  // Direct only: the piece on `to` reaches the king on an empty board and nothing stands between.
-  return (kTables.pseudo[Us][placed][to] & kbb) && !((between_bb(ksq, to) ^ tb) & occ);
+  if (unusual) return attackers(n, ksq, Us, occ) != 0;
+  // A pawn or knight checks only if it is the piece that moved; any of our sliders reaching the
+  // king now does (none did before).
+  const Bitboard sliders = (rook_attacks(ksq, occ) & (n.by_type[ROOK] | n.by_type[QUEEN])) |
+                           (bishop_attacks(ksq, occ) & (n.by_type[BISHOP] | n.by_type[QUEEN]));
+  return ((sliders & n.by_color[Us]) | (kTables.jump[Us][placed][to] & kbb)) != 0;
 }
 
 // `s` becomes the position after its legal move m (make_move in place, without the key). Returns
