@@ -243,6 +243,15 @@ constexpr std::array<bool, 256> make_san_lead() {
 }
 constexpr std::array<bool, 256> kSanLead = make_san_lead();
 
+// Bytes a move token ends with on the fast path: a rank digit or a check mark.
+constexpr std::array<bool, 256> make_move_end() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  t['+'] = t['#'] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kMoveEnd = make_move_end();
+
 bool is_null_move(std::string_view s) {
   char c = s[0];
   if (c != '-' && c != 'Z' && c != '0' && c != '@') return false;  // most tokens leave here
@@ -797,7 +806,7 @@ class Run {
     const char* d = w.data();
     const size_t n = w.size();
     const char c0 = d[0], cl = d[n - 1];
-    const bool move_end = is_digit(cl) || cl == '+' || cl == '#';
+    const bool move_end = kMoveEnd[uint8_t(cl)];
     // The common shapes first; each gives exactly what token_general gives.
     if (kSanLead[uint8_t(c0)]) {
       if (move_end) {  // e4, Nxf3+, Qh4# (no null move starts with a letter other than Z)

@@ -239,7 +239,7 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
   if (s.pieces(us) & bb(to)) return ParseStatus::INVALID;
   const char* mid = t + 1;
   size_t m = n - 3;
-  if (m && mid[m - 1] == 'x') --m;
+  m -= mid[m - 1] == 'x';  // (m == 0 reads the piece letter)
   Bitboard mask = ~Bitboard(0);
   if (m) {
     size_t i = 0;
@@ -325,15 +325,18 @@ inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   }
   n.by_type[0] = occ;
   n.side = Them;
-  n.halfmove = (pt == PAWN || cap != NO_PIECE) ? 0 : saturating_inc(n.halfmove);
+  // Branch-free: zero after a pawn move or a capture, else a saturating increment.
+  const bool zeroing = (pt == PAWN) | (cap != NO_PIECE);
+  n.halfmove = uint16_t(saturating_inc(n.halfmove) * !zeroing);
   if (Us == BLACK) n.fullmove = saturating_inc(n.fullmove);
   n.castling &= ci.rights_mask[from] & ci.rights_mask[to];
   n.ep = SQ_NONE;
   // As make_move: a double push records the en passant square only if a capture there is legal
   // (tested only when an enemy pawn stands beside the pushed one, which is rare).
-  const Square ep = Square(from + Up);
+  const Square ep = Square((from + to) >> 1);  // the square passed over, for a double push
   const bool double_push = (pt == PAWN) & ((from ^ to) == 16);
-  if (double_push && (pawn_attacks(Us, ep & 63) & n.pieces(Them, PAWN)) && ep_capture_is_legal(n, ep))
+  if ((pawn_attacks(Us, ep) & n.pieces(Them, PAWN) & (Bitboard(0) - double_push)) &&
+      ep_capture_is_legal(n, ep))
     n.ep = ep;
   const Bitboard kbb = n.by_color[Them] & n.by_type[KING];
   const int ksq = lsb(kbb);
