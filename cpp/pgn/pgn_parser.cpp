@@ -224,6 +224,22 @@ constexpr std::array<bool, 256> make_name_stops() {
 }
 constexpr std::array<bool, 256> kNameStop = make_name_stops();
 
+#if defined(__SSE2__)
+// Bit i set when q[i] == c, for the 32 bytes at q.
+inline unsigned bytes_equal_32(const char* q, char c) {
+#if defined(__AVX2__)
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  return unsigned(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(c))));
+#else
+  const __m128i v = _mm_set1_epi8(c);
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16));
+  return unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(lo, v))) |
+         unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(hi, v))) << 16;
+#endif
+}
+#endif
+
 int suffix_nag(std::string_view s) {
   if (s == "!") return 1;
   if (s == "?") return 2;
@@ -492,18 +508,64 @@ class Run {
     v_.tag(t.name, t.value);
   }
 
+  // The common tag line in one pass over 64 bytes: `[Name "value"]`, then `\n` or `\r\n`, with no
+  // backslash or NUL on the line and the line end already in the buffer. Sets t and nl exactly as
+  // the general path (find the line end, parse_tag) would; false: take the general path.
+  bool quick_tag(Tag& t, const char*& nl) {
+#if defined(__AVX2__)
+    if (e_ - p_ < 64) return false;
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + 32));
+    auto eq = [&](char c) {
+      const __m256i v = _mm256_set1_epi8(c);
+      return uint64_t(uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, v)))) |
+             uint64_t(uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, v)))) << 32;
+    };
+    const uint64_t newlines = eq('\n');
+    if (!newlines) return false;
+    const unsigned k = unsigned(__builtin_ctzll(newlines));  // p_[0] is `[`, so k >= 1
+    const uint64_t line = (uint64_t(1) << k) - 1;
+    if ((eq('\0') | eq('\\')) & line) return false;
+    // The name runs from p_[1] to the first name stop; then one space and the opening quote.
+    unsigned s = 1;
+    while (s < k && !kNameStop[uint8_t(p_[s])]) ++s;
+    if (s < 2 || s + 1 >= k || p_[s] != ' ' || p_[s + 1] != '"') return false;
+    const uint64_t closing = eq('"') & line & ~((uint64_t(2) << (s + 1)) - 1);
+    if (!closing) return false;
+    const unsigned q = unsigned(__builtin_ctzll(closing));
+    if (p_[q + 1] != ']' || !(k == q + 2 || (k == q + 3 && p_[q + 2] == '\r'))) return false;
+    t.name = std::string_view(p_ + 1, s - 1);
+    t.value = std::string_view(p_ + s + 2, q - s - 2);
+    t.end = p_ + q + 2;
+    t.recovered = false;
+    nl = p_ + k;
+    return true;
+#else
+    (void)t;
+    (void)nl;
+    return false;
+#endif
+  }
+
   // p_ is at a `[` that begins a line (or follows tags on a tag line). Returns true if it was a tag
   // line: tags delivered, a new game opened first unless `where` is kTags. Otherwise the line (or the
   // bracketed part, in movetext) is consumed and counted as prose or an error.
   bool tag_line(Where where) {
     uint64_t line_off = offset(p_);
-    // Usually the whole line is in the buffer and holds no NUL: one scan finds its end.
-    const char* nl = find_either(p_ + 1, e_, '\n', '\0');
+    Tag t;
+    const char* nl;
     bool nul = true;  // unknown: check below
-    if (nl < e_ && *nl == '\n' && size_t(nl - p_) <= o_.max_tag_line) {
+    const bool quick = quick_tag(t, nl);
+    if (quick) {
       nul = false;
     } else {
-      nl = buffer_until('\n', 1, o_.max_tag_line);
+      // Usually the whole line is in the buffer and holds no NUL: one scan finds its end.
+      nl = find_either(p_ + 1, e_, '\n', '\0');
+      if (nl < e_ && *nl == '\n' && size_t(nl - p_) <= o_.max_tag_line) {
+        nul = false;
+      } else {
+        nl = buffer_until('\n', 1, o_.max_tag_line);
+      }
     }
     if (!nl) {
       if (where != Where::kBetween) error(ErrorCode::kTagTooLong, line_off, std::string_view(p_, 16));
@@ -511,8 +573,7 @@ class Run {
       return false;
     }
     const char* le = nl;
-    Tag t;
-    TagParse tp = parse_tag(p_, le, t);
+    TagParse tp = quick ? TagParse::kOk : parse_tag(p_, le, t);
     if (tp == TagParse::kBadValue && where != Where::kTags) {
       // `[Name "...` with a broken value: the next game's tags start here, with this tag lost.
       if (where == Where::kMovetext) finish_game();
@@ -875,6 +936,23 @@ class Run {
   // the common case is one pass over a short single-line comment.
   CommentEnd brace_comment(bool deliver) {
     static constexpr std::string_view kEventLine = "[Event \"";
+#if defined(__SSE2__)
+    // Fast path: the comment closes within the next 32 bytes, before any newline (a Lichess
+    // `{ [%clk 0:03:00] }`). Exactly what the loop below does for it.
+    if (e_ - p_ > 32) {
+      const unsigned close = bytes_equal_32(p_ + 1, '}'), stop = close | bytes_equal_32(p_ + 1, '\n');
+      const unsigned k = stop ? unsigned(__builtin_ctz(stop)) : 32;
+      if (k < 32 && (close >> k & 1) && k + 1 <= o_.max_comment + 1) {
+        const char* q = p_ + 1 + k;
+        if (deliver) {
+          ++g_.n_comments;
+          if (want_comments_) v_.comment(trim(std::string_view(p_ + 1, k)), g_.plies);
+        }
+        p_ = q + 1;
+        return CommentEnd::kClosed;
+      }
+    }
+#endif
     uint64_t off = offset(p_);
     bool buffering = deliver;  // keep the text from p_; otherwise p_ follows the scan
     // Called whenever the comment is known to extend at least to q; the error therefore depends only

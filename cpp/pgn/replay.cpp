@@ -348,15 +348,18 @@ inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   return ((sliders & n.by_color[Us]) | (kTables.jump[Us][placed][to] & kbb)) != 0;
 }
 
+// Castling (rare) through the core's copy-make, out of line so that play() keeps a small frame.
+[[gnu::noinline]] bool play_castling(BoardState& s, const CastlingInfo& ci, Move m) {
+  BoardState next;
+  make_move(s, ci, m, next);
+  s = next;
+  return attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
+}
+
 // `s` becomes the position after its legal move m (make_move in place, without the key). Returns
 // whether the side to move is then in check.
 inline bool play(BoardState& s, const CastlingInfo& ci, Move m) {
-  if (m.kind() == Move::CASTLING) {  // rare: the core's copy-make
-    BoardState next;
-    make_move(s, ci, m, next);
-    s = next;
-    return attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
-  }
+  if (m.kind() == Move::CASTLING) return play_castling(s, ci, m);
   return s.side == WHITE ? play_impl<WHITE>(s, ci, m) : play_impl<BLACK>(s, ci, m);
 }
 
