@@ -708,8 +708,23 @@ class Run {
           [[fallthrough]];
         case kWord:
           line_start_ = col0_ = false;
-          if (word()) return stop_ ? State::kDone : State::kBetween;
-          if (p_ < e_ && *p_ == ' ') ++p_;  // the usual single separator, without a dispatch
+          // Words and comments separated by single spaces (`12. Nf3 { [%clk 0:01:02] } 12... d5`)
+          // follow each other here without a dispatch; anything else goes back to the switch.
+          for (;;) {
+            if (!skip_move_number() && word()) return stop_ ? State::kDone : State::kBetween;
+            if (e_ - p_ < 2 || *p_ != ' ') break;
+            ++p_;
+            if (*p_ == '{') {
+              const CommentEnd r = brace_comment(true);
+              if (r == CommentEnd::kEof) {
+                finish_game(ErrorCode::kEofInComment);
+                return State::kDone;
+              }
+              if (r == CommentEnd::kResync || e_ - p_ < 2 || *p_ != ' ') break;
+              ++p_;
+            }
+            if (kClass[uint8_t(*p_)] != kWord) break;
+          }
           break;
         case kLBrace:
           line_start_ = col0_ = false;
@@ -836,6 +851,19 @@ class Run {
   }
 
   // ---- Movetext elements ------------------------------------------------------------------------
+
+  // p_ at a word byte. A move number alone (`12.`, `12...`) is a word that does nothing: skip it
+  // without tokenising when it is all in the buffer and not too long. Returns whether it did.
+  bool skip_move_number() {
+    const char* q = p_;
+    while (q < e_ && is_digit(*q)) ++q;
+    if (q == p_ || q >= e_ || *q != '.') return false;
+    do ++q;
+    while (q < e_ && *q == '.');
+    if (q >= e_ || kWordChar[uint8_t(*q)] || size_t(q - p_) > o_.max_token) return false;
+    p_ = q;
+    return true;
+  }
 
   // p_ at a word byte. Reads the whole word and handles it; returns true if it was a result token
   // (the game is then finished).
