@@ -963,7 +963,6 @@ class Run {
   // with the next game instead of losing the rest of the stream. Newlines are rare in comments, so
   // the common case is one pass over a short single-line comment.
   CommentEnd brace_comment(bool deliver) {
-    static constexpr std::string_view kEventLine = "[Event \"";
 #if defined(__SSE2__)
     // Fast path: the comment closes within the next 32 bytes, before any newline (a Lichess
     // `{ [%clk 0:03:00] }`). Exactly what the loop below does for it.
@@ -981,6 +980,11 @@ class Run {
       }
     }
 #endif
+    return brace_comment_general(deliver);
+  }
+
+  [[gnu::noinline]] CommentEnd brace_comment_general(bool deliver) {
+    static constexpr std::string_view kEventLine = "[Event \"";
     uint64_t off = offset(p_);
     bool buffering = deliver;  // keep the text from p_; otherwise p_ follows the scan
     // Called whenever the comment is known to extend at least to q; the error therefore depends only

@@ -280,7 +280,8 @@ class PrepVisitor final : public ReplayVisitor {
       const bool c960 = chess960();
       Color mover = start().state().side;
       for (Move m : ms) {
-        *o++ = uint16_t(ids_.id(mover, m, c960));
+        *o++ = m.kind() == Move::NORMAL ? uint16_t(ids_.plain[m.from()][m.to()])
+                                        : uint16_t(ids_.id(mover, m, c960));
         mover = ~mover;
       }
       *o = kResultToken[int(result)];

@@ -131,7 +131,8 @@ constexpr std::array<uint8_t, 256> make_piece_letters() {
 constexpr std::array<uint8_t, 256> kPieceLetter = make_piece_letters();
 
 // Standard castling written O-O / O-O-O (0-0 / 0-0-0), checked against the path directly.
-ParseStatus fast_castle(const BoardState& s, const CastlingInfo& ci, std::string_view t, Move& out) {
+[[gnu::noinline]] ParseStatus fast_castle(const BoardState& s, const CastlingInfo& ci, std::string_view t,
+                                          Move& out) {
   const bool king_side = t == "O-O" || t == "0-0";
   if (ci.chess960 || !(king_side || t == "O-O-O" || t == "0-0-0")) return ParseStatus::INVALID;
   const Color us = s.side, them = ~us;
@@ -553,33 +554,44 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
   if (error_.code != ReplayCode::kNone) return;
   BoardState& s = states_[cur_];
   Move m;
-  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK) {
-    switch (slow_position().try_parse_san(token, m)) {
-      case ParseStatus::OK: break;
-      case ParseStatus::NULL_MOVE: return fail(ReplayCode::kNullMove, token);
-      case ParseStatus::AMBIGUOUS: return fail(ReplayCode::kAmbiguousSan, token);
-      case ParseStatus::ILLEGAL: return fail(ReplayCode::kIllegalSan, token);
-      case ParseStatus::INVALID: return fail(ReplayCode::kInvalidSan, token);
-    }
-  }
+  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK && !slow_san(token, m)) return;
   const Color mover = s.side;
   if (options_.canonical_san) {
-    // The SAN writer needs the positions before and after: copy, then make in the copy.
-    BoardState& next = states_[cur_ ^ 1];
-    next = s;
-    in_check_ = play(next, *ci_, m);
-    cur_ ^= 1;
-    write_san(s, m, next);
+    play_and_write_san(m);
   } else {
     in_check_ = play(s, *ci_, m);
   }
   moves_.push_back(m);
   ++total_plies_;
-  if (options_.annotations) {
-    evals_.push_back(std::numeric_limits<float>::quiet_NaN());
-    clocks_.push_back(std::numeric_limits<float>::quiet_NaN());
-  }
+  if (options_.annotations) add_annotation_slots();
   if (move_hook_) on_move(mover, m);
+}
+
+// The rare and the optional parts of san(), out of line so that its hot path stays small.
+bool ReplayVisitor::slow_san(std::string_view token, Move& m) {
+  switch (slow_position().try_parse_san(token, m)) {
+    case ParseStatus::OK: return true;
+    case ParseStatus::NULL_MOVE: fail(ReplayCode::kNullMove, token); break;
+    case ParseStatus::AMBIGUOUS: fail(ReplayCode::kAmbiguousSan, token); break;
+    case ParseStatus::ILLEGAL: fail(ReplayCode::kIllegalSan, token); break;
+    case ParseStatus::INVALID: fail(ReplayCode::kInvalidSan, token); break;
+  }
+  return false;
+}
+
+void ReplayVisitor::play_and_write_san(Move m) {
+  // The SAN writer needs the positions before and after: copy, then make in the copy.
+  const BoardState& s = states_[cur_];
+  BoardState& next = states_[cur_ ^ 1];
+  next = s;
+  in_check_ = play(next, *ci_, m);
+  cur_ ^= 1;
+  write_san(s, m, next);
+}
+
+void ReplayVisitor::add_annotation_slots() {
+  evals_.push_back(std::numeric_limits<float>::quiet_NaN());
+  clocks_.push_back(std::numeric_limits<float>::quiet_NaN());
 }
 
 void ReplayVisitor::write_san(const BoardState& before, Move m, const BoardState& after) {

@@ -137,6 +137,9 @@ class ReplayVisitor : public Visitor {
   const Position& slow_position();
 
   void write_san(const BoardState& before, Move m, const BoardState& after);
+  [[gnu::noinline]] bool slow_san(std::string_view token, Move& m);  // false: the game is cut
+  [[gnu::noinline]] void play_and_write_san(Move m);
+  [[gnu::noinline]] void add_annotation_slots();
 
   // The replay makes each move in place in states_[cur_]; only the canonical SAN writer, which
   // needs the position before and after, copies it into the other slot first. No history.
