@@ -373,8 +373,11 @@ ParseStatus resolve_san(const Position& pos, std::string_view token, Move& out) 
   return pos.try_parse_san(token, out);
 }
 
-void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
-                std::string& out) {
+namespace {
+
+// append_san, given whether the move checks (the replay knows it from play()).
+void append_san_checked(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
+                        bool check, std::string& out) {
   char buf[16];  // the longest SAN is 7 bytes (Qa1xb2+, exd8=Q#)
   int n = 0;
   const Square from = m.from(), to = m.to();
@@ -422,10 +425,16 @@ void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const Board
       buf[n++] = " PNBRQK"[m.promotion()];
     }
   }
-  if (attackers(next, next.king(next.side), ~next.side, next.pieces())) {
-    buf[n++] = has_legal_move(next, ci) ? '+' : '#';
-  }
+  if (check) buf[n++] = has_legal_move(next, ci) ? '+' : '#';
   out.append(buf, size_t(n));
+}
+
+}  // namespace
+
+void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
+                std::string& out) {
+  append_san_checked(s, ci, m, next, attackers(next, next.king(next.side), ~next.side, next.pieces()) != 0,
+                     out);
 }
 
 std::string_view replay_code_name(ReplayCode c) {
@@ -606,7 +615,7 @@ void ReplayVisitor::write_san(const BoardState& before, Move m, const BoardState
   } else {
     transcript_ += ' ';
   }
-  append_san(before, *ci_, m, after, transcript_);
+  append_san_checked(before, *ci_, m, after, in_check_, transcript_);
 }
 
 void ReplayVisitor::comment(std::string_view text, uint32_t ply) {
