@@ -131,22 +131,21 @@ constexpr std::array<uint8_t, 256> make_piece_letters() {
 constexpr std::array<uint8_t, 256> kPieceLetter = make_piece_letters();
 
 // Standard castling written O-O / O-O-O (0-0 / 0-0-0), checked against the path directly.
-[[gnu::noinline]] ParseStatus fast_castle(const BoardState& s, const CastlingInfo& ci, std::string_view t,
-                                          Move& out) {
+// Returns the move, or Move::none() to mean "ask the core".
+[[gnu::noinline]] Move fast_castle(const BoardState& s, const CastlingInfo& ci, std::string_view t) {
   const bool king_side = t == "O-O" || t == "0-0";
-  if (ci.chess960 || !(king_side || t == "O-O-O" || t == "0-0-0")) return ParseStatus::INVALID;
+  if (ci.chess960 || !(king_side || t == "O-O-O" || t == "0-0-0")) return Move::none();
   const Color us = s.side, them = ~us;
   const CastlingRight cr =
       us == WHITE ? (king_side ? WHITE_OO : WHITE_OOO) : (king_side ? BLACK_OO : BLACK_OOO);
-  if (!(s.castling & cr)) return ParseStatus::INVALID;
+  if (!(s.castling & cr)) return Move::none();
   const int ksq = s.king(us), rsq = ci.rook_from[cr];
   const Bitboard occ = s.pieces();
-  if (ci.empty_path[cr] & occ & ~(bb(ksq) | bb(rsq))) return ParseStatus::INVALID;
-  if (attackers(s, ksq, them, occ)) return ParseStatus::INVALID;
+  if (ci.empty_path[cr] & occ & ~(bb(ksq) | bb(rsq))) return Move::none();
+  if (attackers(s, ksq, them, occ)) return Move::none();
   for (Bitboard p = ci.king_path[cr]; p;)
-    if (attackers(s, pop_lsb(p), them, occ ^ bb(ksq))) return ParseStatus::INVALID;
-  out = Move::make(ksq, rsq, Move::CASTLING);
-  return ParseStatus::OK;
+    if (attackers(s, pop_lsb(p), them, occ ^ bb(ksq))) return Move::none();
+  return Move::make(ksq, rsq, Move::CASTLING);
 }
 
 // The square named by a file and a rank byte, or -1.
@@ -230,7 +229,10 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
   if (unsigned(t[0] - 'a') < 8) return fast_pawn(s, in_check, t, n, out);
   const PieceType pt = PieceType(kPieceLetter[uint8_t(t[0])]);
   if (pt == NO_PIECE_TYPE) {
-    if (t[0] == 'O' || t[0] == '0') return fast_castle(s, ci, std::string_view(t, n), out);
+    if (t[0] == 'O' || t[0] == '0') {
+      out = fast_castle(s, ci, std::string_view(t, n));
+      return out == Move::none() ? ParseStatus::INVALID : ParseStatus::OK;
+    }
     return ParseStatus::INVALID;
   }
   // N [file] [rank] [x] to: the middle part is at most three bytes.
@@ -563,7 +565,10 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
   if (error_.code != ReplayCode::kNone) return;
   BoardState& s = states_[cur_];
   Move m;
-  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK && !slow_san(token, m)) return;
+  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK) {
+    m = slow_san(token);
+    if (m == Move::none()) return;
+  }
   const Color mover = s.side;
   if (options_.canonical_san) {
     play_and_write_san(m);
@@ -577,15 +582,16 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
 }
 
 // The rare and the optional parts of san(), out of line so that its hot path stays small.
-bool ReplayVisitor::slow_san(std::string_view token, Move& m) {
+Move ReplayVisitor::slow_san(std::string_view token) {
+  Move m;
   switch (slow_position().try_parse_san(token, m)) {
-    case ParseStatus::OK: return true;
+    case ParseStatus::OK: return m;
     case ParseStatus::NULL_MOVE: fail(ReplayCode::kNullMove, token); break;
     case ParseStatus::AMBIGUOUS: fail(ReplayCode::kAmbiguousSan, token); break;
     case ParseStatus::ILLEGAL: fail(ReplayCode::kIllegalSan, token); break;
     case ParseStatus::INVALID: fail(ReplayCode::kInvalidSan, token); break;
   }
-  return false;
+  return Move::none();
 }
 
 void ReplayVisitor::play_and_write_san(Move m) {

@@ -137,7 +137,7 @@ class ReplayVisitor : public Visitor {
   const Position& slow_position();
 
   void write_san(const BoardState& before, Move m, const BoardState& after);
-  [[gnu::noinline]] bool slow_san(std::string_view token, Move& m);  // false: the game is cut
+  [[gnu::noinline]] Move slow_san(std::string_view token);  // Move::none(): the game is cut
   [[gnu::noinline]] void play_and_write_san(Move m);
   [[gnu::noinline]] void add_annotation_slots();
 
