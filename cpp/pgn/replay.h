@@ -10,12 +10,13 @@
 //
 // SAN resolution does not generate the legal move list: resolve_san() parses the token, finds the
 // pieces of the right type that reach the destination (reverse attack lookups) and checks each for
-// legality (a piece off its unchecked king's lines at once, others by testing the king after the
-// move); standard castling is checked against the castling path directly. Only unusual spellings
-// (UCI, `Ng1-f3`, `e8q`, castling as a king move, Chess960 castling) and failures go to
-// Position::try_parse_san, so the accepted forms and the verdicts (INVALID / ILLEGAL / AMBIGUOUS)
-// are exactly the core's. The replay keeps two BoardStates and makes each move from one into the
-// other; a Position for the core is brought up to date only when a token needs it.
+// legality (out of check: no enemy slider reaches the king once it has moved; in check: the king
+// is tested after the move); standard castling is checked against the castling path directly. Only
+// unusual spellings (UCI, `Ng1-f3`, `e8q`, castling as a king move, Chess960 castling) and failures
+// go to Position::try_parse_san, so the accepted forms and the verdicts (INVALID / ILLEGAL /
+// AMBIGUOUS) are exactly the core's. The replay makes each move in place (no Zobrist key) and learns
+// from the move whether the side to move is now in check; a Position for the core is brought up to
+// date only when a token needs it.
 #pragma once
 
 #include <cstdint>
