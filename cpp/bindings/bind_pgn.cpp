@@ -67,9 +67,9 @@ class Collector final : public pgn::ReplayVisitor {
         base_(base) {}
   std::vector<GameRecord> games;
 
-  void on_move(const chess::BoardState& before, Move m) override {
+  void on_move(chess::Color mover, Move m) override {
     chess::Square to = m.to();
-    if (m.kind() == Move::CASTLING && !chess960()) to = chess::castle_king_to(before.side, m.to() > m.from());
+    if (m.kind() == Move::CASTLING && !chess960()) to = chess::castle_king_to(mover, m.to() > m.from());
     std::string s = chess::square_name(m.from()) + chess::square_name(to);
     if (m.kind() == Move::PROMOTION) s += " pnbrqk"[m.promotion()];
     uci_.push_back(std::move(s));

@@ -182,6 +182,64 @@ inline const char* find_either(const char* q, const char* e, char a, char b) {
   return q;
 }
 
+// Word terminators by nibbles: byte c ends a movetext word iff kTermHi[c >> 4] & kTermLo[c & 15] is
+// non-zero (the complement of kWordChar; checked below). Bits: 1 = NUL \t \n \v \f \r, 2 = space
+// $ ( ), 4 = ;, 8 = [ ] { }.
+constexpr uint8_t kTermHi[16] = {1, 0, 2, 4, 0, 8, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+constexpr uint8_t kTermLo[16] = {1 | 2, 0, 0, 0, 2, 0, 0, 0, 2, 1 | 2, 1, 1 | 4 | 8, 1, 1 | 8, 0, 0};
+constexpr bool check_term_tables() {
+  for (int c = 0; c < 256; ++c)
+    if (((kTermHi[c >> 4] & kTermLo[c & 15]) != 0) == kWordChar[c]) return false;
+  return true;
+}
+static_assert(check_term_tables(), "kTermHi/kTermLo must be the complement of kWordChar");
+
+// The first byte in [q, e) that is not a word byte, or e. Words are classified 16 bytes at a time
+// (two nibble lookups) when the bytes are there.
+inline const char* word_end(const char* q, const char* e) {
+#if defined(__SSSE3__)
+  const __m128i hi_tab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kTermHi));
+  const __m128i lo_tab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kTermLo));
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  while (e - q >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i lo = _mm_shuffle_epi8(lo_tab, _mm_and_si128(x, nib));
+    const __m128i hi = _mm_shuffle_epi8(hi_tab, _mm_and_si128(_mm_srli_epi16(x, 4), nib));
+    const unsigned word =
+        unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128())));
+    if (word != 0xFFFF) return q + __builtin_ctz(~word);
+    q += 16;
+  }
+#endif
+  while (q < e && kWordChar[uint8_t(*q)]) ++q;
+  return q;
+}
+
+// Bytes that end a tag name: blanks (is_space), `"`, `]`, `[`.
+constexpr std::array<bool, 256> make_name_stops() {
+  std::array<bool, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = kClass[i] == kWs;
+  t['"'] = t[']'] = t['['] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kNameStop = make_name_stops();
+
+#if defined(__SSE2__)
+// Bit i set when q[i] == c, for the 32 bytes at q.
+inline unsigned bytes_equal_32(const char* q, char c) {
+#if defined(__AVX2__)
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+  return unsigned(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(c))));
+#else
+  const __m128i v = _mm_set1_epi8(c);
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16));
+  return unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(lo, v))) |
+         unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(hi, v))) << 16;
+#endif
+}
+#endif
+
 int suffix_nag(std::string_view s) {
   if (s == "!") return 1;
   if (s == "?") return 2;
@@ -200,6 +258,15 @@ constexpr std::array<bool, 256> make_san_lead() {
   return t;
 }
 constexpr std::array<bool, 256> kSanLead = make_san_lead();
+
+// Bytes a move token ends with on the fast path: a rank digit or a check mark.
+constexpr std::array<bool, 256> make_move_end() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  t['+'] = t['#'] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kMoveEnd = make_move_end();
 
 bool is_null_move(std::string_view s) {
   char c = s[0];
@@ -379,7 +446,7 @@ class Run {
     ++q;
     while (q < le && is_space(*q)) ++q;
     const char* ns = q;
-    while (q < le && !is_space(*q) && *q != '"' && *q != ']' && *q != '[') ++q;
+    while (q < le && !kNameStop[uint8_t(*q)]) ++q;
     if (q == ns) return TagParse::kNotTag;
     t.name = std::string_view(ns, size_t(q - ns));
     while (q < le && is_space(*q)) ++q;
@@ -387,10 +454,10 @@ class Run {
     const char* vs = ++q;
     t.recovered = false;
     // Fast path (almost every tag): the first `"` closes the value and there is no backslash.
-    if (const char* r = static_cast<const char*>(std::memchr(q, '"', size_t(le - q)))) {
+    if (const char* r = find_either(q, le, '"', '\\'); r < le && *r == '"') {
       const char* a = r + 1;
       while (a < le && is_space(*a)) ++a;
-      if (a < le && *a == ']' && !std::memchr(vs, '\\', size_t(r - vs))) {
+      if (a < le && *a == ']') {
         t.value = std::string_view(vs, size_t(r - vs));
         t.end = a + 1;
         return TagParse::kOk;
@@ -441,20 +508,72 @@ class Run {
     v_.tag(t.name, t.value);
   }
 
+  // The common tag line in one pass over 64 bytes: `[Name "value"]`, then `\n` or `\r\n`, with no
+  // backslash or NUL on the line and the line end already in the buffer. Sets t and nl exactly as
+  // the general path (find the line end, parse_tag) would; false: take the general path.
+  bool quick_tag(Tag& t, const char*& nl) {
+#if defined(__AVX2__)
+    if (e_ - p_ < 64) return false;
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + 32));
+    auto eq = [&](char c) {
+      const __m256i v = _mm256_set1_epi8(c);
+      return uint64_t(uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, v)))) |
+             uint64_t(uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, v)))) << 32;
+    };
+    const uint64_t newlines = eq('\n');
+    if (!newlines) return false;
+    const unsigned k = unsigned(__builtin_ctzll(newlines));  // p_[0] is `[`, so k >= 1
+    const uint64_t line = (uint64_t(1) << k) - 1;
+    if ((eq('\0') | eq('\\')) & line) return false;
+    // The name runs from p_[1] to the first name stop; then one space and the opening quote.
+    unsigned s = 1;
+    while (s < k && !kNameStop[uint8_t(p_[s])]) ++s;
+    if (s < 2 || s + 1 >= k || p_[s] != ' ' || p_[s + 1] != '"') return false;
+    const uint64_t closing = eq('"') & line & ~((uint64_t(2) << (s + 1)) - 1);
+    if (!closing) return false;
+    const unsigned q = unsigned(__builtin_ctzll(closing));
+    if (p_[q + 1] != ']' || !(k == q + 2 || (k == q + 3 && p_[q + 2] == '\r'))) return false;
+    t.name = std::string_view(p_ + 1, s - 1);
+    t.value = std::string_view(p_ + s + 2, q - s - 2);
+    t.end = p_ + q + 2;
+    t.recovered = false;
+    nl = p_ + k;
+    return true;
+#else
+    (void)t;
+    (void)nl;
+    return false;
+#endif
+  }
+
   // p_ is at a `[` that begins a line (or follows tags on a tag line). Returns true if it was a tag
   // line: tags delivered, a new game opened first unless `where` is kTags. Otherwise the line (or the
   // bracketed part, in movetext) is consumed and counted as prose or an error.
   bool tag_line(Where where) {
     uint64_t line_off = offset(p_);
-    const char* nl = buffer_until('\n', 1, o_.max_tag_line);
+    Tag t;
+    const char* nl;
+    bool nul = true;  // unknown: check below
+    const bool quick = quick_tag(t, nl);
+    if (quick) {
+      nul = false;
+    } else {
+      // Usually the whole line is in the buffer and holds no NUL: one scan finds its end.
+      nl = find_either(p_ + 1, e_, '\n', '\0');
+      if (nl < e_ && *nl == '\n' && size_t(nl - p_) <= o_.max_tag_line) {
+        nul = false;
+      } else {
+        nl = buffer_until('\n', 1, o_.max_tag_line);
+      }
+    }
     if (!nl) {
       if (where != Where::kBetween) error(ErrorCode::kTagTooLong, line_off, std::string_view(p_, 16));
       skip_line();
       return false;
     }
     const char* le = nl;
-    Tag t;
-    TagParse tp = parse_tag(p_, le, t);
+    TagParse tp = quick ? TagParse::kOk : parse_tag(p_, le, t);
     if (tp == TagParse::kBadValue && where != Where::kTags) {
       // `[Name "...` with a broken value: the next game's tags start here, with this tag lost.
       if (where == Where::kMovetext) finish_game();
@@ -486,7 +605,7 @@ class Run {
     if (where == Where::kMovetext) finish_game();
     if (stop_) return true;
     if (where != Where::kTags) begin_game(line_off);
-    if (std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
+    if (nul && std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
     const char* q = p_;
     for (;;) {
       deliver_tag(t, offset(q));
@@ -589,13 +708,32 @@ class Run {
           [[fallthrough]];
         case kWord:
           line_start_ = col0_ = false;
-          if (word()) return stop_ ? State::kDone : State::kBetween;
+          // Words and comments separated by single spaces (`12. Nf3 { [%clk 0:01:02] } 12... d5`)
+          // follow each other here without a dispatch; anything else goes back to the switch.
+          for (;;) {
+            if (!skip_move_number() && word()) return stop_ ? State::kDone : State::kBetween;
+            if (e_ - p_ < 2 || *p_ != ' ') break;
+            ++p_;
+            if (*p_ == '{') {
+              const CommentEnd r = brace_comment(true);
+              if (r == CommentEnd::kEof) {
+                finish_game(ErrorCode::kEofInComment);
+                return State::kDone;
+              }
+              if (r == CommentEnd::kResync || e_ - p_ < 2 || *p_ != ' ') break;
+              ++p_;
+            }
+            if (kClass[uint8_t(*p_)] != kWord) break;
+          }
           break;
         case kLBrace:
           line_start_ = col0_ = false;
-          if (brace_comment(true) == CommentEnd::kEof) {
-            finish_game(ErrorCode::kEofInComment);
-            return State::kDone;
+          switch (brace_comment(true)) {
+            case CommentEnd::kEof: finish_game(ErrorCode::kEofInComment); return State::kDone;
+            case CommentEnd::kClosed:
+              if (p_ < e_ && *p_ == ' ') ++p_;
+              break;
+            case CommentEnd::kResync: break;
           }
           break;
         case kSemi:
@@ -714,30 +852,38 @@ class Run {
 
   // ---- Movetext elements ------------------------------------------------------------------------
 
+  // p_ at a word byte. A move number alone (`12.`, `12...`) is a word that does nothing: skip it
+  // without tokenising when it is all in the buffer and not too long. Returns whether it did.
+  bool skip_move_number() {
+    const char* q = p_;
+    while (q < e_ && is_digit(*q)) ++q;
+    if (q == p_ || q >= e_ || *q != '.') return false;
+    do ++q;
+    while (q < e_ && *q == '.');
+    if (q >= e_ || kWordChar[uint8_t(*q)] || size_t(q - p_) > o_.max_token) return false;
+    p_ = q;
+    return true;
+  }
+
   // p_ at a word byte. Reads the whole word and handles it; returns true if it was a result token
   // (the game is then finished).
   bool word() {
-    uint64_t off = offset(p_);
-    const char* q = p_ + 1;
-    for (;;) {
-      while (q < e_ && kWordChar[uint8_t(*q)]) ++q;
-      if (q < e_) break;
-      size_t scanned = size_t(q - p_);
+    const char* q = word_end(p_ + 1, e_);
+    while (q == e_) {  // the word may go on in the next read
+      const size_t scanned = size_t(q - p_);
       if (scanned > o_.max_token) break;
       if (!fill()) {
         q = e_;
         break;
       }
-      q = p_ + scanned;
+      q = word_end(p_ + scanned, e_);
     }
     if (size_t(q - p_) > o_.max_token) {
-      error(ErrorCode::kTokenTooLong, off, std::string_view(p_, ParseError::kTokenCap));
+      error(ErrorCode::kTokenTooLong, offset(p_), std::string_view(p_, ParseError::kTokenCap));
       p_ = q;  // discard what was buffered, then stream past the rest
       for (;;) {
-        const char* r = p_;
-        while (r < e_ && kWordChar[uint8_t(*r)]) ++r;
-        p_ = r;
-        if (r < e_ || !fill()) return false;
+        p_ = word_end(p_, e_);
+        if (p_ < e_ || !fill()) return false;
       }
     }
     std::string_view w(p_, size_t(q - p_));
@@ -746,24 +892,35 @@ class Run {
   }
 
   bool token(std::string_view w) {
-    const char c0 = w[0], cl = w.back();
-    // The two common shapes first; both give exactly what the general path below gives.
-    if (kSanLead[uint8_t(c0)] && (is_digit(cl) || cl == '+' || cl == '#')) {  // e4, Nxf3+, Qh4#
-      v_.san(w, g_.plies++);  // (no null move starts with a letter other than Z)
-      return false;
-    }
-    if (is_digit(c0)) {  // a move number: 12. or 12... or glued to its move, 12.e4
+    const char* d = w.data();
+    const size_t n = w.size();
+    const char c0 = d[0], cl = d[n - 1];
+    const bool move_end = kMoveEnd[uint8_t(cl)];
+    // The common shapes first; each gives exactly what token_general gives.
+    if (kSanLead[uint8_t(c0)]) {
+      if (move_end) {  // e4, Nxf3+, Qh4# (no null move starts with a letter other than Z)
+        v_.san(w, g_.plies++);
+        return false;
+      }
+    } else if (is_digit(c0)) {  // a move number: 12. or 12... or glued to its move, 12.e4
       size_t i = 1;
-      while (i < w.size() && is_digit(w[i])) ++i;
-      if (i < w.size() && w[i] == '.') {
-        while (i < w.size() && w[i] == '.') ++i;
-        if (i == w.size()) return false;
-        if (kSanLead[uint8_t(w[i])] && (is_digit(cl) || cl == '+' || cl == '#')) {
+      while (i < n && is_digit(d[i])) ++i;
+      if (i < n && d[i] == '.') {
+        do ++i;
+        while (i < n && d[i] == '.');
+        if (i == n) return false;
+        if (kSanLead[uint8_t(d[i])] && move_end) {
           v_.san(w.substr(i), g_.plies++);
           return false;
         }
       }
     }
+    return token_general(w);
+  }
+
+  // Every other word: results, bare numbers, suffixes, e.p., null moves.
+  [[gnu::noinline]] bool token_general(std::string_view w) {
+    const char c0 = w[0];
     if (c0 == '1' || c0 == '0' || c0 == '*') {
       Result r = parse_result(w);
       if (r != Result::kNone) {
@@ -806,6 +963,27 @@ class Run {
   // with the next game instead of losing the rest of the stream. Newlines are rare in comments, so
   // the common case is one pass over a short single-line comment.
   CommentEnd brace_comment(bool deliver) {
+#if defined(__SSE2__)
+    // Fast path: the comment closes within the next 32 bytes, before any newline (a Lichess
+    // `{ [%clk 0:03:00] }`). Exactly what the loop below does for it.
+    if (e_ - p_ > 32) {
+      const unsigned close = bytes_equal_32(p_ + 1, '}'), stop = close | bytes_equal_32(p_ + 1, '\n');
+      const unsigned k = stop ? unsigned(__builtin_ctz(stop)) : 32;
+      if (k < 32 && (close >> k & 1) && k + 1 <= o_.max_comment + 1) {
+        const char* q = p_ + 1 + k;
+        if (deliver) {
+          ++g_.n_comments;
+          if (want_comments_) v_.comment(trim(std::string_view(p_ + 1, k)), g_.plies);
+        }
+        p_ = q + 1;
+        return CommentEnd::kClosed;
+      }
+    }
+#endif
+    return brace_comment_general(deliver);
+  }
+
+  [[gnu::noinline]] CommentEnd brace_comment_general(bool deliver) {
     static constexpr std::string_view kEventLine = "[Event \"";
     uint64_t off = offset(p_);
     bool buffering = deliver;  // keep the text from p_; otherwise p_ follows the scan

@@ -125,11 +125,11 @@ struct MoveIds {
         promo[f][t] = int16_t(vocab::id_of(f, t, KNIGHT));
       }
   }
-  // vocab::id_of(s, m, chess960) for a legal move m of s.
-  int id(const BoardState& s, Move m, bool chess960) const {
+  // vocab::id_of(s, m, chess960) for a legal move m of a position s with s.side == mover.
+  int id(Color mover, Move m, bool chess960) const {
     Square to = m.to();
     if (m.kind() == Move::CASTLING) {
-      if (!chess960) to = castle_king_to(s.side, m.to() > m.from());
+      if (!chess960) to = castle_king_to(mover, m.to() > m.from());
     } else if (m.kind() == Move::PROMOTION) {
       const int base = promo[m.from()][to];
       return base < 0 ? -1 : base + (m.promotion() - KNIGHT);
@@ -164,7 +164,10 @@ class PrepVisitor final : public ReplayVisitor {
         ids_(move_ids()),
         char_ids_(char_ids()),
         chunk_size_(chunk_size),
-        base_(base_offset) {}
+        base_(base_offset) {
+    // Move tokens are written from moves() when a game is kept; only fen tokens need each position.
+    set_move_hook(cfg.tokenizer == TokenizerKind::kFen);
+  }
 
   PrepOutput out;
 
@@ -184,17 +187,12 @@ class PrepVisitor final : public ReplayVisitor {
     tokens_.clear();
     if (drop_ == kKeep && cfg_.tokenizer == TokenizerKind::kFen)
       encode_position_fast(start().state(), tokens_);
-    if (drop_ == kKeep && cfg_.tokenizer == TokenizerKind::kMove) tokens_.push_back(tk::MOVE_BOS);
     return drop_ == kKeep;
   }
 
-  void on_move(const BoardState& before, Move m) override {
-    if (cfg_.tokenizer == TokenizerKind::kMove) {
-      tokens_.push_back(uint16_t(ids_.id(before, m, chess960())));
-    } else if (cfg_.tokenizer == TokenizerKind::kFen) {
-      tokens_.push_back(uint16_t(tk::FEN_MOVE_OFFSET + ids_.id(before, m, chess960())));
-      encode_position_fast(state(), tokens_);
-    }
+  void on_move(Color mover, Move m) override {  // fen tokenizer only
+    tokens_.push_back(uint16_t(tk::FEN_MOVE_OFFSET + ids_.id(mover, m, chess960())));
+    encode_position_fast(state(), tokens_);
   }
 
   void finish(const GameInfo& info) override {
@@ -268,13 +266,26 @@ class PrepVisitor final : public ReplayVisitor {
       uint8_t* o = c.tokens8.data() + at;
       for (char ch : t) *o++ = char_ids_.id[uint8_t(ch)];
       n_tokens = t.size();
-    } else {
-      if (cfg_.tokenizer == TokenizerKind::kMove) {
-        static constexpr uint16_t kResultToken[] = {tk::MOVE_UNKNOWN_RESULT, tk::MOVE_WHITE_WINS,
-                                                    tk::MOVE_BLACK_WINS, tk::MOVE_DRAW,
-                                                    tk::MOVE_UNKNOWN_RESULT};
-        tokens_.push_back(kResultToken[int(result)]);
+    } else if (cfg_.tokenizer == TokenizerKind::kMove) {
+      // [BOS, move ids..., result]; the standard start (the only one kept here) has White to move.
+      static constexpr uint16_t kResultToken[] = {tk::MOVE_UNKNOWN_RESULT, tk::MOVE_WHITE_WINS,
+                                                  tk::MOVE_BLACK_WINS, tk::MOVE_DRAW,
+                                                  tk::MOVE_UNKNOWN_RESULT};
+      const std::vector<Move>& ms = moves();
+      const size_t at = c.tokens16.size();
+      n_tokens = ms.size() + 2;
+      c.tokens16.resize(at + n_tokens);
+      uint16_t* o = c.tokens16.data() + at;
+      *o++ = tk::MOVE_BOS;
+      const bool c960 = chess960();
+      Color mover = start().state().side;
+      for (Move m : ms) {
+        *o++ = m.kind() == Move::NORMAL ? uint16_t(ids_.plain[m.from()][m.to()])
+                                        : uint16_t(ids_.id(mover, m, c960));
+        mover = ~mover;
       }
+      *o = kResultToken[int(result)];
+    } else {
       c.tokens16.insert(c.tokens16.end(), tokens_.begin(), tokens_.end());
       n_tokens = tokens_.size();
     }

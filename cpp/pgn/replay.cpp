@@ -1,7 +1,9 @@
 // SAN replay (see replay.h). resolve_san and append_san are the per-ply hot path of `prep`.
 #include "pgn/replay.h"
 
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/bitboard.h"
@@ -10,10 +12,25 @@ namespace chess::pgn {
 
 namespace {
 
+// The per-ply path (SAN resolution and make) compiles into ReplayVisitor::san as one function.
+#if defined(__GNUC__)
+#define CHESSFORMER_INLINE inline __attribute__((always_inline))
+#else
+#define CHESSFORMER_INLINE inline
+#endif
+
 constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
 
 inline uint64_t fnv(uint64_t h, std::string_view s) {
-  for (unsigned char c : s) h = (h ^ c) * kFnvPrime;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  for (; n >= 4; n -= 4, p += 4) {
+    h = (h ^ p[0]) * kFnvPrime;
+    h = (h ^ p[1]) * kFnvPrime;
+    h = (h ^ p[2]) * kFnvPrime;
+    h = (h ^ p[3]) * kFnvPrime;
+  }
+  for (; n; --n) h = (h ^ *p++) * kFnvPrime;
   return (h ^ 0xff) * kFnvPrime;  // field separator, so ("ab","c") and ("a","bc") differ
 }
 
@@ -21,20 +38,6 @@ inline uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
-}
-
-inline bool is_file(char c) { return c >= 'a' && c <= 'h'; }
-inline bool is_rank(char c) { return c >= '1' && c <= '8'; }
-
-inline PieceType piece_letter(char c) {
-  switch (c) {
-    case 'N': return KNIGHT;
-    case 'B': return BISHOP;
-    case 'R': return ROOK;
-    case 'Q': return QUEEN;
-    case 'K': return KING;
-    default: return NO_PIECE_TYPE;
-  }
 }
 
 // Pieces of colour `us` and type pt that attack (pawns: capture onto) square `to`.
@@ -76,123 +79,184 @@ inline bool king_safe_after(const BoardState& s, int from, int to, int captured)
   return !(attackers(s, ksq, them, occ) & ~removed);
 }
 
+// Small per-square tables of the replay, built once from the core's attack tables.
+struct ReplayTables {
+  Bitboard jump[2][7][64];  // [colour][piece type][s]: squares a pawn or knight on s attacks; else 0
+  ReplayTables() {
+    init_bitboards();
+    for (int c = 0; c < 2; ++c)
+      for (int pt = 0; pt < 7; ++pt)
+        for (int s = 0; s < 64; ++s)
+          jump[c][pt][s] = pt == PAWN ? pawn_attacks(Color(c), s) : pt == KNIGHT ? knight_attacks(s) : 0;
+  }
+};
+const ReplayTables kTables;
+
 // The king-safety facts of one position that decide most moves without simulating them: a move
 // of a piece that is not on a line with its (unchecked) king can never expose it.
 struct KingGuard {
   const BoardState& s;
   int ksq;
   bool in_check;
+  // in_check: whether the side to move is in check (the replay tracks it move by move).
+  KingGuard(const BoardState& st, bool check) : s(st), ksq(st.king(st.side)), in_check(check) {}
   explicit KingGuard(const BoardState& st)
-      : s(st), ksq(st.king(st.side)), in_check(attackers(st, ksq, ~st.side, st.pieces()) != 0) {}
+      : KingGuard(st, attackers(st, st.king(st.side), ~st.side, st.pieces()) != 0) {}
 
   // Legality of the pseudo-legal non-king, non-en-passant move from -> to (a capture on `to` when
-  // the square holds an enemy piece).
+  // the square holds an enemy piece). Out of check, only a slider behind `from` can be uncovered:
+  // any enemy slider reaching the king after the move, other than one captured on `to`. Both
+  // slider lookups are done rather than branching on whether `from` is on a line with the king
+  // (about a third of moves are, unpredictably).
   bool safe(int from, int to) const {
     if (in_check) return king_safe_after(s, from, to, (s.pieces(~s.side) & bb(to)) ? to : int(SQ_NONE));
-    const Bitboard line = line_bb(ksq, from);
-    if (!line || (line & bb(to))) return true;  // not on a line with the king, or moving along it
-    // Only a slider behind `from` on that line can be uncovered.
     const Color them = ~s.side;
     const Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
-    const Bitboard sliders = (file_of(ksq) == file_of(from) || rank_of(ksq) == rank_of(from))
-                                 ? rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)
-                                 : bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN);
+    const Bitboard sliders = (rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)) |
+                             (bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN));
     return !(sliders & ~bb(to));
   }
 };
 
+// SAN piece letters (N B R Q K) to their type; 0 for every other byte.
+constexpr std::array<uint8_t, 256> make_piece_letters() {
+  std::array<uint8_t, 256> t{};
+  t['N'] = KNIGHT;
+  t['B'] = BISHOP;
+  t['R'] = ROOK;
+  t['Q'] = QUEEN;
+  t['K'] = KING;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kPieceLetter = make_piece_letters();
+
+// Standard castling written O-O / O-O-O (0-0 / 0-0-0), checked against the path directly.
+// Returns the move, or Move::none() to mean "ask the core".
+[[gnu::noinline]] Move fast_castle(const BoardState& s, const CastlingInfo& ci, std::string_view t) {
+  const bool king_side = t == "O-O" || t == "0-0";
+  if (ci.chess960 || !(king_side || t == "O-O-O" || t == "0-0-0")) return Move::none();
+  const Color us = s.side, them = ~us;
+  const CastlingRight cr =
+      us == WHITE ? (king_side ? WHITE_OO : WHITE_OOO) : (king_side ? BLACK_OO : BLACK_OOO);
+  if (!(s.castling & cr)) return Move::none();
+  const int ksq = s.king(us), rsq = ci.rook_from[cr];
+  const Bitboard occ = s.pieces();
+  if (ci.empty_path[cr] & occ & ~(bb(ksq) | bb(rsq))) return Move::none();
+  if (attackers(s, ksq, them, occ)) return Move::none();
+  for (Bitboard p = ci.king_path[cr]; p;)
+    if (attackers(s, pop_lsb(p), them, occ ^ bb(ksq))) return Move::none();
+  return Move::make(ksq, rsq, Move::CASTLING);
+}
+
+// The square named by a file and a rank byte, or -1.
+inline int square_of(char f, char r) {
+  const unsigned ff = unsigned(f - 'a'), rr = unsigned(r - '1');
+  return (ff | rr) < 8 ? int(rr * 8 + ff) : -1;
+}
+
+// A pawn move written e4, exd5, e8=Q or exd8=Q (t[0] is a file letter; check marks stripped).
+CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, bool in_check, const char* t, size_t n,
+                                         Move& out) {
+  const Color us = s.side;
+  const int up = us == WHITE ? 8 : -8;
+  const Bitboard occ = s.pieces(), pawns = s.pieces(us, PAWN);
+  PieceType promo = NO_PIECE_TYPE;
+  bool capture = false;
+  int to;
+  if (n == 2) {
+    to = square_of(t[0], t[1]);
+  } else if (n == 4 && t[1] == 'x') {
+    to = square_of(t[2], t[3]);
+    capture = true;
+  } else if (n == 4 && t[2] == '=') {
+    to = square_of(t[0], t[1]);
+    promo = PieceType(kPieceLetter[uint8_t(t[3])]);
+    if (promo == NO_PIECE_TYPE || promo == KING) return ParseStatus::INVALID;
+  } else if (n == 6 && t[1] == 'x' && t[4] == '=') {
+    to = square_of(t[2], t[3]);
+    capture = true;
+    promo = PieceType(kPieceLetter[uint8_t(t[5])]);
+    if (promo == NO_PIECE_TYPE || promo == KING) return ParseStatus::INVALID;
+  } else {
+    return ParseStatus::INVALID;
+  }
+  if (to < 0) return ParseStatus::INVALID;
+  const int rel_rank = relative_rank(us, rank_of(to));
+  if ((rel_rank == 7) != (promo != NO_PIECE_TYPE)) return ParseStatus::INVALID;
+  Move::Kind kind = promo != NO_PIECE_TYPE ? Move::PROMOTION : Move::NORMAL;
+  int from;
+  if (!capture) {
+    if (occ & bb(to)) return ParseStatus::INVALID;
+    if (rel_rank == 0) return ParseStatus::INVALID;  // no square behind it
+    const int one = to - up;
+    if (pawns & bb(one)) {
+      from = one;
+    } else if (!(occ & bb(one)) && rel_rank == 3 && (pawns & bb(one - up))) {
+      from = one - up;
+    } else {
+      return ParseStatus::INVALID;
+    }
+    if (!KingGuard(s, in_check).safe(from, to)) return ParseStatus::INVALID;
+  } else {
+    const int ff = t[0] - 'a', df = ff - file_of(to);
+    if (df != 1 && df != -1) return ParseStatus::INVALID;
+    const int fr = rank_of(to) - (us == WHITE ? 1 : -1);
+    if (fr < 0 || fr > 7) return ParseStatus::INVALID;
+    from = make_square(ff, fr);
+    if (!(pawns & bb(from))) return ParseStatus::INVALID;
+    if (s.pieces(~us) & bb(to)) {
+      if (!KingGuard(s, in_check).safe(from, to)) return ParseStatus::INVALID;
+    } else if (to == s.ep) {
+      kind = Move::EN_PASSANT;
+      if (!king_safe_after(s, from, to, to - up)) return ParseStatus::INVALID;
+    } else {
+      return ParseStatus::INVALID;
+    }
+  }
+  out = Move::make(from, to, kind, promo == NO_PIECE_TYPE ? KNIGHT : promo);
+  return ParseStatus::OK;
+}
+
 // The fast path: well-formed SAN only. Returns OK with the move, or INVALID to mean "ask the core"
 // (which then gives the exact verdict for every other spelling and for every failure).
-ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, std::string_view t, Move& out) {
-  while (!t.empty() && (t.back() == '+' || t.back() == '#')) t.remove_suffix(1);
-  if (t.size() < 2 || t.size() > 7) return ParseStatus::INVALID;
-  if (t[0] == 'O' || t[0] == '0') {  // O-O, O-O-O (0-0, 0-0-0): standard chess only
-    const bool king_side = t == "O-O" || t == "0-0";
-    if (ci.chess960 || !(king_side || t == "O-O-O" || t == "0-0-0")) return ParseStatus::INVALID;
-    const Color us = s.side, them = ~us;
-    const CastlingRight cr =
-        us == WHITE ? (king_side ? WHITE_OO : WHITE_OOO) : (king_side ? BLACK_OO : BLACK_OOO);
-    if (!(s.castling & cr)) return ParseStatus::INVALID;
-    const int ksq = s.king(us), rsq = ci.rook_from[cr];
-    const Bitboard occ = s.pieces();
-    if (ci.empty_path[cr] & occ & ~(bb(ksq) | bb(rsq))) return ParseStatus::INVALID;
-    if (attackers(s, ksq, them, occ)) return ParseStatus::INVALID;
-    for (Bitboard p = ci.king_path[cr]; p;)
-      if (attackers(s, pop_lsb(p), them, occ ^ bb(ksq))) return ParseStatus::INVALID;
-    out = Move::make(ksq, rsq, Move::CASTLING);
-    return ParseStatus::OK;
-  }
-  const Color us = s.side;
-  PieceType promo = NO_PIECE_TYPE;
-  if (t.size() >= 4 && t[t.size() - 2] == '=') {
-    promo = piece_letter(t.back());
-    if (promo == NO_PIECE_TYPE || promo == KING) return ParseStatus::INVALID;
-    t.remove_suffix(2);
-  }
-  const char tf = t[t.size() - 2], tr = t[t.size() - 1];
-  if (!is_file(tf) || !is_rank(tr)) return ParseStatus::INVALID;
-  const int to = make_square(tf - 'a', tr - '1');
-  if (s.pieces(us) & bb(to)) return ParseStatus::INVALID;
-  const bool last_rank = relative_rank(us, rank_of(to)) == 7;
-  std::string_view mid = t.substr(0, t.size() - 2);
-
-  if (mid.empty() || is_file(mid[0])) {  // pawn: "e4", "exd5", "exd8=Q"
-    if (last_rank != (promo != NO_PIECE_TYPE)) return ParseStatus::INVALID;
-    const int up = us == WHITE ? 8 : -8;
-    int from = -1;
-    Move::Kind kind = promo != NO_PIECE_TYPE ? Move::PROMOTION : Move::NORMAL;
-    int captured = SQ_NONE;
-    if (mid.empty()) {
-      if (s.pieces() & bb(to)) return ParseStatus::INVALID;
-      const int one = to - up;
-      if (one < 0 || one > 63) return ParseStatus::INVALID;
-      if (s.pieces(us, PAWN) & bb(one)) {
-        from = one;
-      } else if (!(s.pieces() & bb(one)) && relative_rank(us, rank_of(to)) == 3 &&
-                 (s.pieces(us, PAWN) & bb(one - up))) {
-        from = one - up;
-      } else {
-        return ParseStatus::INVALID;
-      }
-    } else {
-      if (mid.size() != 2 || mid[1] != 'x') return ParseStatus::INVALID;
-      const int ff = mid[0] - 'a';
-      if (ff - file_of(to) != 1 && file_of(to) - ff != 1) return ParseStatus::INVALID;
-      const int fr = rank_of(to) - (us == WHITE ? 1 : -1);
-      if (fr < 0 || fr > 7) return ParseStatus::INVALID;
-      from = make_square(ff, fr);
-      if (!(s.pieces(us, PAWN) & bb(from))) return ParseStatus::INVALID;
-      if (s.pieces(~us) & bb(to)) {
-        captured = to;
-      } else if (to == s.ep) {
-        captured = to - up;
-        kind = Move::EN_PASSANT;
-      } else {
-        return ParseStatus::INVALID;
-      }
+// in_check: whether the side to move is in check.
+CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, bool in_check,
+                                            std::string_view tok, Move& out) {
+  const char* t = tok.data();
+  size_t n = tok.size();
+  while (n && (t[n - 1] == '+' || t[n - 1] == '#')) --n;
+  if (n < 2 || n > 7) return ParseStatus::INVALID;
+  if (unsigned(t[0] - 'a') < 8) return fast_pawn(s, in_check, t, n, out);
+  const PieceType pt = PieceType(kPieceLetter[uint8_t(t[0])]);
+  if (pt == NO_PIECE_TYPE) {
+    if (t[0] == 'O' || t[0] == '0') {
+      out = fast_castle(s, ci, std::string_view(t, n));
+      return out == Move::none() ? ParseStatus::INVALID : ParseStatus::OK;
     }
-    if (kind == Move::EN_PASSANT ? !king_safe_after(s, from, to, captured) : !KingGuard(s).safe(from, to))
-      return ParseStatus::INVALID;
-    out = Move::make(from, to, kind, promo == NO_PIECE_TYPE ? KNIGHT : promo);
-    return ParseStatus::OK;
+    return ParseStatus::INVALID;
   }
-
-  const PieceType pt = piece_letter(mid[0]);
-  if (pt == NO_PIECE_TYPE || promo != NO_PIECE_TYPE) return ParseStatus::INVALID;
-  mid.remove_prefix(1);
-  if (!mid.empty() && mid.back() == 'x') mid.remove_suffix(1);
-  int dfile = -1, drank = -1;
-  for (char c : mid) {
-    if (is_file(c) && dfile < 0 && drank < 0)
-      dfile = c - 'a';
-    else if (is_rank(c) && drank < 0)
-      drank = c - '1';
-    else
-      return ParseStatus::INVALID;
+  // N [file] [rank] [x] to: the middle part is at most three bytes.
+  const int to = square_of(t[n - 2], t[n - 1]);
+  if (to < 0 || n > 6) return ParseStatus::INVALID;
+  const Color us = s.side;
+  if (s.pieces(us) & bb(to)) return ParseStatus::INVALID;
+  const char* mid = t + 1;
+  size_t m = n - 3;
+  m -= mid[m - 1] == 'x';  // (m == 0 reads the piece letter)
+  Bitboard mask = ~Bitboard(0);
+  if (m) {
+    size_t i = 0;
+    if (unsigned(mid[0] - 'a') < 8) mask = file_bb(mid[i++] - 'a');
+    if (i < m && unsigned(mid[i] - '1') < 8) mask &= rank_bb(mid[i++] - '1');
+    if (i != m) return ParseStatus::INVALID;
   }
-  Bitboard cands = reaching(s, us, pt, to);
-  if (dfile >= 0) cands &= file_bb(dfile);
-  if (drank >= 0) cands &= rank_bb(drank);
+  // Pieces of type pt reaching `to`, without branching on the type: each attack set is limited to
+  // the types that move that way, then to pt.
+  const Bitboard occ = s.pieces();
+  const Bitboard reach = (bishop_attacks(to, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
+                         (rook_attacks(to, occ) & (s.by_type[ROOK] | s.by_type[QUEEN])) |
+                         (knight_attacks(to) & s.by_type[KNIGHT]) | (king_attacks(to) & s.by_type[KING]);
+  Bitboard cands = reach & s.pieces(us, pt) & mask;
   if (!cands) return ParseStatus::INVALID;
   if (pt == KING) {  // one king; its destination must not be attacked (king lifted)
     const int from = lsb(cands);
@@ -201,29 +265,121 @@ ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, std::strin
     out = Move(from, to);
     return ParseStatus::OK;
   }
-  const KingGuard guard(s);
+  const KingGuard guard(s, in_check);
+  if (!more_than_one(cands)) {
+    const int from = lsb(cands);
+    if (!guard.safe(from, to)) return ParseStatus::INVALID;
+    out = Move(from, to);
+    return ParseStatus::OK;
+  }
   Move found;
-  int n = 0;
+  int k = 0;
   while (cands) {
     const int from = pop_lsb(cands);
     if (!guard.safe(from, to)) continue;
     found = Move(from, to);
-    ++n;
+    ++k;
   }
-  if (n != 1) return ParseStatus::INVALID;
+  if (k != 1) return ParseStatus::INVALID;
   out = found;
   return ParseStatus::OK;
+}
+
+constexpr uint16_t saturating_inc(uint16_t v) { return v == UINT16_MAX ? v : uint16_t(v + 1); }
+
+// make_move for the replay, in place: the same resulting position (placement, side, castling
+// rights, en passant square, clocks) but no Zobrist key (BoardState::key is left stale; nothing in
+// the replay reads it), with only the touched bitboards and squares written. Returns whether the
+// side to move is then in check, found from the move alone: the side that just moved was not in
+// check, so only the moved piece (direct) or a slider behind its origin (discovered) can give it.
+template <Color Us>
+inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
+  constexpr Color Them = ~Us;
+  constexpr int Up = Us == WHITE ? 8 : -8;
+  const int from = m.from(), to = m.to();
+  const Bitboard fb = bb(from), tb = bb(to);
+  const Piece pc = n.board[from], cap = n.board[to];
+  const PieceType pt = type_of(pc);
+  // The captured piece (none: by_type[0], rewritten below) leaves `to`, then the mover arrives.
+  Bitboard occ = (n.by_type[0] ^ fb) | tb;
+  n.by_type[type_of(cap)] ^= tb;
+  n.by_color[Them] ^= cap != NO_PIECE ? tb : 0;
+  n.by_color[Us] ^= fb | tb;
+  n.board[from] = NO_PIECE;
+  const Move::Kind kind = m.kind();
+  PieceType placed = pt;
+  bool unusual = false;  // en passant also uncovers the captured pawn's square
+  if (kind == Move::NORMAL) {
+    n.by_type[pt] ^= fb | tb;
+    n.board[to] = pc;
+  } else if (kind == Move::PROMOTION) {
+    placed = m.promotion();
+    n.by_type[PAWN] ^= fb;
+    n.by_type[placed] ^= tb;
+    n.board[to] = make_piece(Us, placed);
+  } else {  // en passant
+    const int capsq = to - Up;
+    n.by_type[PAWN] ^= fb | tb | bb(capsq);
+    n.by_color[Them] ^= bb(capsq);
+    n.board[to] = pc;
+    n.board[capsq] = NO_PIECE;
+    occ ^= bb(capsq);
+    unusual = true;
+  }
+  n.by_type[0] = occ;
+  n.side = Them;
+  // Branch-free: zero after a pawn move or a capture, else a saturating increment.
+  const bool zeroing = (pt == PAWN) | (cap != NO_PIECE);
+  n.halfmove = uint16_t(saturating_inc(n.halfmove) * !zeroing);
+  if (Us == BLACK) n.fullmove = saturating_inc(n.fullmove);
+  n.castling &= ci.rights_mask[from] & ci.rights_mask[to];
+  n.ep = SQ_NONE;
+  // As make_move: a double push records the en passant square only if a capture there is legal
+  // (tested only when an enemy pawn stands beside the pushed one, which is rare).
+  const Square ep = Square((from + to) >> 1);  // the square passed over, for a double push
+  const bool double_push = (pt == PAWN) & ((from ^ to) == 16);
+  if ((pawn_attacks(Us, ep) & n.pieces(Them, PAWN) & (Bitboard(0) - double_push)) &&
+      ep_capture_is_legal(n, ep))
+    n.ep = ep;
+  const Bitboard kbb = n.by_color[Them] & n.by_type[KING];
+  const int ksq = lsb(kbb);
+  if (unusual) return attackers(n, ksq, Us, occ) != 0;
+  // A pawn or knight checks only if it is the piece that moved; any of our sliders reaching the
+  // king now does (none did before).
+  const Bitboard sliders = (rook_attacks(ksq, occ) & (n.by_type[ROOK] | n.by_type[QUEEN])) |
+                           (bishop_attacks(ksq, occ) & (n.by_type[BISHOP] | n.by_type[QUEEN]));
+  return ((sliders & n.by_color[Us]) | (kTables.jump[Us][placed][to] & kbb)) != 0;
+}
+
+// Castling (rare) through the core's copy-make, out of line so that play() keeps a small frame.
+[[gnu::noinline]] bool play_castling(BoardState& s, const CastlingInfo& ci, Move m) {
+  BoardState next;
+  make_move(s, ci, m, next);
+  s = next;
+  return attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
+}
+
+// `s` becomes the position after its legal move m (make_move in place, without the key). Returns
+// whether the side to move is then in check.
+inline bool play(BoardState& s, const CastlingInfo& ci, Move m) {
+  if (m.kind() == Move::CASTLING) return play_castling(s, ci, m);
+  return s.side == WHITE ? play_impl<WHITE>(s, ci, m) : play_impl<BLACK>(s, ci, m);
 }
 
 }  // namespace
 
 ParseStatus resolve_san(const Position& pos, std::string_view token, Move& out) {
-  if (fast_resolve(pos.state(), pos.castling_info(), token, out) == ParseStatus::OK) return ParseStatus::OK;
+  const BoardState& s = pos.state();
+  const bool in_check = attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
+  if (fast_resolve(s, pos.castling_info(), in_check, token, out) == ParseStatus::OK) return ParseStatus::OK;
   return pos.try_parse_san(token, out);
 }
 
-void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
-                std::string& out) {
+namespace {
+
+// append_san, given whether the move checks (the replay knows it from play()).
+void append_san_checked(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
+                        bool check, std::string& out) {
   char buf[16];  // the longest SAN is 7 bytes (Qa1xb2+, exd8=Q#)
   int n = 0;
   const Square from = m.from(), to = m.to();
@@ -271,10 +427,16 @@ void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const Board
       buf[n++] = " PNBRQK"[m.promotion()];
     }
   }
-  if (attackers(next, next.king(next.side), ~next.side, next.pieces())) {
-    buf[n++] = has_legal_move(next, ci) ? '+' : '#';
-  }
+  if (check) buf[n++] = has_legal_move(next, ci) ? '+' : '#';
   out.append(buf, size_t(n));
+}
+
+}  // namespace
+
+void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
+                std::string& out) {
+  append_san_checked(s, ci, m, next, attackers(next, next.king(next.side), ~next.side, next.pieces()) != 0,
+                     out);
 }
 
 std::string_view replay_code_name(ReplayCode c) {
@@ -374,6 +536,7 @@ bool ReplayVisitor::end_tags() {
   }
   states_[0] = start_->state();
   cur_ = 0;
+  in_check_ = states_[0].in_check();
   ci_ = &start_->castling_info();
   slow_valid_ = false;
   if (options_.canonical_san) transcript_.assign(1, ';');
@@ -400,41 +563,65 @@ void ReplayVisitor::fail(ReplayCode code, std::string_view token) {
 
 void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
   if (error_.code != ReplayCode::kNone) return;
-  const BoardState& before = states_[cur_];
+  BoardState& s = states_[cur_];
   Move m;
-  if (fast_resolve(before, *ci_, token, m) != ParseStatus::OK) {
-    switch (slow_position().try_parse_san(token, m)) {
-      case ParseStatus::OK: break;
-      case ParseStatus::NULL_MOVE: return fail(ReplayCode::kNullMove, token);
-      case ParseStatus::AMBIGUOUS: return fail(ReplayCode::kAmbiguousSan, token);
-      case ParseStatus::ILLEGAL: return fail(ReplayCode::kIllegalSan, token);
-      case ParseStatus::INVALID: return fail(ReplayCode::kInvalidSan, token);
-    }
+  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK) {
+    m = slow_san(token);
+    if (m == Move::none()) return;
   }
-  BoardState& next = states_[cur_ ^ 1];
-  make_move(before, *ci_, m, next);
-  cur_ ^= 1;
+  const Color mover = s.side;
   if (options_.canonical_san) {
-    const size_t i = moves_.size();
-    if (i % 2 == 0) {
-      if (i) transcript_ += ' ';
-      char buf[16];
-      int n = 0;
-      for (uint32_t k = uint32_t(i / 2 + 1); k; k /= 10) buf[n++] = char('0' + k % 10);
-      while (n) transcript_ += buf[--n];
-      transcript_ += '.';
-    } else {
-      transcript_ += ' ';
-    }
-    append_san(before, *ci_, m, next, transcript_);
+    play_and_write_san(m);
+  } else {
+    in_check_ = play(s, *ci_, m);
   }
   moves_.push_back(m);
   ++total_plies_;
-  if (options_.annotations) {
-    evals_.push_back(std::numeric_limits<float>::quiet_NaN());
-    clocks_.push_back(std::numeric_limits<float>::quiet_NaN());
+  if (options_.annotations) add_annotation_slots();
+  if (move_hook_) on_move(mover, m);
+}
+
+// The rare and the optional parts of san(), out of line so that its hot path stays small.
+Move ReplayVisitor::slow_san(std::string_view token) {
+  Move m;
+  switch (slow_position().try_parse_san(token, m)) {
+    case ParseStatus::OK: return m;
+    case ParseStatus::NULL_MOVE: fail(ReplayCode::kNullMove, token); break;
+    case ParseStatus::AMBIGUOUS: fail(ReplayCode::kAmbiguousSan, token); break;
+    case ParseStatus::ILLEGAL: fail(ReplayCode::kIllegalSan, token); break;
+    case ParseStatus::INVALID: fail(ReplayCode::kInvalidSan, token); break;
   }
-  on_move(before, m);
+  return Move::none();
+}
+
+void ReplayVisitor::play_and_write_san(Move m) {
+  // The SAN writer needs the positions before and after: copy, then make in the copy.
+  const BoardState& s = states_[cur_];
+  BoardState& next = states_[cur_ ^ 1];
+  next = s;
+  in_check_ = play(next, *ci_, m);
+  cur_ ^= 1;
+  write_san(s, m, next);
+}
+
+void ReplayVisitor::add_annotation_slots() {
+  evals_.push_back(std::numeric_limits<float>::quiet_NaN());
+  clocks_.push_back(std::numeric_limits<float>::quiet_NaN());
+}
+
+void ReplayVisitor::write_san(const BoardState& before, Move m, const BoardState& after) {
+  const size_t i = moves_.size();
+  if (i % 2 == 0) {
+    if (i) transcript_ += ' ';
+    char buf[16];
+    int n = 0;
+    for (uint32_t k = uint32_t(i / 2 + 1); k; k /= 10) buf[n++] = char('0' + k % 10);
+    while (n) transcript_ += buf[--n];
+    transcript_ += '.';
+  } else {
+    transcript_ += ' ';
+  }
+  append_san_checked(before, *ci_, m, after, in_check_, transcript_);
 }
 
 void ReplayVisitor::comment(std::string_view text, uint32_t ply) {

@@ -10,12 +10,13 @@
 //
 // SAN resolution does not generate the legal move list: resolve_san() parses the token, finds the
 // pieces of the right type that reach the destination (reverse attack lookups) and checks each for
-// legality (a piece off its unchecked king's lines at once, others by testing the king after the
-// move); standard castling is checked against the castling path directly. Only unusual spellings
-// (UCI, `Ng1-f3`, `e8q`, castling as a king move, Chess960 castling) and failures go to
-// Position::try_parse_san, so the accepted forms and the verdicts (INVALID / ILLEGAL / AMBIGUOUS)
-// are exactly the core's. The replay keeps two BoardStates and makes each move from one into the
-// other; a Position for the core is brought up to date only when a token needs it.
+// legality (out of check: no enemy slider reaches the king once it has moved; in check: the king
+// is tested after the move); standard castling is checked against the castling path directly. Only
+// unusual spellings (UCI, `Ng1-f3`, `e8q`, castling as a king move, Chess960 castling) and failures
+// go to Position::try_parse_san, so the accepted forms and the verdicts (INVALID / ILLEGAL /
+// AMBIGUOUS) are exactly the core's. The replay makes each move in place (no Zobrist key) and learns
+// from the move whether the side to move is now in check; a Position for the core is brought up to
+// date only when a token needs it.
 #pragma once
 
 #include <cstdint>
@@ -121,9 +122,13 @@ class ReplayVisitor : public Visitor {
   void end_game(const GameInfo& info) override;
 
  protected:
-  // Called after each replayed move (the position before it is `before`, after it state()).
-  virtual void on_move(const BoardState& /*before*/, Move /*m*/) {}
-  const BoardState& state() const { return states_[cur_]; }  // the position reached
+  // Called after each replayed move m, played by `mover`; state() is the position after it. Not
+  // called at all once a subclass turns the hook off (set_move_hook(false)): a subclass that reads
+  // moves() at the end of the game saves a virtual call per ply.
+  virtual void on_move(Color /*mover*/, Move /*m*/) {}
+  void set_move_hook(bool on) { move_hook_ = on; }
+  // The position reached. Its Zobrist key (BoardState::key) is not maintained by the replay.
+  const BoardState& state() const { return states_[cur_]; }
   ReplayOptions options_;
 
  private:
@@ -132,9 +137,16 @@ class ReplayVisitor : public Visitor {
   // brought up to date lazily, so each game replays each move into it at most once.
   const Position& slow_position();
 
-  // Replay copies each state once (make_move into the other slot), with no per-move history.
+  void write_san(const BoardState& before, Move m, const BoardState& after);
+  [[gnu::noinline]] Move slow_san(std::string_view token);  // Move::none(): the game is cut
+  [[gnu::noinline]] void play_and_write_san(Move m);
+  [[gnu::noinline]] void add_annotation_slots();
+
+  // The replay makes each move in place in states_[cur_]; only the canonical SAN writer, which
+  // needs the position before and after, copies it into the other slot first. No history.
   BoardState states_[2];
   int cur_ = 0;
+  bool in_check_ = false;  // whether the side to move in states_[cur_] is in check
   const CastlingInfo* ci_ = nullptr;
   const Position standard_;  // the start position, used as is by ordinary games
   const Position standard960_ = chess960_start();
@@ -158,6 +170,7 @@ class ReplayVisitor : public Visitor {
   uint64_t tag_hash_ = 0;
   uint64_t total_plies_ = 0;
   bool chess960_ = false, standard_start_ = true, skipping_ = false;
+  bool move_hook_ = true;
 };
 
 }  // namespace chess::pgn

@@ -168,6 +168,131 @@ void test_fixtures() {
   }
 }
 
+// The replay against the core on random games with a probe token at the end of each: the replay
+// keeps its own in-place position and tracks check move by move, so every replayed position must
+// equal the core's, and every probe (legal or not: moves that ignore a check, pinned pieces, pawn
+// pushes and captures, king steps) must get the core's verdict.
+struct Probe final : ReplayVisitor {
+  Probe() : ReplayVisitor(ReplayOptions{true, false, false, false}) {}
+  struct Game {
+    std::vector<Move> moves;
+    ReplayError error;
+    BoardState last;
+  };
+  std::vector<Game> games;
+  void finish(const GameInfo&) override { games.push_back({moves(), error(), state()}); }
+};
+
+bool same_position(const BoardState& a, const BoardState& b) {
+  return std::equal(std::begin(a.board), std::end(a.board), std::begin(b.board)) &&
+         std::equal(std::begin(a.by_type), std::end(a.by_type), std::begin(b.by_type)) &&
+         std::equal(std::begin(a.by_color), std::end(a.by_color), std::begin(b.by_color)) &&
+         a.side == b.side && a.castling == b.castling && a.ep == b.ep && a.halfmove == b.halfmove &&
+         a.fullmove == b.fullmove;
+}
+
+void test_replay_against_core() {
+  std::mt19937 rng(777);
+  const char* fens[] = {Position::START_FEN,
+                        "r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1",
+                        "8/2p5/3p4/KP5r/1R3p1k/8/4P1P1/8 w - - 0 1",
+                        "rnbq1k1r/pp1Pbppp/2p5/8/2B5/8/PPP1NnPP/RNBQK2R w KQ - 1 8",
+                        "n1n5/PPPk4/8/8/8/8/4Kppp/5N1N b - - 0 1",
+                        "r3k2r/8/8/8/3pPp2/8/8/R3K1RR b KQkq e3 0 1"};
+  std::string text;
+  struct Expect {
+    std::vector<Move> moves;
+    ParseStatus probe;
+    Move probe_move;
+    BoardState last;
+  };
+  std::vector<Expect> expect;
+  // Probes, fully disambiguated (`Nb1c3`, `e2e4` as `e4`, `exd5`): every pseudo-legal move of the
+  // side to move (legal or not) in each position in check, a few in other positions.
+  auto probes_of = [&](const Position& pos) {
+    const BoardState& s = pos.state();
+    const Color us = s.side;
+    std::vector<std::string> out;
+    for (Bitboard b = s.pieces(us); b;) {
+      const int from = pop_lsb(b);
+      const PieceType pt = type_of(s.board[from]);
+      Bitboard targets = 0;
+      if (pt == PAWN) {
+        const int up = us == WHITE ? 8 : -8;
+        if (from + up >= 0 && from + up < 64 && !(s.pieces() & bb(from + up))) targets |= bb(from + up);
+        targets |= pawn_attacks(us, from) & (s.pieces(~us) | (s.ep != SQ_NONE ? bb(s.ep) : 0));
+      } else {
+        targets = (pt == KNIGHT   ? knight_attacks(from)
+                   : pt == BISHOP ? bishop_attacks(from, s.pieces())
+                   : pt == ROOK   ? rook_attacks(from, s.pieces())
+                   : pt == QUEEN  ? queen_attacks(from, s.pieces())
+                                  : king_attacks(from)) &
+                  ~s.pieces(us);
+      }
+      for (; targets;) {
+        const int to = pop_lsb(targets);
+        const bool capture = (s.pieces(~us) & bb(to)) || (pt == PAWN && to == s.ep);
+        std::string t;
+        if (pt == PAWN) {
+          t = capture ? std::string{char('a' + file_of(from)), 'x'} + square_name(to) : square_name(to);
+          if (relative_rank(us, rank_of(to)) == 7) t += "=Q";
+        } else {
+          t = std::string(1, " PNBRQK"[pt]) + square_name(from) + (capture ? "x" : "") + square_name(to);
+        }
+        out.push_back(t);
+      }
+    }
+    return out;
+  };
+  for (const char* fen : fens) {
+    for (int game = 0; game < 60; ++game) {
+      Position pos = Position::from_fen(fen);
+      std::string movetext;
+      std::vector<Move> played;
+      const int plies = int(rng() % 120);
+      for (int ply = 0; ply <= plies; ++ply) {
+        std::vector<std::string> probes = probes_of(pos);
+        std::shuffle(probes.begin(), probes.end(), rng);
+        probes.resize(std::min<size_t>(probes.size(), pos.is_check() ? 12 : rng() % 8 == 0 ? 2 : 0));
+        for (const std::string& probe : probes) {
+          Expect e;
+          e.moves = played;
+          e.probe = pos.try_parse_san(probe, e.probe_move);
+          Position after = pos;
+          if (e.probe == ParseStatus::OK) {
+            e.moves.push_back(e.probe_move);
+            after.push(e.probe_move);
+          }
+          e.last = after.state();
+          expect.push_back(e);
+          text += std::string("[Event \"probe\"]\n[FEN \"") + fen + "\"]\n\n" + movetext + probe + " *\n\n";
+        }
+        MoveList legal = pos.legal_moves();
+        if (!legal.size() || ply == plies) break;
+        const Move m = legal.moves[rng() % legal.size()];
+        movetext += pos.san(m) + ' ';
+        played.push_back(m);
+        pos.push(m);
+      }
+    }
+  }
+  Probe probe;
+  parse_buffer(text, probe);
+  CHECK(probe.games.size() == expect.size());
+  int mismatches = 0;
+  for (size_t i = 0; i < std::min(probe.games.size(), expect.size()); ++i) {
+    const auto& g = probe.games[i];
+    const auto& e = expect[i];
+    const bool ok =
+        g.moves == e.moves && same_position(g.last, e.last) &&
+        (e.probe == ParseStatus::OK ? g.error.code == ReplayCode::kNone
+                                    : g.error.code != ReplayCode::kNone && g.error.ply == e.moves.size());
+    if (!ok && ++mismatches <= 5) std::fprintf(stderr, "  probe game %zu differs from the core\n", i);
+    CHECK(ok);
+  }
+  std::printf("  replay against core: %zu probe games\n", expect.size());
+}
+
 // prep_chunk gives the same output whatever the chunking at `[Event "` lines.
 void test_chunk_independence() {
   std::string text;
@@ -250,6 +375,7 @@ int main() {
   }
   test_san_agreement();
   test_fixtures();
+  test_replay_against_core();
   test_chunk_independence();
   bench();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
