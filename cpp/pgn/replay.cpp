@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/bitboard.h"
+#include "pgn/parser_run.h"
 
 namespace chess::pgn {
 
@@ -108,7 +109,7 @@ struct KingGuard {
   // any enemy slider reaching the king after the move, other than one captured on `to`. Both
   // slider lookups are done rather than branching on whether `from` is on a line with the king
   // (about a third of moves are, unpredictably).
-  bool safe(int from, int to) const {
+  CHESSFORMER_INLINE bool safe(int from, int to) const {
     if (in_check) return king_safe_after(s, from, to, (s.pieces(~s.side) & bb(to)) ? to : int(SQ_NONE));
     const Color them = ~s.side;
     const Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
@@ -635,5 +636,11 @@ void ReplayVisitor::comment(std::string_view text, uint32_t ply) {
 }
 
 void ReplayVisitor::end_game(const GameInfo& info) { finish(info); }
+
+StreamStats parse_replay(const ParserOptions& options, std::vector<char>& buffer, ByteSource& source,
+                         ReplayVisitor& visitor) {
+  parser_detail::Run<ReplayVisitor> run(options, buffer, source, visitor);
+  return run.run();
+}
 
 }  // namespace chess::pgn

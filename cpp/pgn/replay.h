@@ -111,15 +111,16 @@ class ReplayVisitor : public Visitor {
   uint64_t plies_replayed() const { return total_plies_; }       // all games so far
 
   // ---- Visitor ----
-  void begin_game(uint64_t offset) override;
-  void tag(std::string_view name, std::string_view value) override;
-  bool end_tags() override;
-  void san(std::string_view token, uint32_t ply) override;
-  void comment(std::string_view text, uint32_t ply) override;
-  // Brace comments are delivered only with options_.annotations (a subclass that overrides comment()
-  // must override this too).
-  bool wants_comments() override { return options_.annotations; }
-  void end_game(const GameInfo& info) override;
+  // Final: the parser's ReplayVisitor instantiation (parse_replay) calls them directly; subclasses
+  // use the hooks above and below.
+  void begin_game(uint64_t offset) final;
+  void tag(std::string_view name, std::string_view value) final;
+  bool end_tags() final;
+  void san(std::string_view token, uint32_t ply) final;
+  void comment(std::string_view text, uint32_t ply) final;
+  // Brace comments are delivered only with options_.annotations.
+  bool wants_comments() final { return options_.annotations; }
+  void end_game(const GameInfo& info) final;
 
  protected:
   // Called after each replayed move m, played by `mover`; state() is the position after it. Not
