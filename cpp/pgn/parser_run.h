@@ -236,9 +236,17 @@ template <class V>
 class Run {
  public:
   Run(const ParserOptions& o, std::vector<char>& buffer, ByteSource& src, V& v)
-      : o_(o), buf_(buffer.data()), cap_(buffer.size()), src_(src), v_(v) {
+      : o_(o), buf_(buffer.data()), own_(buffer.data()), cap_(buffer.size()), src_(src), v_(v) {
     p_ = e_ = buf_;
     g_.errors.reserve(o_.max_errors_per_game);
+    // Bytes the source lends are parsed in place; fill() moves to the own buffer when they end.
+    if (const std::string_view lent = src_.lend(); !lent.empty()) {
+      buf_ = const_cast<char*>(lent.data());  // never written: fill() leaves them first
+      p_ = buf_;
+      e_ = buf_ + lent.size();
+      lent_ = true;
+      stats_.bytes += lent.size();
+    }
   }
 
   StreamStats run() {
@@ -264,6 +272,17 @@ class Run {
   // Reads more bytes after e_, keeping [p_, e_). Returns false at end of stream.
   bool fill() {
     if (eof_) return false;
+    if (lent_) {
+      // The lent bytes are used up: what is kept (at most the largest cap, as in any fill) goes to
+      // the front of the own buffer, and reading continues there.
+      const size_t keep = size_t(e_ - p_);
+      std::memcpy(own_, p_, keep);
+      base_ += uint64_t(p_ - buf_);
+      buf_ = own_;
+      p_ = buf_;
+      e_ = buf_ + keep;
+      lent_ = false;
+    }
     char* limit = buf_ + cap_;
     if (size_t(limit - e_) < o_.read_size && p_ != buf_) {
       size_t keep = size_t(e_ - p_);
@@ -1045,7 +1064,9 @@ class Run {
   }
 
   const ParserOptions& o_;
-  char* buf_;
+  char* buf_;  // the own buffer, or the bytes lent by the source
+  char* own_;  // the own buffer
+  bool lent_ = false;
   size_t cap_;
   ByteSource& src_;
   V& v_;

@@ -35,6 +35,10 @@ class ByteSource {
  public:
   virtual ~ByteSource() = default;
   virtual size_t read(char* buf, size_t n) = 0;
+  // Asked once, before the first read(): bytes at the start of the stream that stay valid and
+  // unchanged for the whole parse, which the parser then reads in place instead of copying them
+  // into its buffer (they are consumed: read() continues after them). Empty: nothing lent.
+  virtual std::string_view lend() { return {}; }
 };
 
 // Reads from a borrowed buffer; max_chunk caps the bytes per read() (tests use it to move chunk

@@ -56,6 +56,12 @@ ChunkSource::ChunkSource(std::vector<std::string_view> parts, bool more_follows)
   if (more_follows) parts_.push_back(kSentinel);
 }
 
+std::string_view ChunkSource::lend() {
+  if (part_ != 0 || pos_ != 0 || parts_.empty()) return {};
+  ++part_;
+  return parts_[0];
+}
+
 size_t ChunkSource::read(char* buf, size_t n) {
   size_t k = 0;
   while (k < n && part_ < parts_.size()) {

@@ -368,6 +368,53 @@ void bench() {
 
 }  // namespace
 
+// prep_chunk over a chunk given in pieces gives exactly the output of the whole chunk: the parser
+// reads the first piece in place (ChunkSource::lend) and the rest through its buffer, wherever the
+// first piece ends (mid-token, mid-comment, mid-tag).
+void test_chunk_pieces() {
+  std::string text;
+  for (auto& e : fs::directory_iterator(kDir))
+    if (e.path().extension() == ".pgn") text += read_file(e.path().string()) + "\n";
+  auto same = [](const PrepOutput& a, const PrepOutput& b) {
+    for (int s = 0; s < 2; ++s) {
+      const SplitColumns &x = a.split[s], &y = b.split[s];
+      if (x.tokens8 != y.tokens8 || x.tokens16 != y.tokens16 || x.offsets != y.offsets ||
+          x.white_elo != y.white_elo || x.black_elo != y.black_elo || x.result != y.result ||
+          x.tc_base != y.tc_base || x.tc_inc != y.tc_inc || x.time_class != y.time_class ||
+          x.termination != y.termination || x.plies != y.plies || x.byte_offset != y.byte_offset ||
+          x.game_hash != y.game_hash || x.ordinal != y.ordinal)
+        return false;
+    }
+    const PrepStats &x = a.stats, &y = b.stats;
+    return x.bytes == y.bytes && x.games == y.games && x.kept == y.kept &&
+           x.plies_replayed == y.plies_replayed && x.plies_kept == y.plies_kept &&
+           x.tokens_kept == y.tokens_kept && x.dropped == y.dropped && x.parse_errors == y.parse_errors &&
+           x.replay_errors == y.replay_errors;
+  };
+  PrepConfig cfg;
+  cfg.keep_unfinished = true;
+  cfg.keep_partial = true;
+  size_t checked = 0;
+  for (auto kind : {TokenizerKind::kChar, TokenizerKind::kMove, TokenizerKind::kFen})
+    for (bool more : {false, true}) {
+      cfg.tokenizer = kind;
+      const PrepOutput whole = prep_chunk(cfg, text, more, 5);
+      CHECK(whole.stats.kept > 10);
+      const std::string_view t(text);
+      for (size_t first : {size_t(0), size_t(1), size_t(7), size_t(100), size_t(1000), size_t(4097),
+                           size_t(65537), t.size() / 3, t.size() / 2 + 11, t.size() - 1, t.size()}) {
+        first = std::min(first, t.size());
+        CHECK(same(whole, prep_chunk(cfg, {t.substr(0, first), t.substr(first)}, more, 5)));
+        // The rest in small pieces too.
+        std::vector<std::string_view> parts{t.substr(0, first)};
+        for (size_t p = first; p < t.size(); p += 333) parts.push_back(t.substr(p, 333));
+        CHECK(same(whole, prep_chunk(cfg, parts, more, 5)));
+        checked += 2;
+      }
+    }
+  std::printf("  chunk pieces: %zu splits\n", checked);
+}
+
 int main() {
   if (!fs::exists(kDir)) {
     std::fprintf(stderr, "run from the repository root (%s not found)\n", kDir.c_str());
@@ -377,6 +424,7 @@ int main() {
   test_fixtures();
   test_replay_against_core();
   test_chunk_independence();
+  test_chunk_pieces();
   bench();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
