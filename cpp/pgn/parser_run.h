@@ -239,14 +239,6 @@ class Run {
       : o_(o), buf_(buffer.data()), own_(buffer.data()), cap_(buffer.size()), src_(src), v_(v) {
     p_ = e_ = buf_;
     g_.errors.reserve(o_.max_errors_per_game);
-    // Bytes the source lends are parsed in place; fill() moves to the own buffer when they end.
-    if (const std::string_view lent = src_.lend(); !lent.empty()) {
-      buf_ = const_cast<char*>(lent.data());  // never written: fill() leaves them first
-      p_ = buf_;
-      e_ = buf_ + lent.size();
-      lent_ = true;
-      stats_.bytes += lent.size();
-    }
   }
 
   StreamStats run() {
@@ -272,6 +264,19 @@ class Run {
   // Reads more bytes after e_, keeping [p_, e_). Returns false at end of stream.
   bool fill() {
     if (eof_) return false;
+    if (p_ == e_) {
+      // Nothing kept: the source's next bytes are parsed in place if it lends them.
+      const std::string_view lent = src_.lend();
+      if (!lent.empty()) {
+        base_ += uint64_t(e_ - buf_);
+        buf_ = const_cast<char*>(lent.data());  // never written: fill() leaves them first
+        p_ = buf_;
+        e_ = buf_ + lent.size();
+        lent_ = true;
+        stats_.bytes += lent.size();
+        return true;
+      }
+    }
     if (lent_) {
       // The lent bytes are used up: what is kept (at most the largest cap, as in any fill) goes to
       // the front of the own buffer, and reading continues there.

@@ -35,9 +35,9 @@ class ByteSource {
  public:
   virtual ~ByteSource() = default;
   virtual size_t read(char* buf, size_t n) = 0;
-  // Asked once, before the first read(): bytes at the start of the stream that stay valid and
-  // unchanged for the whole parse, which the parser then reads in place instead of copying them
-  // into its buffer (they are consumed: read() continues after them). Empty: nothing lent.
+  // Asked whenever the parser has no bytes pending: the next bytes of the stream, valid and unchanged
+  // for the whole parse, which the parser then reads in place instead of copying them into its
+  // buffer (they are consumed: read() and lend() continue after them). Empty: nothing lent, read().
   virtual std::string_view lend() { return {}; }
 };
 

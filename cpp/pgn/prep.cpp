@@ -57,9 +57,11 @@ ChunkSource::ChunkSource(std::vector<std::string_view> parts, bool more_follows)
 }
 
 std::string_view ChunkSource::lend() {
-  if (part_ != 0 || pos_ != 0 || parts_.empty()) return {};
+  if (part_ >= parts_.size()) return {};
+  const std::string_view rest = parts_[part_].substr(pos_);
   ++part_;
-  return parts_[0];
+  pos_ = 0;
+  return rest;
 }
 
 size_t ChunkSource::read(char* buf, size_t n) {

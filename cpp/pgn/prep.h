@@ -126,7 +126,7 @@ class ChunkSource final : public ByteSource {
       : ChunkSource(std::vector<std::string_view>{data}, more_follows) {}
   ChunkSource(std::vector<std::string_view> parts, bool more_follows);
   size_t read(char* buf, size_t n) override;
-  std::string_view lend() override;  // the first piece
+  std::string_view lend() override;  // the rest of the current piece
   uint64_t size() const { return size_; }
   static constexpr std::string_view kSentinel = "\n[Event \"\"]\n";
 

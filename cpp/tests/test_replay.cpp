@@ -369,8 +369,8 @@ void bench() {
 }  // namespace
 
 // prep_chunk over a chunk given in pieces gives exactly the output of the whole chunk: the parser
-// reads the first piece in place (ChunkSource::lend) and the rest through its buffer, wherever the
-// first piece ends (mid-token, mid-comment, mid-tag).
+// reads pieces in place (ChunkSource::lend) and what straddles a piece end through its buffer,
+// wherever the pieces end (mid-token, mid-comment, mid-tag).
 void test_chunk_pieces() {
   std::string text;
   for (auto& e : fs::directory_iterator(kDir))
@@ -409,7 +409,15 @@ void test_chunk_pieces() {
         std::vector<std::string_view> parts{t.substr(0, first)};
         for (size_t p = first; p < t.size(); p += 333) parts.push_back(t.substr(p, 333));
         CHECK(same(whole, prep_chunk(cfg, parts, more, 5)));
-        checked += 2;
+        // Large pieces of uneven sizes, empty ones among them.
+        parts.assign(1, t.substr(0, first));
+        for (size_t p = first, k = 0; p < t.size(); ++k) {
+          const size_t n = std::min(t.size() - p, k % 5 == 4 ? size_t(0) : 20000 + 7919 * (k % 3));
+          parts.push_back(t.substr(p, n));
+          p += n;
+        }
+        CHECK(same(whole, prep_chunk(cfg, parts, more, 5)));
+        checked += 3;
       }
     }
   std::printf("  chunk pieces: %zu splits\n", checked);
