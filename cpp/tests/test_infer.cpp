@@ -17,22 +17,11 @@
 #include <vector>
 
 #include "infer/gpt.h"
+#include "tests/check.h"
 
 using namespace chessformer::infer;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (cond) {                                                            \
-      ++g_passed;                                                          \
-    } else {                                                               \
-      ++g_failed;                                                          \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 struct Dims {
   int C, H, F, V, P, L, B, T;
@@ -325,6 +314,5 @@ int main() {
   test_candidates();
   test_bf16_weights();
   test_validation();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return report();
 }

@@ -18,24 +18,12 @@
 #include <vector>
 
 #include "pgn/pgn_parser.h"
+#include "tests/check.h"
 
 namespace fs = std::filesystem;
 using namespace chess::pgn;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-std::string g_context;  // printed with each failure
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      ++g_passed;                                                                                  \
-    } else {                                                                                       \
-      ++g_failed;                                                                                  \
-      std::fprintf(stderr, "FAIL %s:%d [%s]: %s\n", __FILE__, __LINE__, g_context.c_str(), #cond); \
-    }                                                                                              \
-  } while (0)
 
 // ---- Recording visitor --------------------------------------------------------------------------
 
@@ -863,6 +851,5 @@ int main() {
   test_mutations();
   test_pathological();
   bench();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return report();
 }

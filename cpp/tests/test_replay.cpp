@@ -15,24 +15,13 @@
 
 #include "pgn/prep.h"
 #include "pgn/replay.h"
+#include "tests/check.h"
 
 namespace fs = std::filesystem;
 using namespace chess;
 using namespace chess::pgn;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (cond) {                                                            \
-      ++g_passed;                                                          \
-    } else {                                                               \
-      ++g_failed;                                                          \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
 
 const std::string kDir = "tests/data/pgn/";
 
@@ -434,6 +423,5 @@ int main() {
   test_chunk_independence();
   test_chunk_pieces();
   bench();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return report();
 }
