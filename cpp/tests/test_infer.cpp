@@ -23,6 +23,18 @@ using namespace chessformer::infer;
 
 namespace {
 
+// A batch over the given vectors (which must outlive it).
+Batch make_batch(const std::vector<int64_t>& tokens, const std::vector<int64_t>& offsets,
+                 const std::vector<int64_t>& slots, const std::vector<int64_t>& base) {
+  Batch b;
+  b.tokens = tokens.data();
+  b.offsets = offsets.data();
+  b.slots = slots.data();
+  b.base = base.data();
+  b.n = int(slots.size());
+  return b;
+}
+
 struct Dims {
   int C, H, F, V, P, L, B, T;
   bool bias;
@@ -179,12 +191,7 @@ void test_against_reference(Dims d, int threads) {
       }
       offsets.push_back(int64_t(tokens.size()));
     }
-    Batch b;
-    b.tokens = tokens.data();
-    b.offsets = offsets.data();
-    b.slots = slots.data();
-    b.base = base.data();
-    b.n = int(slots.size());
+    Batch b = make_batch(tokens, offsets, slots, base);
     std::vector<float> logits(slots.size() * d.V);
     fwd.run(b, logits.data(), threads);
     for (size_t i = 0; i < slots.size(); ++i)
@@ -200,12 +207,7 @@ void test_candidates() {
   Forward a(full.spec), b(part.spec);
   const std::vector<int64_t> tokens = {3, 4, 5, 9}, offsets = {0, 3, 4}, slots = {1, 0}, base = {0, 0};
   const std::vector<int64_t> cand = {0, 7, 8, 9, 10, 49, 2}, cand_off = {0, 6, 7};
-  Batch batch;
-  batch.tokens = tokens.data();
-  batch.offsets = offsets.data();
-  batch.slots = slots.data();
-  batch.base = base.data();
-  batch.n = 2;
+  Batch batch = make_batch(tokens, offsets, slots, base);
   std::vector<float> la(2 * d.V), lb(2 * d.V);
   a.run(batch, la.data(), 1);
   batch.cand = cand.data();
@@ -247,12 +249,7 @@ void test_bf16_weights() {
   round_all(rounded.spec.head, size_t(d.V) * C);
   Forward a(half.spec), b(rounded.spec);
   const std::vector<int64_t> tokens = {3, 4, 5, 9, 1}, offsets = {0, 3, 5}, slots = {1, 0}, base = {0, 0};
-  Batch batch;
-  batch.tokens = tokens.data();
-  batch.offsets = offsets.data();
-  batch.slots = slots.data();
-  batch.base = base.data();
-  batch.n = 2;
+  Batch batch = make_batch(tokens, offsets, slots, base);
   std::vector<float> la(2 * d.V), lb(2 * d.V);
   a.run(batch, la.data(), 1);
   b.run(batch, lb.data(), 1);
@@ -272,12 +269,7 @@ void test_validation() {
   std::vector<float> out(2 * d.V);
   auto expect_error = [&](std::vector<int64_t> tokens, std::vector<int64_t> offsets,
                           std::vector<int64_t> slots, std::vector<int64_t> base, const std::string& needle) {
-    Batch b;
-    b.tokens = tokens.data();
-    b.offsets = offsets.data();
-    b.slots = slots.data();
-    b.base = base.data();
-    b.n = int(slots.size());
+    Batch b = make_batch(tokens, offsets, slots, base);
     try {
       fwd.run(b, out.data(), 1);
       CHECK(!"no error");
