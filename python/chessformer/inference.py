@@ -415,7 +415,6 @@ class InferenceEngine:
         native backend computes just those and leaves the others -inf, the other paths compute
         every logit.
         """
-        n = len(slots)
         lens = [len(c) for c in chunks]
         base = [len(self.slot_tokens[s]) for s in slots]
         for s, b, ln in zip(slots, base, lens, strict=True):
@@ -426,11 +425,18 @@ class InferenceEngine:
         slots = list(slots)
         if self._native is not None:
             logits = self._native_forward(slots, chunks, lens, base, candidates)
-            for s, c in zip(slots, chunks, strict=True):
-                self.slot_tokens[s].extend(c)
-            self.tokens_processed += sum(lens)
-            self.forward_calls += 1
-            return logits
+        else:
+            logits = self._tensor_forward(slots, chunks, lens, base)
+        for s, c in zip(slots, chunks, strict=True):
+            self.slot_tokens[s].extend(c)
+        self.tokens_processed += sum(lens)
+        self.forward_calls += 1
+        return logits
+
+    def _tensor_forward(self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int],
+                        base: list[int]) -> torch.Tensor:  # fmt: skip
+        """The torch/triton forward of ``_forward`` (arguments checked there)."""
+        n = len(slots)
         inv: list[int] | None = None
         span: tuple[int | None, int] = (None, 0)  # torch path, see _span
         if self.backend != "triton":
@@ -447,14 +453,8 @@ class InferenceEngine:
                 base = [base[i] for i in order]
             span = self._span(slots)
         if max(lens) == 1:
-            logits = self._decode(slots, [c[0] for c in chunks], base, span, inv)
-        else:
-            logits = self._prefill(slots, chunks, lens, base, inv)
-        for s, c in zip(slots, chunks, strict=True):
-            self.slot_tokens[s].extend(c)
-        self.tokens_processed += sum(lens)
-        self.forward_calls += 1
-        return logits
+            return self._decode(slots, [c[0] for c in chunks], base, span, inv)
+        return self._prefill(slots, chunks, lens, base, inv)
 
     def _native_forward(
         self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int], base: list[int],
