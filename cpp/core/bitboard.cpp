@@ -19,6 +19,10 @@ namespace {
 // 102400 rook + 5248 bishop entries: the exact totals of 2^popcount(mask) over all squares.
 Bitboard rook_table[102400];
 Bitboard bishop_table[5248];
+#if CHESSFORMER_USE_PEXT
+uint16_t packed_rook_table[102400];
+uint16_t packed_bishop_table[5248];
+#endif
 
 // Attacks of a slider on s along the given directions, stopping at the first occupied square.
 Bitboard slide(int s, Bitboard occupied, const int (*dirs)[2]) {
@@ -50,7 +54,7 @@ struct Prng {
   uint64_t sparse() { return next() & next() & next(); }
 };
 
-void init_sliders(Magic* magics, Bitboard* table, const int (*dirs)[2]) {
+void init_sliders(Magic* magics, Bitboard* table, [[maybe_unused]] uint16_t* packed, const int (*dirs)[2]) {
   Bitboard occupancy[4096], reference[4096];
   int epoch[4096] = {};
   int attempt = 0;
@@ -64,6 +68,8 @@ void init_sliders(Magic* magics, Bitboard* table, const int (*dirs)[2]) {
     m.mask = slide(s, 0, dirs) & ~edges;
     m.shift = 64 - popcount(m.mask);
     m.attacks = next_table;
+    m.rays = slide(s, 0, dirs);
+    m.packed = nullptr;
     // Enumerate all subsets of the mask (Carry-Rippler).
     int size = 0;
     Bitboard b = 0;
@@ -75,7 +81,12 @@ void init_sliders(Magic* magics, Bitboard* table, const int (*dirs)[2]) {
     } while (b);
     next_table += size;
 #if CHESSFORMER_USE_PEXT
-    for (int i = 0; i < size; ++i) m.attacks[_pext_u64(occupancy[i], m.mask)] = reference[i];
+    m.packed = packed + (m.attacks - table);
+    for (int i = 0; i < size; ++i) {
+      const unsigned idx = unsigned(_pext_u64(occupancy[i], m.mask));
+      m.attacks[idx] = reference[i];
+      m.packed[idx] = uint16_t(_pext_u64(reference[i], m.rays));
+    }
 #else
     for (;;) {
       do {
@@ -118,8 +129,13 @@ void init_all() {
     tables::king_attacks[s] = k;
     tables::knight_attacks[s] = n;
   }
-  init_sliders(tables::rook_magics, rook_table, ROOK_DIRS);
-  init_sliders(tables::bishop_magics, bishop_table, BISHOP_DIRS);
+#if CHESSFORMER_USE_PEXT
+  init_sliders(tables::rook_magics, rook_table, packed_rook_table, ROOK_DIRS);
+  init_sliders(tables::bishop_magics, bishop_table, packed_bishop_table, BISHOP_DIRS);
+#else
+  init_sliders(tables::rook_magics, rook_table, nullptr, ROOK_DIRS);
+  init_sliders(tables::bishop_magics, bishop_table, nullptr, BISHOP_DIRS);
+#endif
   for (int a = 0; a < 64; ++a) {
     for (int b = 0; b < 64; ++b) {
       tables::between[a][b] = bb(b);

@@ -61,6 +61,8 @@ struct Magic {
   Bitboard mask;
   Bitboard magic;
   Bitboard* attacks;
+  uint16_t* packed;  // PEXT builds: each attack set packed by PEXT over `rays` (see packed_*)
+  Bitboard rays;     // the attacks on an empty board
   unsigned shift;
   unsigned index(Bitboard occupied) const {
 #if CHESSFORMER_USE_PEXT
@@ -88,6 +90,26 @@ inline Bitboard rook_attacks(int s, Bitboard occupied) {
 inline Bitboard bishop_attacks(int s, Bitboard occupied) {
   const Magic& m = tables::bishop_magics[s];
   return m.attacks[m.index(occupied)];
+}
+// The same attack sets from tables of 16-bit entries (PEXT builds; elsewhere the plain lookups):
+// a quarter of the memory (the rook table is 200 KB instead of 800 KB) for a PDEP per lookup.
+// Code that looks up scattered squares between other memory-heavy work (the PGN replay) misses
+// the cache less with them; move generation, whose lookups stay hot, is faster with the others.
+inline Bitboard packed_rook_attacks(int s, Bitboard occupied) {
+#if CHESSFORMER_USE_PEXT
+  const Magic& m = tables::rook_magics[s];
+  return _pdep_u64(m.packed[m.index(occupied)], m.rays);
+#else
+  return rook_attacks(s, occupied);
+#endif
+}
+inline Bitboard packed_bishop_attacks(int s, Bitboard occupied) {
+#if CHESSFORMER_USE_PEXT
+  const Magic& m = tables::bishop_magics[s];
+  return _pdep_u64(m.packed[m.index(occupied)], m.rays);
+#else
+  return bishop_attacks(s, occupied);
+#endif
 }
 inline Bitboard queen_attacks(int s, Bitboard occupied) {
   return rook_attacks(s, occupied) | bishop_attacks(s, occupied);

@@ -374,7 +374,18 @@ int count_legal(const BoardState& s, const CastlingInfo& ci) {
   return s.side == WHITE ? generate<WHITE, true>(s, ci, nullptr) : generate<BLACK, true>(s, ci, nullptr);
 }
 
-bool has_legal_move(const BoardState& s, const CastlingInfo& ci) { return count_legal(s, ci) > 0; }
+bool has_legal_move(const BoardState& s, const CastlingInfo& ci) {
+  // A king step to a square no enemy attacks (with the king lifted) settles most positions
+  // without generating the move list.
+  const Color us = s.side, them = ~us;
+  if (const Bitboard kings = s.pieces(us, KING)) {
+    const int ksq = lsb(kings);
+    const Bitboard occ = s.pieces() ^ kings;
+    for (Bitboard t = king_attacks(ksq) & ~s.pieces(us); t;)
+      if (!s.attackers_to(pop_lsb(t), them, occ)) return true;
+  }
+  return count_legal(s, ci) > 0;
+}
 
 void make_move(const BoardState& s, const CastlingInfo& ci, Move m, BoardState& next) {
   if (s.side == WHITE)

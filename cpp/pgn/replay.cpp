@@ -47,9 +47,9 @@ inline Bitboard reaching(const BoardState& s, Color us, PieceType pt, int to) {
   Bitboard from = 0;
   switch (pt) {
     case KNIGHT: from = knight_attacks(to); break;
-    case BISHOP: from = bishop_attacks(to, occ); break;
-    case ROOK: from = rook_attacks(to, occ); break;
-    case QUEEN: from = queen_attacks(to, occ); break;
+    case BISHOP: from = packed_bishop_attacks(to, occ); break;
+    case ROOK: from = packed_rook_attacks(to, occ); break;
+    case QUEEN: from = (packed_rook_attacks(to, occ) | packed_bishop_attacks(to, occ)); break;
     case KING: from = king_attacks(to); break;
     case PAWN: from = pawn_attacks(~us, to); break;
     default: break;
@@ -61,8 +61,8 @@ inline Bitboard reaching(const BoardState& s, Color us, PieceType pt, int to) {
 inline Bitboard attackers(const BoardState& s, int sq, Color them, Bitboard occ) {
   return ((pawn_attacks(~them, sq) & s.by_type[PAWN]) | (knight_attacks(sq) & s.by_type[KNIGHT]) |
           (king_attacks(sq) & s.by_type[KING]) |
-          (bishop_attacks(sq, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
-          (rook_attacks(sq, occ) & (s.by_type[ROOK] | s.by_type[QUEEN]))) &
+          (packed_bishop_attacks(sq, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
+          (packed_rook_attacks(sq, occ) & (s.by_type[ROOK] | s.by_type[QUEEN]))) &
          s.by_color[them];
 }
 
@@ -112,9 +112,11 @@ struct KingGuard {
   CHESSFORMER_INLINE bool safe(int from, int to) const {
     if (in_check) return king_safe_after(s, from, to, (s.pieces(~s.side) & bb(to)) ? to : int(SQ_NONE));
     const Color them = ~s.side;
+    if (!(line_bb(ksq, from) & s.by_color[them] & (s.by_type[BISHOP] | s.by_type[ROOK] | s.by_type[QUEEN])))
+      return true;
     const Bitboard occ = (s.pieces() ^ bb(from)) | bb(to);
-    const Bitboard sliders = (rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)) |
-                             (bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN));
+    const Bitboard sliders = (packed_rook_attacks(ksq, occ) & s.pieces(them, ROOK, QUEEN)) |
+                             (packed_bishop_attacks(ksq, occ) & s.pieces(them, BISHOP, QUEEN));
     return !(sliders & ~bb(to));
   }
 };
@@ -220,9 +222,11 @@ CHESSFORMER_INLINE ParseStatus fast_pawn(const BoardState& s, bool in_check, con
 
 // The fast path: well-formed SAN only. Returns OK with the move, or INVALID to mean "ask the core"
 // (which then gives the exact verdict for every other spelling and for every failure).
-// in_check: whether the side to move is in check.
+// in_check: whether the side to move is in check. rivals: for a piece move, the other pieces of
+// its type that reach the destination (legal or not: the SAN writer's disambiguation candidates);
+// left alone otherwise.
 CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingInfo& ci, bool in_check,
-                                            std::string_view tok, Move& out) {
+                                            std::string_view tok, Move& out, Bitboard& rivals) {
   const char* t = tok.data();
   size_t n = tok.size();
   while (n && (t[n - 1] == '+' || t[n - 1] == '#')) --n;
@@ -254,16 +258,18 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
   // Pieces of type pt reaching `to`, without branching on the type: each attack set is limited to
   // the types that move that way, then to pt.
   const Bitboard occ = s.pieces();
-  const Bitboard reach = (bishop_attacks(to, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
-                         (rook_attacks(to, occ) & (s.by_type[ROOK] | s.by_type[QUEEN])) |
+  const Bitboard reach = (packed_bishop_attacks(to, occ) & (s.by_type[BISHOP] | s.by_type[QUEEN])) |
+                         (packed_rook_attacks(to, occ) & (s.by_type[ROOK] | s.by_type[QUEEN])) |
                          (knight_attacks(to) & s.by_type[KNIGHT]) | (king_attacks(to) & s.by_type[KING]);
-  Bitboard cands = reach & s.pieces(us, pt) & mask;
+  const Bitboard all = reach & s.pieces(us, pt);
+  Bitboard cands = all & mask;
   if (!cands) return ParseStatus::INVALID;
   if (pt == KING) {  // one king; its destination must not be attacked (king lifted)
     const int from = lsb(cands);
     if (!king_safe_after(s, from, to, (s.pieces(~us) & bb(to)) ? to : int(SQ_NONE)))
       return ParseStatus::INVALID;
     out = Move(from, to);
+    rivals = 0;
     return ParseStatus::OK;
   }
   const KingGuard guard(s, in_check);
@@ -271,6 +277,7 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
     const int from = lsb(cands);
     if (!guard.safe(from, to)) return ParseStatus::INVALID;
     out = Move(from, to);
+    rivals = all ^ bb(from);
     return ParseStatus::OK;
   }
   Move found;
@@ -283,6 +290,7 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
   }
   if (k != 1) return ParseStatus::INVALID;
   out = found;
+  rivals = all ^ bb(found.from());
   return ParseStatus::OK;
 }
 
@@ -347,8 +355,8 @@ inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   if (unusual) return attackers(n, ksq, Us, occ) != 0;
   // A pawn or knight checks only if it is the piece that moved; any of our sliders reaching the
   // king now does (none did before).
-  const Bitboard sliders = (rook_attacks(ksq, occ) & (n.by_type[ROOK] | n.by_type[QUEEN])) |
-                           (bishop_attacks(ksq, occ) & (n.by_type[BISHOP] | n.by_type[QUEEN]));
+  const Bitboard sliders = (packed_rook_attacks(ksq, occ) & (n.by_type[ROOK] | n.by_type[QUEEN])) |
+                           (packed_bishop_attacks(ksq, occ) & (n.by_type[BISHOP] | n.by_type[QUEEN]));
   return ((sliders & n.by_color[Us]) | (kTables.jump[Us][placed][to] & kbb)) != 0;
 }
 
@@ -372,72 +380,83 @@ inline bool play(BoardState& s, const CastlingInfo& ci, Move m) {
 ParseStatus resolve_san(const Position& pos, std::string_view token, Move& out) {
   const BoardState& s = pos.state();
   const bool in_check = attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0;
-  if (fast_resolve(s, pos.castling_info(), in_check, token, out) == ParseStatus::OK) return ParseStatus::OK;
+  Bitboard rivals;
+  if (fast_resolve(s, pos.castling_info(), in_check, token, out, rivals) == ParseStatus::OK)
+    return ParseStatus::OK;
   return pos.try_parse_san(token, out);
 }
 
 namespace {
 
-// append_san, given whether the move checks (the replay knows it from play()).
-void append_san_checked(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
-                        bool check, std::string& out) {
-  char buf[16];  // the longest SAN is 7 bytes (Qa1xb2+, exd8=Q#)
+// rivals value meaning "not known": san_body finds them itself.
+constexpr Bitboard kUnknownRivals = ~Bitboard(0);
+
+// The SAN of the legal move m of `s` without its check suffix, written at buf (at least 8 bytes);
+// returns its length. in_check: whether the side to move in `s` is in check. rivals: the other
+// pieces of the mover's type that reach the destination (as fast_resolve gives them), or
+// kUnknownRivals.
+int san_body(const BoardState& s, Move m, bool in_check, Bitboard rivals, char* buf) {
   int n = 0;
   const Square from = m.from(), to = m.to();
   if (m.kind() == Move::CASTLING) {
-    for (char c : std::string_view(to > from ? "O-O" : "O-O-O")) buf[n++] = c;
-  } else {
-    const PieceType pt = type_of(s.board[from]);
-    const bool capture = m.kind() == Move::EN_PASSANT || s.board[to] != NO_PIECE;
-    if (pt == PAWN) {
-      if (capture) {
-        buf[n++] = char('a' + file_of(from));
-        buf[n++] = 'x';
-      }
-    } else {
-      buf[n++] = " PNBRQK"[pt];
-      // Other legal moves of the same piece type to the same square decide the disambiguation.
-      Bitboard others = pt == KING ? 0 : reaching(s, s.side, pt, to) & ~bb(from);
-      if (others) {
-        bool any = false, same_file = false, same_rank = false;
-        const KingGuard guard(s);
-        while (others) {
-          const int o = pop_lsb(others);
-          if (!guard.safe(o, to)) continue;
-          any = true;
-          same_file |= file_of(o) == file_of(from);
-          same_rank |= rank_of(o) == rank_of(from);
-        }
-        if (any) {
-          if (!same_file) {
-            buf[n++] = char('a' + file_of(from));
-          } else if (!same_rank) {
-            buf[n++] = char('1' + rank_of(from));
-          } else {
-            buf[n++] = char('a' + file_of(from));
-            buf[n++] = char('1' + rank_of(from));
-          }
-        }
-      }
-      if (capture) buf[n++] = 'x';
-    }
-    buf[n++] = char('a' + file_of(to));
-    buf[n++] = char('1' + rank_of(to));
-    if (m.kind() == Move::PROMOTION) {
-      buf[n++] = '=';
-      buf[n++] = " PNBRQK"[m.promotion()];
-    }
+    const bool king_side = to > from;
+    std::memcpy(buf, "O-O-O", 5);
+    return king_side ? 3 : 5;
   }
-  if (check) buf[n++] = has_legal_move(next, ci) ? '+' : '#';
-  out.append(buf, size_t(n));
+  const PieceType pt = type_of(s.board[from]);
+  const bool capture = m.kind() == Move::EN_PASSANT || s.board[to] != NO_PIECE;
+  if (pt == PAWN) {
+    if (capture) {
+      buf[n++] = char('a' + file_of(from));
+      buf[n++] = 'x';
+    }
+  } else {
+    buf[n++] = " PNBRQK"[pt];
+    // Other legal moves of the same piece type to the same square decide the disambiguation.
+    Bitboard others = rivals != kUnknownRivals ? rivals
+                      : pt == KING             ? 0
+                                               : reaching(s, s.side, pt, to) & ~bb(from);
+    if (others) {
+      bool any = false, same_file = false, same_rank = false;
+      const KingGuard guard(s, in_check);
+      while (others) {
+        const int o = pop_lsb(others);
+        if (!guard.safe(o, to)) continue;
+        any = true;
+        same_file |= file_of(o) == file_of(from);
+        same_rank |= rank_of(o) == rank_of(from);
+      }
+      if (any) {
+        if (!same_file) {
+          buf[n++] = char('a' + file_of(from));
+        } else if (!same_rank) {
+          buf[n++] = char('1' + rank_of(from));
+        } else {
+          buf[n++] = char('a' + file_of(from));
+          buf[n++] = char('1' + rank_of(from));
+        }
+      }
+    }
+    if (capture) buf[n++] = 'x';
+  }
+  buf[n++] = char('a' + file_of(to));
+  buf[n++] = char('1' + rank_of(to));
+  if (m.kind() == Move::PROMOTION) {
+    buf[n++] = '=';
+    buf[n++] = " PNBRQK"[m.promotion()];
+  }
+  return n;
 }
 
 }  // namespace
 
 void append_san(const BoardState& s, const CastlingInfo& ci, Move m, const BoardState& next,
                 std::string& out) {
-  append_san_checked(s, ci, m, next, attackers(next, next.king(next.side), ~next.side, next.pieces()) != 0,
-                     out);
+  char buf[16];  // the longest SAN is 7 bytes (Qa1xb2+, exd8=Q#)
+  int n = san_body(s, m, attackers(s, s.king(s.side), ~s.side, s.pieces()) != 0, kUnknownRivals, buf);
+  if (attackers(next, next.king(next.side), ~next.side, next.pieces()) != 0)
+    buf[n++] = has_legal_move(next, ci) ? '+' : '#';
+  out.append(buf, size_t(n));
 }
 
 std::string_view replay_code_name(ReplayCode c) {
@@ -535,9 +554,8 @@ bool ReplayVisitor::end_tags() {
     start_ = chess960_ ? &standard960_ : &standard_;
     standard_start_ = !chess960_;
   }
-  states_[0] = start_->state();
-  cur_ = 0;
-  in_check_ = states_[0].in_check();
+  state_ = start_->state();
+  in_check_ = state_.in_check();
   ci_ = &start_->castling_info();
   slow_valid_ = false;
   if (options_.canonical_san) transcript_.assign(1, ';');
@@ -564,15 +582,17 @@ void ReplayVisitor::fail(ReplayCode code, std::string_view token) {
 
 void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
   if (error_.code != ReplayCode::kNone) return;
-  BoardState& s = states_[cur_];
+  BoardState& s = state_;
   Move m;
-  if (fast_resolve(s, *ci_, in_check_, token, m) != ParseStatus::OK) {
+  Bitboard rivals = kUnknownRivals;
+  if (fast_resolve(s, *ci_, in_check_, token, m, rivals) != ParseStatus::OK) {
     m = slow_san(token);
     if (m == Move::none()) return;
+    rivals = kUnknownRivals;
   }
   const Color mover = s.side;
   if (options_.canonical_san) {
-    play_and_write_san(m);
+    play_and_write_san(m, rivals);
   } else {
     in_check_ = play(s, *ci_, m);
   }
@@ -595,34 +615,31 @@ Move ReplayVisitor::slow_san(std::string_view token) {
   return Move::none();
 }
 
-void ReplayVisitor::play_and_write_san(Move m) {
-  // The SAN writer needs the positions before and after: copy, then make in the copy.
-  const BoardState& s = states_[cur_];
-  BoardState& next = states_[cur_ ^ 1];
-  next = s;
-  in_check_ = play(next, *ci_, m);
-  cur_ ^= 1;
-  write_san(s, m, next);
+void ReplayVisitor::play_and_write_san(Move m, Bitboard rivals) {
+  // ";1.e4 e5 2.Nf3": the move number before White's moves, the SAN written from the position
+  // before the move, then the move made in place and the check suffix added from the result.
+  char buf[32];
+  int n = 0;
+  const size_t i = moves_.size();
+  if (i % 2 == 0) {
+    if (i) buf[n++] = ' ';
+    char digits[12];
+    int k = 0;
+    for (uint32_t v = uint32_t(i / 2 + 1); v; v /= 10) digits[k++] = char('0' + v % 10);
+    while (k) buf[n++] = digits[--k];
+    buf[n++] = '.';
+  } else {
+    buf[n++] = ' ';
+  }
+  n += san_body(state_, m, in_check_, rivals, buf + n);
+  in_check_ = play(state_, *ci_, m);
+  if (in_check_) buf[n++] = has_legal_move(state_, *ci_) ? '+' : '#';
+  transcript_.append(buf, size_t(n));
 }
 
 void ReplayVisitor::add_annotation_slots() {
   evals_.push_back(std::numeric_limits<float>::quiet_NaN());
   clocks_.push_back(std::numeric_limits<float>::quiet_NaN());
-}
-
-void ReplayVisitor::write_san(const BoardState& before, Move m, const BoardState& after) {
-  const size_t i = moves_.size();
-  if (i % 2 == 0) {
-    if (i) transcript_ += ' ';
-    char buf[16];
-    int n = 0;
-    for (uint32_t k = uint32_t(i / 2 + 1); k; k /= 10) buf[n++] = char('0' + k % 10);
-    while (n) transcript_ += buf[--n];
-    transcript_ += '.';
-  } else {
-    transcript_ += ' ';
-  }
-  append_san_checked(before, *ci_, m, after, in_check_, transcript_);
 }
 
 void ReplayVisitor::comment(std::string_view text, uint32_t ply) {

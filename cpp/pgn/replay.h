@@ -129,7 +129,7 @@ class ReplayVisitor : public Visitor {
   virtual void on_move(Color /*mover*/, Move /*m*/) {}
   void set_move_hook(bool on) { move_hook_ = on; }
   // The position reached. Its Zobrist key (BoardState::key) is not maintained by the replay.
-  const BoardState& state() const { return states_[cur_]; }
+  const BoardState& state() const { return state_; }
   ReplayOptions options_;
 
  private:
@@ -138,16 +138,14 @@ class ReplayVisitor : public Visitor {
   // brought up to date lazily, so each game replays each move into it at most once.
   const Position& slow_position();
 
-  void write_san(const BoardState& before, Move m, const BoardState& after);
   [[gnu::noinline]] Move slow_san(std::string_view token);  // Move::none(): the game is cut
-  [[gnu::noinline]] void play_and_write_san(Move m);
+  [[gnu::noinline]] void play_and_write_san(Move m, Bitboard rivals);
   [[gnu::noinline]] void add_annotation_slots();
 
-  // The replay makes each move in place in states_[cur_]; only the canonical SAN writer, which
-  // needs the position before and after, copies it into the other slot first. No history.
-  BoardState states_[2];
-  int cur_ = 0;
-  bool in_check_ = false;  // whether the side to move in states_[cur_] is in check
+  // The replay makes each move in place in state_ (no history); the canonical SAN writer writes
+  // each move from the position before it and adds the check suffix after making it.
+  BoardState state_;
+  bool in_check_ = false;  // whether the side to move in state_ is in check
   const CastlingInfo* ci_ = nullptr;
   const Position standard_;  // the start position, used as is by ordinary games
   const Position standard960_ = chess960_start();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bitboard.h"
 #include "core/position.h"
 #include "core/vocab.h"
 
@@ -107,6 +108,45 @@ void test_san() {
   check(mate.try_parse_san("Ra8", m) == ParseStatus::OK && mate.san(m) == "Ra8#", "mate suffix");
 }
 
+// The packed (16-bit, PDEP) slider tables give the plain tables' attack sets, and has_legal_move's
+// king-step shortcut agrees with the full count, over random occupancies and random playouts.
+void test_packed_attacks_and_has_legal_move() {
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  auto next = [&x] {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return x * 2685821657736338717ULL;
+  };
+  int bad = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const Bitboard occ = next() & next();
+    const int sq = int(next() % 64);
+    bad += packed_rook_attacks(sq, occ) != rook_attacks(sq, occ);
+    bad += packed_bishop_attacks(sq, occ) != bishop_attacks(sq, occ);
+  }
+  check(bad == 0, "packed slider attacks equal the plain ones");
+  int positions = 0, mismatches = 0, checks = 0, mates = 0;
+  for (int game = 0; game < 300; ++game) {
+    Position p;
+    for (int ply = 0; ply < 300; ++ply) {
+      const int n = p.count_legal();
+      ++positions;
+      checks += p.is_check();
+      mismatches += has_legal_move(p.state(), p.castling_info()) != (n > 0);
+      if (n == 0) {
+        mates += p.is_check();
+        break;
+      }
+      const MoveList moves = p.legal_moves();
+      p.push(moves.moves[next() % uint64_t(n)]);
+    }
+  }
+  check(mismatches == 0,
+        "has_legal_move agrees with count_legal on " + std::to_string(positions) + " positions");
+  check(checks > 100 && mates > 0, "random playouts reached checks and mates");
+}
+
 void test_vocab() {
   check(vocab::id_of(SQ_A1, SQ_B1) == 0, "first vocabulary id");
   check(vocab::uci_of(vocab::NUM_MOVES - 1) == "h7h8q", "last vocabulary id");
@@ -122,6 +162,7 @@ int main(int argc, char** argv) {
     test_perft_file(max_nodes);
     test_fen();
     test_san();
+    test_packed_attacks_and_has_legal_move();
     test_vocab();
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());
