@@ -483,11 +483,7 @@ bool is_chess960_variant(std::string_view v) {
 
 ReplayVisitor::ReplayVisitor(ReplayOptions options) : options_(options) {}
 
-uint64_t ReplayVisitor::game_hash() const {
-  uint64_t h = tag_hash_;
-  for (Move m : moves_) h = (h ^ m.raw()) * kFnvPrime;
-  return mix64(h ^ moves_.size());
-}
+uint64_t ReplayVisitor::game_hash() const { return mix64(hash_ ^ moves_.size()); }
 
 void ReplayVisitor::begin_game(uint64_t offset) {
   offset_ = offset;
@@ -498,14 +494,14 @@ void ReplayVisitor::begin_game(uint64_t offset) {
   clocks_.clear();
   transcript_.clear();
   error_ = ReplayError{};
-  tag_hash_ = kFnvOffset;
+  hash_ = kFnvOffset;
   chess960_ = false;
   standard_start_ = true;
   skipping_ = false;
 }
 
 void ReplayVisitor::tag(std::string_view name, std::string_view value) {
-  tag_hash_ = fnv(fnv(tag_hash_, name), value);
+  hash_ = fnv(fnv(hash_, name), value);
   if (options_.keep_tags) all_tags_.emplace_back(name, value);
   switch (name.size()) {
     case 3:
@@ -597,6 +593,7 @@ void ReplayVisitor::san(std::string_view token, uint32_t /*ply*/) {
     in_check_ = play(s, *ci_, m);
   }
   moves_.push_back(m);
+  hash_ = (hash_ ^ m.raw()) * kFnvPrime;  // off the per-ply critical path, unlike a loop at the end
   ++total_plies_;
   if (options_.annotations) add_annotation_slots();
   if (move_hook_) on_move(mover, m);

@@ -166,7 +166,7 @@ class ReplayVisitor : public Visitor {
   std::string transcript_;
   ReplayError error_;
   uint64_t offset_ = 0;
-  uint64_t tag_hash_ = 0;
+  uint64_t hash_ = 0;  // FNV-1a over the tags so far, then the replayed moves (game_hash)
   uint64_t total_plies_ = 0;
   bool chess960_ = false, standard_start_ = true, skipping_ = false;
   bool move_hook_ = true;
