@@ -1,11 +1,11 @@
 """PGN parse + SAN replay + tokenize throughput of `prep` against peers, in one run.
 
-    python bench/bench_prep.py [--lichess-games 30000] [--pychess-seconds 2.5] [--no-peers]
+    python bench/bench_prep.py [--lichess-games 30000] [--pychess-seconds 6] [--no-peers]
 
 Files (made once under /tmp/chessformer-bench): the GNU Chess book corpus decompressed (plain PGN)
 and a Lichess-format file rewritten from it by `chessformer lichess-sample`. Measured on each:
 ours (`_core.prep_chunk`, move tokenizer, 1 and 2 threads, from memory), python-chess
-`chess.pgn.read_game` (windows of whole games spread over the file, at least 2.5 s of python-chess
+`chess.pgn.read_game` (windows of whole games spread over the file, at least 6 s of python-chess
 time, each window followed by one run of ours on the whole file, so both see the same machine
 load; the ratio is per MB over those interleaved runs, by wall clock and by process CPU time, which
 leaves out the time the process waited for a core on a shared VM), Debian's
@@ -226,7 +226,7 @@ def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lichess-games", type=int, default=30000)
-    ap.add_argument("--pychess-seconds", type=float, default=2.5, help="python-chess time at least")
+    ap.add_argument("--pychess-seconds", type=float, default=6.0, help="python-chess time at least")
     ap.add_argument("--no-peers", action="store_true")
     args = ap.parse_args()
     WORK.mkdir(exist_ok=True)
