@@ -2,6 +2,11 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace chess {
 namespace tables {
@@ -17,12 +22,33 @@ Bitboard line[64][64];
 namespace {
 
 // 102400 rook + 5248 bishop entries: the exact totals of 2^popcount(mask) over all squares.
-Bitboard rook_table[102400];
-Bitboard bishop_table[5248];
+struct SliderTables {
+  Bitboard rook[102400];
+  Bitboard bishop[5248];
 #if CHESSFORMER_USE_PEXT
-uint16_t packed_rook_table[102400];
-uint16_t packed_bishop_table[5248];
+  uint16_t packed_rook[102400];
+  uint16_t packed_bishop[5248];
 #endif
+};
+
+// The slider tables (1 MB) in one block that a transparent huge page can back on Linux: lookups
+// at scattered squares then cost no TLB misses. Elsewhere (or if the allocation fails) a static
+// block. Never freed: the tables live as long as the process.
+SliderTables& slider_tables() {
+  static SliderTables* tables = [] {
+#if defined(__linux__)
+    constexpr size_t kHuge = size_t(2) << 20;
+    static_assert(sizeof(SliderTables) <= kHuge);
+    if (void* p = std::aligned_alloc(kHuge, kHuge)) {
+      madvise(p, kHuge, MADV_HUGEPAGE);  // a hint: without THP it is ordinary memory
+      return new (p) SliderTables;
+    }
+#endif
+    static SliderTables fallback;
+    return &fallback;
+  }();
+  return *tables;
+}
 
 // Attacks of a slider on s along the given directions, stopping at the first occupied square.
 Bitboard slide(int s, Bitboard occupied, const int (*dirs)[2]) {
@@ -129,12 +155,13 @@ void init_all() {
     tables::king_attacks[s] = k;
     tables::knight_attacks[s] = n;
   }
+  SliderTables& st = slider_tables();
 #if CHESSFORMER_USE_PEXT
-  init_sliders(tables::rook_magics, rook_table, packed_rook_table, ROOK_DIRS);
-  init_sliders(tables::bishop_magics, bishop_table, packed_bishop_table, BISHOP_DIRS);
+  init_sliders(tables::rook_magics, st.rook, st.packed_rook, ROOK_DIRS);
+  init_sliders(tables::bishop_magics, st.bishop, st.packed_bishop, BISHOP_DIRS);
 #else
-  init_sliders(tables::rook_magics, rook_table, nullptr, ROOK_DIRS);
-  init_sliders(tables::bishop_magics, bishop_table, nullptr, BISHOP_DIRS);
+  init_sliders(tables::rook_magics, st.rook, nullptr, ROOK_DIRS);
+  init_sliders(tables::bishop_magics, st.bishop, nullptr, BISHOP_DIRS);
 #endif
   for (int a = 0; a < 64; ++a) {
     for (int b = 0; b < 64; ++b) {

@@ -189,7 +189,23 @@ std::optional<double> parse_clock(std::string_view comment) {
   return total;
 }
 
+namespace {
+// 1 to 9 ASCII digits and nothing else (the common Elo and TimeControl values): the number.
+inline bool plain_digits(std::string_view v, int& out) {
+  if (v.empty() || v.size() > 9) return false;
+  int n = 0;
+  for (char c : v) {
+    const unsigned d = unsigned(c - '0');
+    if (d > 9) return false;
+    n = n * 10 + int(d);
+  }
+  out = n;
+  return true;
+}
+}  // namespace
+
 std::optional<int> parse_int_tag(std::string_view value) {
+  if (int n; plain_digits(value, n)) return n;  // the same result as the general path below
   value = trim(value);
   if (!value.empty() && value[0] == '+') value.remove_prefix(1);
   int n = 0;
@@ -199,6 +215,14 @@ std::optional<int> parse_int_tag(std::string_view value) {
 }
 
 std::optional<TimeControl> parse_time_control(std::string_view value) {
+  {  // "300+0" or "600": digits only on each side, as the general path below would read them
+    const size_t plus = value.find('+');
+    int base = 0, inc = 0;
+    if (plus == std::string_view::npos
+            ? plain_digits(value, base)
+            : plain_digits(value.substr(0, plus), base) && plain_digits(value.substr(plus + 1), inc))
+      return TimeControl{base, inc};
+  }
   value = trim(value);
   size_t plus = value.find('+');
   auto base = parse_int_tag(value.substr(0, plus));

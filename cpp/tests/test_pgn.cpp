@@ -777,6 +777,16 @@ void test_helpers() {
   auto tc = parse_time_control("600");
   CHECK(tc && tc->base_seconds == 600 && tc->increment_seconds == 0);
   CHECK(!parse_time_control("-") && !parse_time_control("?") && !parse_time_control("40/7200:3600"));
+  // The all-digits fast paths and the general ones agree at their borders.
+  CHECK(parse_int_tag("0123") == 123 && parse_int_tag(" 1500 ") == 1500 &&
+        parse_int_tag("123456789") == 123456789);
+  CHECK(parse_int_tag("1234567890") == 1234567890 && !parse_int_tag("99999999999") && !parse_int_tag("12 3"));
+  tc = parse_time_control("300+2");
+  CHECK(tc && tc->base_seconds == 300 && tc->increment_seconds == 2);
+  tc = parse_time_control(" 180+0 ");
+  CHECK(tc && tc->base_seconds == 180 && tc->increment_seconds == 0);
+  CHECK(!parse_time_control("300+") && !parse_time_control("+5") && !parse_time_control("300+-1") &&
+        !parse_time_control("300++2") && !parse_time_control("") && !parse_time_control("3a+0"));
   std::set<std::string_view> names;
   for (int c = 0; c < kNumErrorCodes; ++c) names.insert(error_name(ErrorCode(c)));
   CHECK(names.size() == size_t(kNumErrorCodes) && !names.count("unknown"));
