@@ -295,3 +295,125 @@ def test_dataset_is_readable_by_data_module(tmp_path: Path) -> None:
         assert n == 100
         x, _y = Batcher(GameStream(ds.splits["train"], seed=0), ds.tokenizer, 64).next_batch(4)
         assert x.shape == (4, 64) and x.dtype == torch.int64
+
+
+def shard_totals(root: Path, manifest: dict) -> tuple[int, int, int]:
+    """(games, plies, tokens) as the shard files hold them, read from offsets and games files."""
+    games = plies = tokens = 0
+    for split in ("train", "val"):
+        for shard in manifest["splits"][split]["shards"]:
+            offsets = np.load(root / shard["offsets"])
+            with np.load(root / shard["games"]) as z:
+                plies += int(z["plies"].sum())
+            games += len(offsets) - 1
+            tokens += int(offsets[-1])
+    return games, plies, tokens
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [
+        [],
+        ["--max-games", "1"],
+        ["--max-games", "30", "--chunk-mb", "0.01", "--workers", "2"],  # cut in chunk 2 (64 KiB)
+    ],
+)
+def test_counts_match_shards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: list[str]
+) -> None:
+    m = run_prep(
+        tmp_path / "d",
+        SAMPLE,
+        "--tokenizer",
+        "move",
+        "--val-fraction",
+        "0.3",
+        "--shard-tokens",
+        "300",
+        *limit,
+    )
+    c = m["counts"]
+    games, plies, tokens = shard_totals(tmp_path / "d", m)
+    assert (c["kept"], c["plies_kept"], c["tokens_kept"]) == (games, plies, tokens)
+    assert c["train_games"] + c["val_games"] == games
+    expected = int(limit[1]) if limit else 100
+    assert games == expected and plies > 0
+    assert (c["dropped"].get("max_games", 0) > 0) == bool(limit)
+    assert c["stopped_at_max_games"] == bool(limit)
+    assert f"kept {games:,} ({plies:,} plies, {tokens:,} tokens)" in capsys.readouterr().err
+
+
+def _parse_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run prep with arguments argparse must refuse; returns its message (exit status 2)."""
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as e:
+        prep.main([str(SAMPLE), "--out", str(out), "--quiet", *args])
+    assert e.value.code == 2
+    assert not out.exists()  # refused before any work
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "rule"),
+    [
+        ("--max-elo", "-5", ">= 0"),
+        ("--min-elo", "-1", ">= 0"),
+        ("--min-plies", "-3", ">= 0"),
+        ("--workers", "0", ">= 1"),
+        ("--workers", "-1", ">= 1"),
+        ("--shard-tokens", "0", ">= 1"),
+        ("--max-games", "0", ">= 1"),  # a run that may keep nothing is refused, not run
+        ("--max-games", "-1", ">= 1"),
+        ("--chunk-mb", "0", "> 0"),
+        ("--chunk-mb", "-1", "> 0"),
+        ("--chunk-mb", "inf", "> 0"),
+        ("--val-fraction", "1.5", "[0, 1]"),
+        ("--val-fraction", "nan", "[0, 1]"),
+    ],
+)
+def test_numeric_options_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, rule: str
+) -> None:
+    msg = _parse_error(tmp_path, capsys, option, value)
+    assert f"argument {option}:" in msg and rule in msg and repr(value) in msg
+
+
+def test_numeric_options_not_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "not an integer: 'x'" in _parse_error(tmp_path, capsys, "--workers", "x")
+    assert "not a number: 'x'" in _parse_error(tmp_path, capsys, "--chunk-mb", "x")
+
+
+def test_bad_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        ([str(DATA / "pgn")], tmp_path / "o1", "is a directory", str(DATA / "pgn")),
+        ([str(SAMPLE)], afile, "exists and is not a directory", str(afile)),
+        ([str(SAMPLE)], afile / "sub", "cannot create --out", str(afile / "sub")),
+    ]
+    if Path("/proc/self").is_dir():  # Linux: nothing can be created under /proc
+        cases.append(([str(SAMPLE)], Path("/proc/x"), "cannot create --out", "/proc/x"))
+    for inputs, out, problem, name in cases:
+        assert prep.main([*inputs, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("prep: "), err
+        assert problem in err and repr(name) in err
+    assert not (tmp_path / "o1").exists()  # the input was checked before --out was created
+    assert afile.read_text() == "x"
+
+
+def test_zst_name_without_zstd_data(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pgn.zst"
+    bad.write_bytes(b"garbage")
+    m = run_prep(tmp_path / "d", bad, SAMPLE, "--tokenizer", "move", status=3)
+    c = m["counts"]
+    assert len(c["input_errors"]) == 1
+    assert str(bad) in c["input_errors"][0] and "not zstd data" in c["input_errors"][0]
+    assert c["kept"] == 100  # the next input is read in full
+    assert [r["compressed"] for r in m["inputs"]] == [False, False]
+    # zstd data under a plain name is recognised by its magic bytes and decompressed
+    plain_name = tmp_path / "packed.pgn"
+    plain_name.write_bytes(zstandard.ZstdCompressor().compress(SAMPLE.read_bytes()))
+    m = run_prep(tmp_path / "e", plain_name, "--tokenizer", "move")
+    assert m["counts"]["kept"] == 100 and m["counts"]["input_errors"] == []
+    assert m["inputs"][0]["compressed"] is True

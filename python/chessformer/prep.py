@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -381,8 +382,12 @@ class Prep:
             for s in SPLITS:
                 cols = result[s]
                 k = int(np.searchsorted(cols["ordinal"], remaining))
-                extra += len(cols["ordinal"]) - k
-                if k < len(cols["ordinal"]):
+                n = len(cols["ordinal"])
+                if k < n:
+                    # the games past the limit come off every "kept" counter, not only the count
+                    extra += n - k
+                    self.counters.plies_kept -= int(cols["plies"][k:].sum())
+                    self.counters.tokens_kept -= int(cols["offsets"][n] - cols["offsets"][k])
                     result[s] = _slice(cols, 0, k)
             if extra:
                 self.counters.kept -= extra
@@ -421,6 +426,18 @@ class Prep:
                 except PgnInputError as e:
                     self.counters.input_errors.append(str(e))
                     print(f"prep: {e}", file=sys.stderr)
+                    self.position = (index + 1, 0)
+                    continue
+                if path != "-" and path.lower().endswith(".zst") and not stream.compressed:
+                    # reading it as plain PGN would pass garbage (or a damaged frame header) as an
+                    # empty or odd input without a word; a plain .pgn with zstd magic still works
+                    stream.close()
+                    error = (
+                        f"{path}: not zstd data (the name ends in .zst, but the file does not "
+                        "start with the zstd magic bytes 28 b5 2f fd)"
+                    )
+                    self.counters.input_errors.append(error)
+                    print(f"\nprep: {error}; continuing with the next input", file=sys.stderr)
                     self.position = (index + 1, 0)
                     continue
                 inflight: deque[tuple[Future[dict[str, Any]], int, bool]] = deque()
@@ -543,6 +560,70 @@ def _csv(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
 
 
+def _int_at_least(lo: int) -> Callable[[str], int]:
+    """An argparse ``type=``: an integer >= ``lo`` (a negative Elo or ply count would silently
+    switch a filter off, since -1 means "off" inside)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
+
+
+def _check_paths(inputs: list[str], out: Path) -> str | None:
+    """The first problem with an input or the output folder, as a message naming the path (None
+    when all is well), found before any work starts: an input must be a readable file, ``--out``
+    a folder that exists or can be created."""
+    for path in inputs:
+        if path == "-":
+            continue
+        if os.path.isdir(path):
+            return f"input {path!r} is a directory (give its files, e.g. '{path}/*.pgn.zst')"
+        if os.path.isfile(path):  # (a pipe is not opened here: that could lose its data)
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                return f"cannot read input {path!r}: {e.strerror or e}"
+        elif not os.path.exists(path):
+            return f"input {path!r} does not exist"
+    if out.exists() and not out.is_dir():
+        return f"--out {str(out)!r} exists and is not a directory"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot create --out {str(out)!r}: {e.strerror or e}"
+    if not os.access(out, os.W_OK | os.X_OK):
+        return f"--out {str(out)!r} is not writable"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer prep",
@@ -554,8 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     p.add_argument("--tokenizer", choices=("char", "move", "fen"), default="char")
-    p.add_argument("--max-elo", type=int, default=-1, help="keep max(WhiteElo, BlackElo) <= N")
-    p.add_argument("--min-elo", type=int, default=-1, help="keep min(WhiteElo, BlackElo) >= N")
+    elo = _int_at_least(0)
+    p.add_argument("--max-elo", type=elo, default=-1, help="keep max(WhiteElo, BlackElo) <= N")
+    p.add_argument("--min-elo", type=elo, default=-1, help="keep min(WhiteElo, BlackElo) >= N")
     p.add_argument(
         "--keep-unknown-elo", action="store_true", help="with an Elo filter, keep games lacking Elo"
     )
@@ -572,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=("Abandoned", "Unterminated"),
         help="Termination tag values to drop (default: Abandoned,Unterminated; '' keeps all)",
     )
-    p.add_argument("--min-plies", type=int, default=0)
+    p.add_argument("--min-plies", type=_int_at_least(0), default=0, help="keep games of >= N plies")
     p.add_argument(
         "--variants",
         type=_csv,
@@ -585,12 +667,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the moves before a null/illegal move or a parse error (result *)",
     )
-    p.add_argument("--max-games", type=int, default=-1, help="stop after keeping N games")
-    p.add_argument("--val-fraction", type=float, default=0.05)
-    p.add_argument("--shard-tokens", type=int, default=100_000_000, help="tokens per shard (about)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument(
-        "--chunk-mb", type=float, default=2.0, help="MB of PGN per work item (about; default 2)"
+        "--max-games",
+        type=_int_at_least(1),
+        default=-1,
+        help="stop after keeping N >= 1 games (default: no limit)",
+    )
+    p.add_argument(
+        "--val-fraction", type=_fraction, default=0.05, help="share of games in val, in [0, 1]"
+    )
+    p.add_argument(
+        "--shard-tokens",
+        type=_int_at_least(1),
+        default=100_000_000,
+        help="tokens per shard (about)",
+    )
+    p.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1)
+    p.add_argument(
+        "--chunk-mb",
+        type=_positive_float,
+        default=2.0,
+        help="MB of PGN per work item (about; default 2)",
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing dataset in --out")
@@ -607,9 +704,6 @@ def main(argv: list[str] | None = None) -> int:
     bad = [v for v in args.variants if v not in ("standard", "chess960")]
     if bad:
         print(f"prep: unknown variant(s) {bad}; known: standard, chess960", file=sys.stderr)
-        return 2
-    if not 0.0 <= args.val_fraction <= 1.0:
-        print("prep: --val-fraction must be in [0, 1]", file=sys.stderr)
         return 2
     try:
         inputs = input_paths(args.inputs)
@@ -629,9 +723,13 @@ def main(argv: list[str] | None = None) -> int:
         keep_partial=args.keep_partial,
         max_games=args.max_games,
         val_fraction=args.val_fraction,
-        shard_tokens=max(1, args.shard_tokens),
+        shard_tokens=args.shard_tokens,
     )
     out: Path = args.out
+    problem = _check_paths(inputs, out)
+    if problem is not None:
+        print(f"prep: {problem}", file=sys.stderr)
+        return 2
     existing = (out / "manifest.json").exists() or (out / "progress.json").exists()
     if existing and not (args.resume or args.force):
         print(f"prep: {out} already holds a dataset; use --resume or --force", file=sys.stderr)
@@ -643,7 +741,11 @@ def main(argv: list[str] | None = None) -> int:
             for p in (out / s).glob("*") if (out / s).is_dir() else []:
                 p.unlink()
     chunk = max(1 << 16, int(args.chunk_mb * (1 << 20)))
-    prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
+    try:
+        prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
+    except OSError as e:  # an input that vanished or became unreadable since the check above
+        print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
+        return 2
     t0 = time.monotonic()
     if args.resume and (out / "manifest.json").exists() and not (out / "progress.json").exists():
         print(f"prep: {out} is already complete", file=sys.stderr)
