@@ -186,3 +186,94 @@ def test_convert_cli_roundtrip(tmp_path: Path, capsys: pytest.CaptureFixture[str
     os.remove(pt)
     assert convert_main(["--from-nanogpt", str(pt), "--out", str(tmp_path / "x")]) == 2
     assert "nano.pt" in capsys.readouterr().err
+
+
+def test_bundled_model_nanogpt_roundtrip_identical_logits(tmp_path: Path) -> None:
+    """The bundled move model -> nanoGPT .pt -> back: same tokenizer, step, config and logits."""
+    from chessformer.checkpoint import load_model
+    from chessformer.convert import TOKENIZER_KEY
+    from chessformer.models import default_model_path
+
+    src = default_model_path()
+    assert src is not None
+    pt = tmp_path / "m.pt"
+    assert convert_main(["--to-nanogpt", str(src), "--out", str(pt)]) == 0
+    raw = torch.load(pt, weights_only=True)  # still plain data: nanoGPT (and weights_only) read it
+    assert raw[TOKENIZER_KEY]["name"] == "move" and raw["model_args"]["vocab_size"] == 1974
+    assert convert_main(["--from-nanogpt", str(pt), "--out", str(tmp_path / "back")]) == 0
+    orig, back = load_checkpoint(src), load_checkpoint(tmp_path / "back")
+    assert back.tokenizer == orig.tokenizer and back.step == orig.step
+    assert back.model_config == orig.model_config
+    assert {k: v for k, v in back.train_config.items() if k != "converted_from"} == (
+        orig.train_config
+    )
+    idx = torch.randint(0, 1974, (2, 40), generator=torch.Generator().manual_seed(0))
+    a, b = orig.load_model().eval(), back.load_model().eval()
+    with torch.no_grad():
+        assert torch.equal(a(idx)[0], b(idx)[0])
+    # the .pt itself loads for inference (uci/play --model file.pt) with the recorded tokenizer
+    model, tok = load_model(pt)
+    assert tok == orig.tokenizer
+    with torch.no_grad():
+        assert torch.equal(model.eval()(idx)[0], a(idx)[0])
+    # a nanoGPT file without our key: vocab_size 1974 is guessed as the move tokenizer
+    del raw[TOKENIZER_KEY]
+    torch.save(raw, tmp_path / "plain.pt")
+    assert (
+        convert_main(["--from-nanogpt", str(tmp_path / "plain.pt"), "--out", str(tmp_path / "g")])
+        == 0
+    )
+    assert load_checkpoint(tmp_path / "g").tokenizer["name"] == "move"
+
+
+def test_convert_refuses_files_that_are_not_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.pt"
+    torch.save(to_nanogpt(_model(0)), good)
+    cases = {
+        "empty.pgn": (b"", "is empty"),
+        "game.pgn": (b'[Event "x"]\n\n1. e4 e5 *\n', "not a PyTorch checkpoint"),
+        "cut.pt": (good.read_bytes()[:2000], "truncated"),
+    }
+    for name, (data, why) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        out = tmp_path / f"out-{name}"
+        assert convert_main(["--from-nanogpt", str(tmp_path / name), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert name in err and why in err and "Traceback" not in err, err
+        assert not out.exists()
+        with pytest.raises(ConvertError, match=why):
+            load_nanogpt(tmp_path / name)
+
+
+def test_convert_tokenizer_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from chessformer.checkpoint import load_model
+    from chessformer.convert import _tokenizer_for
+
+    pt = tmp_path / "c.pt"
+    torch.save(to_nanogpt(_model(0)), pt)  # 32 entries, no recorded tokenizer
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main(
+            ["--from-nanogpt", str(pt), "--tokenizer", "fen", "--out", str(tmp_path / "f")]
+        )
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fen'" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+    with pytest.raises(ConvertError, match="'fen' is not supported"):
+        _tokenizer_for(2000, "fen")
+    assert (
+        convert_main(
+            ["--from-nanogpt", str(pt), "--tokenizer", "move", "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )
+    assert "tokenizer move needs vocab_size >= 1974" in capsys.readouterr().err
+    # an unguessable vocabulary: convert asks for --tokenizer, loading for inference for convert
+    odd = tmp_path / "odd.pt"
+    torch.save(to_nanogpt(_model(0, vocab_size=100)), odd)
+    assert convert_main(["--from-nanogpt", str(odd), "--out", str(tmp_path / "o")]) == 2
+    assert "pass --tokenizer char|move" in capsys.readouterr().err
+    with pytest.raises(ConvertError, match="chessformer convert --from-nanogpt") as err:
+        load_model(odd)
+    assert "odd.pt" in str(err.value) and "vocab_size 100" in str(err.value)

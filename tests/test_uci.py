@@ -360,3 +360,94 @@ def test_limit_strength_uses_the_calibration_table(model_dir: Path, tmp_path: Pa
     text = out.getvalue()
     assert "temperature 0.5005" in text  # halfway between the two measured points
     assert text.count("bestmove") == 1
+
+
+def test_multipv_ranks_by_untempered_probability_at_low_temperature() -> None:
+    """At the default Temperature 0.001 the MultiPV lines are the model's most probable moves in
+    order (its temperature-1 distribution), not the legal-move order that the sharpened
+    distribution (1, 0, 0, ...) used to leave; bestmove is the first line."""
+    from chessformer.board import Board
+    from chessformer.inference import InferenceEngine
+    from chessformer.models import default_model_path
+
+    model = default_model_path()
+    assert model is not None
+    reference = InferenceEngine.from_checkpoint(model, max_batch=1, device="cpu")
+    cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model)]
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+        engine.configure({"Temperature": "0.001", "Device": "cpu"})
+        for moves in ([], ["e2e4"], ["d2d4", "g8f6", "c2c4"]):
+            board = chess.Board()
+            ours = Board()
+            for mv in moves:
+                board.push_uci(mv)
+                ours.push_uci(mv)
+            infos = engine.analyse(board, chess.engine.Limit(time=0.1), multipv=3)
+            listed = [info["pv"][0].uci() for info in infos]
+            probs = reference.move_probabilities(ours, temperature=1.0)
+            assert listed == list(probs)[:3], (moves, listed, list(probs.items())[:5])
+            assert probs[listed[0]] > probs[listed[1]] > probs[listed[2]] > 0.01
+            played = engine.play(board, chess.engine.Limit(time=0.1), info=chess.engine.INFO_ALL)
+            assert played.move is not None and played.move.uci() == listed[0]
+
+
+def test_multipv_info_string_reports_untempered_probabilities(tmp_path: Path) -> None:
+    import io
+    import re
+
+    from chessformer.models import default_model_path
+    from chessformer.uci import UciEngine
+
+    out = io.StringIO()
+    engine = UciEngine(model=str(default_model_path()), out=out)
+    for line in ("setoption name Device value cpu", "setoption name MultiPV value 5",
+                 "position startpos", "go movetime 50", "quit"):  # fmt: skip
+        engine.handle(line)
+    text = out.getvalue()
+    found = re.search(r"move probabilities: (.*); played (\S+)", text)
+    assert found, text
+    pairs = [item.split() for item in found.group(1).split(", ")]
+    probs = [float(p) for _, p in pairs]
+    assert len(pairs) == 5 and probs == sorted(probs, reverse=True)
+    assert probs[1] > 0.05  # the runner-up keeps its real probability, not 0.000
+    assert found.group(2) == pairs[0][0] and f"bestmove {pairs[0][0]}" in text
+
+
+def test_missing_model_is_reported_and_never_plays(model_dir: Path) -> None:
+    """A model that cannot be loaded: ERROR info strings naming it (at setoption, isready, go)
+    and bestmove 0000, which python-chess returns as the null move, never a legal move."""
+    p = UciProcess(Path("/nonexist/model"))
+    try:
+        p.send("uci")
+        p.read_until("uciok")
+        p.send("isready")
+        lines = p.read_until("readyok")
+        assert any(
+            ln.startswith("info string ERROR: cannot load model '/nonexist/model'")
+            and "does not exist" in ln
+            for ln in lines
+        ), lines
+        p.send("position startpos")
+        p.send("go movetime 50")
+        lines = p.read_until("bestmove")
+        assert lines[-1] == "bestmove 0000"
+        assert any("ERROR" in ln and "/nonexist/model" in ln for ln in lines[:-1])
+        p.send("setoption name ModelPath value /another/missing")
+        line = p.read_until("info string")[-1]
+        assert "ERROR" in line and "/another/missing" in line and "does not exist" in line
+    finally:
+        p.shutdown()
+
+    empty = model_dir.parent / "not-a-model.pt"
+    empty.write_bytes(b"")
+    cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(empty)]
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+        board = chess.Board()
+        result = engine.play(board, chess.engine.Limit(time=0.1), info=chess.engine.INFO_ALL)
+        assert result.move == chess.Move.null() and result.move not in board.legal_moves
+        assert "not-a-model.pt" in result.info.get("string", "")
+        assert "empty" in result.info.get("string", "")
+        # a working ModelPath makes the next go play normally
+        engine.configure({"ModelPath": str(model_dir)})
+        result = engine.play(board, chess.engine.Limit(time=0.1))
+        assert result.move in board.legal_moves

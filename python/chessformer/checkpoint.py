@@ -218,12 +218,20 @@ def load_model(
     path: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[GPT, dict[str, Any]]:
     """A model and its tokenizer record from a run folder, a checkpoint folder, or a nanoGPT
-    ``.pt`` file (the paper's 32-character vocabulary), for inference."""
+    ``.pt`` file (its tokenizer: the one ``chessformer convert --to-nanogpt`` recorded, else
+    guessed from vocab_size: 32 -> char, 1974 -> move), for inference."""
     p = Path(path)
     if p.is_file():
-        from chessformer.convert import _tokenizer_for, load_nanogpt
+        from chessformer.convert import ConvertError, load_nanogpt, nanogpt_tokenizer
 
-        model, _ = load_nanogpt(p)
-        return model.to(device), _tokenizer_for(model.config.vocab_size, "auto")
+        model, raw = load_nanogpt(p)
+        try:
+            tokenizer = nanogpt_tokenizer(raw, model.config.vocab_size)
+        except ConvertError as e:
+            raise ConvertError(
+                f"{p}: {e}; import it with `chessformer convert --from-nanogpt {p} --out DIR "
+                "--tokenizer char|move` and use DIR as the model"
+            ) from None
+        return model.to(device), tokenizer
     ckpt = load_checkpoint(p)
     return ckpt.load_model(device), ckpt.tokenizer

@@ -10,14 +10,22 @@ and drops the causal-mask buffers (``attn.bias`` of shape (1, 1, T, T)) old vers
 
 Loading uses ``torch.load(weights_only=True)``: tensors and primitives only. A file that holds other
 objects (a pickled config class, numpy scalars) is refused unless ``--trust-pickle`` is given,
-because unpickling runs arbitrary code from the file.
+because unpickling runs arbitrary code from the file. A file that is not a ``torch.save`` file at
+all (a PGN, an empty or truncated file) is refused with an error naming it, before any unpickling.
+
+The tokenizer is not part of nanoGPT's format. Export records ours under an extra top-level key,
+``chessformer_tokenizer`` (nanoGPT's scripts read only the keys they know, so they ignore it), and
+import uses it; a file without it gets a guess from ``vocab_size``: 32 is the paper's character
+vocabulary (``char``), 1974 the move vocabulary (``move``). ``--tokenizer`` overrides both.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,9 @@ from chessformer.data import CHAR_VOCAB, MOVE_PAD, char_tokenizer_info
 from chessformer.model import GPT, GPTConfig
 
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+TOKENIZER_KEY = "chessformer_tokenizer"  # our extra top-level key in exported nanoGPT files
+TOKENIZER_CHOICES = ("auto", "char", "move")
+MOVE_VOCAB_SIZE = 1974  # 1968 moves, PAD, BOS and four results (chessformer.tokenizers)
 
 
 class ConvertError(ValueError):
@@ -77,14 +88,50 @@ def config_from_model_args(args: dict[str, Any]) -> GPTConfig:
             n_head=int(args["n_head"]),
             n_embd=int(args["n_embd"]),
             bias=bool(args.get("bias", False)),
-            dropout=0.0,
+            dropout=float(args.get("dropout", 0.0) or 0.0),
         )
     except KeyError as e:
         raise ConvertError(f"model_args lacks {e.args[0]!r}: {args!r}") from None
+    except (TypeError, ValueError) as e:
+        raise ConvertError(f"model_args has a bad value: {e}: {args!r}") from None
+
+
+def _check_torch_file(path: str | Path) -> None:
+    """Refuse a file that is not a ``torch.save`` file before torch's unpickler sees it: torch
+    reports an empty file as a bare EOFError and a text file as a weights-only refusal."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConvertError(f"{path}: is a folder, not a nanoGPT checkpoint file (.pt)")
+    with open(p, "rb") as f:  # FileNotFoundError names the file
+        head = f.read(4)
+    if not head:
+        raise ConvertError(f"{path}: is empty, not a nanoGPT checkpoint")
+    if zipfile.is_zipfile(p):  # torch's format since 1.6: a zip with <name>/data.pkl
+        try:
+            with zipfile.ZipFile(p) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise ConvertError(f"{path}: damaged zip archive: {e}") from None
+        if not any(n.endswith("/data.pkl") for n in names):
+            raise ConvertError(
+                f"{path}: a zip archive but not a PyTorch checkpoint (no data.pkl inside)"
+            )
+        return
+    if head.startswith(b"PK"):
+        raise ConvertError(
+            f"{path}: a truncated or damaged zip archive (torch.save's format): "
+            "no readable table of contents"
+        )
+    if not head.startswith(b"\x80\x02"):  # torch's legacy format: pickle protocol 2 records
+        raise ConvertError(
+            f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor its legacy "
+            f"pickle format; the file starts with {head!r})"
+        )
 
 
 def read_nanogpt(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """The raw checkpoint dict; refuses anything but tensors/primitives unless trust_pickle."""
+    _check_torch_file(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as e:
@@ -93,6 +140,9 @@ def read_nanogpt(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]
             "unpickle them, which can run arbitrary code from the file. If you trust where it came "
             f"from, rerun with --trust-pickle. (torch: {str(e).splitlines()[0]})"
         ) from None
+    except (EOFError, RuntimeError, ValueError, OSError, zipfile.BadZipFile) as e:
+        what = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConvertError(f"{path}: unreadable PyTorch checkpoint (truncated?): {what}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
         raise ConvertError(
             f"{path}: not a nanoGPT checkpoint (expected a dict with 'model' and 'model_args')"
@@ -117,10 +167,15 @@ def load_nanogpt(path: str | Path, trust_pickle: bool = False) -> tuple[GPT, dic
 
 
 def to_nanogpt(
-    model: GPT, iter_num: int = 0, config: dict[str, Any] | None = None
+    model: GPT,
+    iter_num: int = 0,
+    config: dict[str, Any] | None = None,
+    tokenizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A dict nanoGPT's sample.py (and our loader) reads: model_args, model, iter_num, config."""
+    """A dict nanoGPT's sample.py (and our loader) reads: model_args, model, iter_num, config;
+    ``tokenizer`` (our record) goes under TOKENIZER_KEY, a key nanoGPT does not read."""
     c = model.config
+    extra = {TOKENIZER_KEY: dict(tokenizer)} if tokenizer else {}
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "model_args": {
@@ -135,23 +190,72 @@ def to_nanogpt(
         "iter_num": iter_num,
         "best_val_loss": float("inf"),
         "config": dict(config or {}),
+        **extra,
     }
 
 
 def _tokenizer_for(vocab_size: int, name: str) -> dict[str, Any]:
+    """Our tokenizer record for a model of ``vocab_size`` (``name``: char, move, or auto: guessed
+    from the size). Raises ConvertError when the name is unknown, does not fit the size, or
+    auto cannot guess."""
+    if name not in TOKENIZER_CHOICES:
+        raise ConvertError(
+            f"tokenizer {name!r} is not supported for nanoGPT models; "
+            f"use one of {', '.join(TOKENIZER_CHOICES)}"
+        )
     if name == "auto":
-        name = "char" if vocab_size == len(CHAR_VOCAB) else ""
-        if not name:
+        guesses = {len(CHAR_VOCAB): "char", MOVE_VOCAB_SIZE: "move"}
+        if vocab_size not in guesses:
             raise ConvertError(
-                f"vocab_size {vocab_size}: cannot guess the tokenizer; pass --tokenizer char|move"
+                f"vocab_size {vocab_size} is neither the char vocabulary ({len(CHAR_VOCAB)}) nor "
+                f"the move vocabulary ({MOVE_VOCAB_SIZE}) and the file records no tokenizer, so "
+                "the tokenizer cannot be guessed"
             )
+        name = guesses[vocab_size]
     if name == "char":
         if vocab_size != len(CHAR_VOCAB):
-            raise ConvertError(f"--tokenizer char needs vocab_size 32, the model has {vocab_size}")
+            raise ConvertError(
+                f"tokenizer char needs vocab_size {len(CHAR_VOCAB)}, the model has {vocab_size}"
+            )
         return char_tokenizer_info().to_json()
-    dtype = "uint8" if vocab_size <= 256 else "uint16"
-    pad = MOVE_PAD if name == "move" else 0
-    return {"name": name, "version": 1, "vocab_size": vocab_size, "dtype": dtype, "pad_id": pad}
+    if vocab_size < MOVE_VOCAB_SIZE:
+        raise ConvertError(
+            f"tokenizer move needs vocab_size >= {MOVE_VOCAB_SIZE}, the model has {vocab_size}"
+        )
+    return {"name": "move", "version": 1, "vocab_size": vocab_size, "dtype": "uint16",
+            "pad_id": MOVE_PAD}  # fmt: skip
+
+
+def nanogpt_tokenizer(ckpt: dict[str, Any], vocab_size: int, name: str = "auto") -> dict[str, Any]:
+    """The tokenizer record of a nanoGPT checkpoint dict: ``name`` if not auto, else the one our
+    export recorded (TOKENIZER_KEY), else a guess from ``vocab_size``."""
+    recorded = ckpt.get(TOKENIZER_KEY)
+    if name == "auto" and recorded is not None:
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("name"), str):
+            raise ConvertError(f"{TOKENIZER_KEY} entry is not a tokenizer record: {recorded!r}")
+        if recorded["name"] not in ("char", "move"):
+            raise ConvertError(f"{TOKENIZER_KEY} names tokenizer {recorded['name']!r}; "
+                               "only char and move models can be imported")  # fmt: skip
+        if int(recorded.get("version", 1)) != 1:
+            raise ConvertError(f"{TOKENIZER_KEY}: tokenizer {recorded['name']!r} version "
+                               f"{recorded.get('version')!r} is not supported")  # fmt: skip
+        return {**_tokenizer_for(vocab_size, recorded["name"]), **recorded}
+    return _tokenizer_for(vocab_size, name)
+
+
+def _json_config(config: Any) -> dict[str, Any]:
+    """The JSON-serialisable entries of a nanoGPT checkpoint's ``config`` (its training globals;
+    our export stores our train config there), kept as the imported checkpoint's train config."""
+    if not isinstance(config, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            continue
+        out[str(k)] = v
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
         "--to-nanogpt", metavar="CKPT", help="our checkpoint (or run folder) to export"
     )
     p.add_argument("--out", required=True, help="run folder (import) or .pt file (export)")
-    p.add_argument("--tokenizer", default="auto", help="import: char | move | auto (32 -> char)")
+    p.add_argument(
+        "--tokenizer",
+        default="auto",
+        choices=TOKENIZER_CHOICES,
+        help="import: auto (the tokenizer the file records, else by vocab_size: 32 -> char, "
+        "1974 -> move), char or move",
+    )
     p.add_argument(
         "--trust-pickle",
         action="store_true",
@@ -173,8 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.from_nanogpt:
             model, ckpt = load_nanogpt(args.from_nanogpt, args.trust_pickle)
             step = int(ckpt.get("iter_num", 0) or 0)
-            tok = _tokenizer_for(model.config.vocab_size, args.tokenizer)
-            train = {"converted_from": str(args.from_nanogpt)}
+            try:
+                tok = nanogpt_tokenizer(ckpt, model.config.vocab_size, args.tokenizer)
+            except ConvertError as e:
+                hint = "; pass --tokenizer char|move" if args.tokenizer == "auto" else ""
+                raise ConvertError(f"{args.from_nanogpt}: {e}{hint}") from None
+            train = _json_config(ckpt.get("config"))
+            train["converted_from"] = str(args.from_nanogpt)
             path = save_checkpoint(args.out, step, model, train, tok)
             print(f"wrote {path}", file=sys.stderr)
         else:
@@ -182,9 +297,9 @@ def main(argv: list[str] | None = None) -> int:
             model = ours.load_model()
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(to_nanogpt(model, ours.step, ours.train_config), out)
+            torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), out)
             print(f"wrote {out}", file=sys.stderr)
-    except (ConvertError, CheckpointError, FileNotFoundError) as e:
+    except (ConvertError, CheckpointError, OSError) as e:
         print(f"chessformer convert: {e}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,12 @@ extends the previous one reuses the KV cache, so later moves cost a few millisec
 The engine does not search: each ``go`` is one batched forward pass through the transformer and a
 (legal-move masked) sample at the configured temperature. ``depth``/``nodes``/``movetime`` and
 the clocks therefore only bound a computation that is already short; under ``infinite`` and
-``ponder`` the answer waits for ``stop``/``ponderhit`` as the protocol requires.
+``ponder`` the answer waits for ``stop``/``ponderhit`` as the protocol requires. MultiPV lines rank
+the legal moves by the model's own (temperature 1) probabilities, whatever the sampling temperature.
+
+Without a usable model (a ModelPath that does not exist or does not load) the engine says why in an
+``info string ERROR: ...`` line and answers ``go`` with ``bestmove 0000``, the protocol's null move,
+which a GUI rejects as an engine failure: it never plays a move it did not compute.
 
 GUI recipes (xboard via polyglot, Cute Chess, lichess-bot): see docs/uci.md.
 """
@@ -31,6 +36,11 @@ from typing import IO, Any
 ENGINE_NAME = "chessformer"
 ENGINE_AUTHOR = "the chessformer authors"
 MAX_MULTIPV = 20
+NO_MOVE = "0000"  # the UCI null move: the answer to go when the engine cannot compute a move
+
+
+class NoModelError(RuntimeError):
+    """The configured model cannot be loaded (the message says which and why)."""
 
 
 @dataclass
@@ -142,6 +152,7 @@ class UciEngine:
         self.board: Any = None  # chessformer.Board, created lazily (imports the C++ core)
         self.engine: Any = None  # chessformer.inference.InferenceEngine, loaded lazily
         self._loaded_key: tuple[str, str] | None = None
+        self._load_error: str | None = None  # why the last load failed
         self._search: threading.Thread | None = None
         self._stop = threading.Event()
         self._release = threading.Event()  # ends infinite/ponder waits
@@ -281,9 +292,19 @@ class UciEngine:
             self.board = None  # the next position command rebuilds it in the right mode
         if key in ("modelpath", "device") and self.engine is not None:
             self.engine = None  # reload lazily with the new settings
+        if key == "modelpath" and self.values[key]:
+            # the load itself waits for isready/go; a path that is not there is reported now
+            where = Path(str(self.values[key])).expanduser()
+            if not where.exists():
+                self.info_string(
+                    f"ERROR: ModelPath {str(self.values[key])!r} does not exist; "
+                    f"go will answer bestmove {NO_MOVE} until a model loads"
+                )
 
     # ---- model ----------------------------------------------------------------------------------
     def _ensure_model(self, report: bool = False) -> bool:
+        """Load the configured model if it is not loaded yet; on failure remember why (and with
+        ``report`` say so in an ``info string ERROR:`` line naming the model) and return False."""
         path = str(self.values["modelpath"])
         key = (path, str(self.values["device"]))
         if self.engine is not None and self._loaded_key == key:
@@ -304,13 +325,19 @@ class UciEngine:
                 resolved, max_batch=2, device=device, seed=int(self.values["seed"])
             )
             self._loaded_key = key
+            self._load_error = None
             self._calibration = _load_calibration(resolved)
             self.log(f"loaded {resolved} on {device} in {time.perf_counter() - start:.2f} s")
             return True
         except Exception as exc:
             self.engine = None
+            self._loaded_key = None
+            shown = repr(path) if path else "(the bundled default)"
+            reason = str(exc) or type(exc).__name__
+            self._load_error = f"cannot load model {shown}: {reason}"
+            self.log(self._load_error)
             if report:
-                self.info_string(f"cannot load model: {exc}")
+                self.info_string(f"ERROR: {self._load_error}")
             return False
 
     # ---- position -------------------------------------------------------------------------------
@@ -379,14 +406,20 @@ class UciEngine:
             self._search = None
 
     def _think(self, board: Any, params: GoParams) -> None:
-        best, ponder = "(none)", None
+        # A move the model did not choose is never played: without a usable model (or after any
+        # other failure) the answer is the null move, which GUIs show as an engine failure,
+        # instead of a legal-looking move that hides the problem in an info string.
+        best, ponder = NO_MOVE, None
         try:
             best, ponder = self._choose(board, params)
+        except NoModelError as exc:
+            self.info_string(f"ERROR: {exc}; answering bestmove {NO_MOVE} (no move)")
         except Exception as exc:
-            self.info_string(f"error while thinking: {exc}")
-            legal = list(board.legal_moves)
-            if legal:  # a legal move is better than forfeiting on a GUI
-                best = legal[0].uci()
+            self.info_string(f"ERROR while thinking: {exc}; answering bestmove {NO_MOVE} (no move)")
+            if self.debug:
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
         finally:
             if params.infinite or params.ponder:
                 # the protocol forbids bestmove before stop/ponderhit
@@ -407,8 +440,8 @@ class UciEngine:
         searchmoves = [m for m in params.searchmoves if m in legal]
         if params.searchmoves and not searchmoves:
             self.info_string("searchmoves: none of the given moves is legal; searching all")
-        if not self._ensure_model(report=True):
-            raise RuntimeError("no model loaded")
+        if not self._ensure_model(report=False):
+            raise NoModelError(self._load_error or "no model loaded")
         eng = self.engine
         temperature = self._temperature()
         multipv = int(self.values["multipv"])
@@ -423,15 +456,19 @@ class UciEngine:
         best = choice.move.uci()
         elapsed_ms = max(1, int((time.perf_counter() - start) * 1000))
         if multipv > 1:
-            probs = eng.move_probabilities(board, slot=1, temperature=max(temperature, 1e-3))
-            if searchmoves:
-                probs = {u: p for u, p in probs.items() if u in searchmoves}
-            for k, (uci, _p) in enumerate(list(probs.items())[:multipv], start=1):
+            ranked = _rank_lines(
+                eng.move_probabilities(board, slot=1, temperature=1.0),
+                searchmoves,
+                best,
+            )[:multipv]
+            for k, (uci, _p) in enumerate(ranked, start=1):
                 self.write(
                     f"info depth 1 seldepth 1 multipv {k} nodes 1 time {elapsed_ms} pv {uci}"
                 )
-            top = ", ".join(f"{u} {p:.3f}" for u, p in list(probs.items())[:multipv])
-            self.info_string(f"move probabilities: {top}")
+            top = ", ".join(f"{u} {p:.3f}" for u, p in ranked)
+            self.info_string(
+                f"move probabilities: {top}; played {best} (temperature {temperature:g})"
+            )
         else:
             self.write(f"info depth 1 seldepth 1 multipv 1 nodes 1 time {elapsed_ms} pv {best}")
             self.info_string(f"move {best} p={choice.probability:.4f} temperature {temperature:g}")
@@ -443,6 +480,24 @@ class UciEngine:
                 reply = eng.choose_moves([after], slots=[1], temperature=0.0)[0]
                 ponder = reply.move.uci() if reply.move else None
         return best, ponder
+
+
+def _rank_lines(
+    probs: dict[str, float], searchmoves: list[str], played: str
+) -> list[tuple[str, float]]:
+    """MultiPV lines: the legal moves (only ``searchmoves`` if given) by decreasing untempered
+    probability. The ``played`` move leads when it ties with the top probability (an exact tie,
+    or float noise between two forward passes), so that under greedy sampling (temperature 0 or
+    near it) bestmove and the first line always agree."""
+    lines = [(u, p) for u, p in probs.items() if not searchmoves or u in searchmoves]
+    lines.sort(key=lambda kv: -kv[1])
+    if lines and lines[0][0] != played:
+        top = lines[0][1]
+        for i, (u, p) in enumerate(lines):
+            if u == played and p >= top - 1e-6:
+                lines.insert(0, lines.pop(i))
+                break
+    return lines
 
 
 def _load_calibration(model_path: Path) -> list[tuple[float, float]] | None:
