@@ -456,7 +456,8 @@ def write_plot(
     ax.set_ylabel("Glicko-2 rating" if rating == "glicko2" else "Bradley–Terry rating")
     ax.set_title("Rating against Stockfish vs sampling temperature (95% intervals)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    if ax.get_legend_handles_labels()[0]:  # nothing rated (only unanchored levels): no legend
+        ax.legend(fontsize="small")
     written = []
     for ext in ("png", "svg"):
         out = stem.with_suffix(f".{ext}")
