@@ -311,3 +311,19 @@ def test_only_unanchored_levels_plot_without_warnings(
         warnings.simplefilter("error")
         assert main([str(tmp_path / "rated"), "--out", str(out)]) == 0
     assert b"CF" in (out / "rating_vs_temperature.svg").read_bytes()
+
+
+def test_outputs_are_replaced_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path / "run", _games("CF", seed=9, n_per_level=2))
+    out = tmp_path / "o"
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"ratings.md", "ratings.csv"} <= set(first)
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # no temporary files left
+    # an --out that is a file: a clear error, no traceback
+    (tmp_path / "file").write_text("x")
+    capsys.readouterr()
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "file")]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot create --out" in err and "Traceback" not in err
