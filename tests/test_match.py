@@ -143,6 +143,60 @@ def test_missing_stockfish_cli(
     assert "apt-get install stockfish" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-moves", "-1", "--max-moves must be >= 0 (0: no limit), got -1"),
+        ("--games", "0", "--games must be >= 1, got 0"),
+        ("--movetime", "-0.5", "--movetime must be > 0, got -0.5"),
+        ("--movetime", "0", "--movetime must be > 0, got 0.0"),
+        ("--movetime", "nan", "--movetime must be > 0, got nan"),
+        ("--nodes", "0", "--nodes must be >= 1, got 0"),
+        ("--depth", "-3", "--depth must be >= 1, got -3"),
+        ("--hash", "0", "--hash must be >= 1 (MB), got 0"),
+        ("--opening-plies", "-2", "--opening-plies must be >= 0, got -2"),
+        ("--random-plies", "-1", "--random-plies must be >= 0, got -1"),
+        ("--resign-moves", "-1", "--resign-moves must be >= 0 (0: off), got -1"),
+        ("--resign-score", "-100", "--resign-score must be >= 1 (centipawns), got -100"),
+        ("--draw-moves", "-4", "--draw-moves must be >= 0 (0: off), got -4"),
+        ("--draw-score", "-1", "--draw-score must be >= 0 (centipawns), got -1"),
+        ("--draw-after", "-1", "--draw-after must be >= 0, got -1"),
+        ("--concurrency", "0", "--concurrency must be >= 1, got 0"),
+        ("--concurrency", "-4", "--concurrency must be >= 1, got -4"),
+        ("--batch-window", "-1", "--batch-window must be >= 0 (milliseconds), got -1.0"),
+        ("--batch-window", "inf", "--batch-window must be >= 0 (milliseconds), got inf"),
+        ("--model-threads", "0", "--model-threads must be >= 1, got 0"),
+        ("--engine-timeout", "-1", "--engine-timeout must be >= 0 (0: the default), got -1.0"),
+        ("--max-retries", "-1", "--max-retries must be >= 0, got -1"),
+        ("--uci-elo", "1500,-1", "--uci-elo values must be >= 1, got (1500, -1)"),
+        ("--stockfish-levels", "1,1", "repeated level in (1, 1)"),
+        ("--temperatures", "1.0,1", "repeated temperature in (1.0, 1.0)"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    """Checked before the model is loaded or Stockfish started (neither exists here), and before
+    anything is written: `--max-moves -1` used to record every game as a 0-ply move-limit draw."""
+    out = tmp_path / "m"
+    argv = ["--model", str(tmp_path / "no-model"), "--stockfish", str(tmp_path / "no-sf")]
+    assert main([*argv, "--out", str(out), "--no-progress", option, value]) == 2
+    err = capsys.readouterr().err
+    assert err == f"chessformer match: error: {message}\n"
+    assert not out.exists()
+
+
+def test_level_range_is_checked_before_the_anchor_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "m")]
+    assert main([*argv, "--stockfish-levels", "25"]) == 2
+    assert main([*argv, "--stockfish-levels", "0,25"]) == 2
+    err = capsys.readouterr().err
+    assert "no rating anchor" not in err
+    assert err.count("Skill Levels are 0..20") == 2
+
+
 def test_schedule_colours_seeds_and_indices() -> None:
     cfg = MatchConfig("m", "m", temperatures=(0.1, 1.0), games=4, levels=(1, 3))
     specs = schedule(cfg, [])

@@ -58,7 +58,7 @@ EXPECTED: dict[str, list[tuple[int, str | None]]] = {
     "pure_uci_movetext.pgn": [(6, None), (3, None)],
     "special_chars_in_tag_value.pgn": [(1, None)],
     "truncated_mid_comment.pgn": [(2, None), (1, "eof_in_comment")],
-    "truncated_mid_move.pgn": [(2, None), (2, "invalid_san")],
+    "truncated_mid_move.pgn": [(2, None), (2, "eof_in_movetext")],
     "truncated_mid_tag.pgn": [(2, None), (0, "eof_in_tags")],
     "unknown_elo_timecontrol.pgn": [(2, None), (1, None)],
     "unterminated_brace.pgn": [(1, "unterminated_comment"), (2, None)],
@@ -102,6 +102,54 @@ def test_fixture_details() -> None:
     assert not math.isnan(g.clocks[0])
     (g,) = read_games(FIXTURES / "null_moves.pgn")
     assert g.moves == ["e2e4"] and g.error is not None and g.error.token == "--"
+
+
+def test_truncation_is_the_error_of_a_game_cut_mid_move() -> None:
+    """docs/pgn.md row 12: the input ending inside `2. Nf` is the game's error; the replay error of
+    the cut token is kept in `errors`, not hidden (nor does it hide the truncation)."""
+    g1, g2 = read_games(FIXTURES / "truncated_mid_move.pgn")
+    assert g1.ok and g1.errors == []
+    assert g2.moves == ["e2e4", "e7e5"]
+    assert g2.error is not None and (g2.error.code, g2.error.ply) == ("eof_in_movetext", 3)
+    assert [(e.code, e.ply, e.token) for e in g2.errors] == [
+        ("invalid_san", 2, "Nf"),
+        ("eof_in_movetext", 3, ""),
+    ]
+    # an illegal move well before the end of a truncated game stays the error: it cut the game
+    head = b'[Event "Cut"]\n[Result "1-0"]\n\n1. e4 e5 2. Ke3 Nc6 3. Nf3 Nf6 4. Bc'
+    (g,) = read_games(io.BytesIO(head))
+    assert g.error is not None and (g.error.code, g.error.ply) == ("illegal_san", 2)
+    assert [e.code for e in g.errors] == ["illegal_san", "eof_in_movetext"]
+    # a truncated game whose tokens all replay: the truncation alone
+    whole = b'[Event "Cut"]\n[Result "1-0"]\n\n1. e4 e5 2. Nf3 Nc6 3. Bc4 Nf6 4. d3'
+    (g,) = read_games(io.BytesIO(whole))
+    assert g.error is not None and g.error.code == "eof_in_movetext"
+    assert [e.code for e in g.errors] == ["eof_in_movetext"] and len(g.moves) == 7
+
+
+def test_bad_arguments_raise_at_once() -> None:
+    with pytest.raises(ValueError, match="on_error must be one of 'warn', 'raise', 'ignore'"):
+        read_games(DATA / "lichess_sample.pgn", on_error="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="chunk_size"):
+        read_games(DATA / "lichess_sample.pgn", chunk_size=0)
+    with pytest.raises(TypeError, match=r"io\.BytesIO"):
+        read_games(b'[Event "x"]\n\n1. e4 *\n')  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"file object.*got int"):
+        read_games(3)  # type: ignore[arg-type]
+    games = read_games(Path("/nonexistent/x.pgn"))  # opened lazily, on the first game
+    with pytest.raises(PgnInputError, match=r"cannot open '/nonexistent/x\.pgn'"):
+        next(games)
+
+
+def test_text_streams_are_read_as_utf8(tmp_path: Path) -> None:
+    want = [(g.moves, g.headers) for g in read_games(DATA / "lichess_sample.pgn")]
+    text = (DATA / "lichess_sample.pgn").read_text(encoding="utf-8")
+    assert [(g.moves, g.headers) for g in read_games(io.StringIO(text))] == want
+    assert [(g.moves, g.headers) for g in read_games(io.StringIO(text), chunk_size=4096)] == want
+    with open(DATA / "lichess_sample.pgn", encoding="utf-8") as f:
+        assert [(g.moves, g.headers) for g in read_games(f)] == want
+    (g,) = read_games(io.StringIO('[Event "x"]\n[White "Ürsula"]\n\n1. e4 e5 *\n'))
+    assert g.headers["White"] == "Ürsula" and g.moves == ["e2e4", "e7e5"]
 
 
 def test_lichess_sample_annotations() -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,45 @@ def test_unanchored_level_is_scored_not_rated(
     assert "level(s) 0" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([str(tmp_path / "run"), "--anchor", "0=abc"])
+
+
+def test_only_unanchored_levels_plot_without_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing can be rated, so the plot has no line and no legend (matplotlib used to warn
+    "No artists with labels found to put in legend")."""
+    pytest.importorskip("matplotlib")
+    records = [
+        dataclasses.replace(r, opponent_level=0, opponent_rating=None)
+        for r in _games("CF", seed=7, n_per_level=2)
+        if r.opponent_level == 1
+    ]
+    _write(tmp_path / "run", records)
+    out = tmp_path / "o"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert "level(s) 0" in capsys.readouterr().out
+    assert (out / "rating_vs_temperature.png").stat().st_size > 0
+    # with a rated line the legend is still drawn
+    _write(tmp_path / "rated", _games("CF", seed=8, n_per_level=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main([str(tmp_path / "rated"), "--out", str(out)]) == 0
+    assert b"CF" in (out / "rating_vs_temperature.svg").read_bytes()
+
+
+def test_outputs_are_replaced_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path / "run", _games("CF", seed=9, n_per_level=2))
+    out = tmp_path / "o"
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"ratings.md", "ratings.csv"} <= set(first)
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # no temporary files left
+    # an --out that is a file: a clear error, no traceback
+    (tmp_path / "file").write_text("x")
+    capsys.readouterr()
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "file")]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot create --out" in err and "Traceback" not in err

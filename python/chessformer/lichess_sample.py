@@ -10,19 +10,27 @@ TimeControl Termination), plausible ratings, time controls and terminations, ``{
 after every ply (none for correspondence games), ``[%eval ...]`` and ``?!``/``?``/``??`` glyphs on
 a fraction of games, Black move numbers after comments (``1... e5``), the movetext on one line.
 The output depends only on the input and ``--seed``.
+
+Inputs and ``--out`` are checked before anything is read (exit status 2). A file ``--out`` is
+written to a temporary file in its directory and renamed at the end: it is complete or untouched.
+A damaged input (truncated or corrupt ``.zst``, read error) keeps the games before the damage, is
+reported on stderr with its error, the next input is read, and the exit status is 3, as for
+``chessformer prep`` (docs/formats.md). Writing to stdout stops quietly when the reader goes
+away (``| head``, exit status 141).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-from chessformer.pgn import Game, read_games
+from chessformer.pgn import Game, PgnInputError, read_games
 
 # (TimeControl, weight): Lichess's common pools, correspondence ("-") included.
 TIME_CONTROLS = [
@@ -161,56 +169,164 @@ def lichess_game(game: Game, index: int, seed: int, eval_fraction: float) -> str
 
 
 def rewrite(
-    inputs: list[str], seed: int, max_games: int, eval_fraction: float, min_plies: int
+    inputs: list[str],
+    seed: int,
+    max_games: int,
+    eval_fraction: float,
+    min_plies: int,
+    input_errors: list[str] | None = None,
 ) -> Iterator[str]:
+    """The games of ``inputs`` in Lichess's format, in input order.
+
+    An input that cannot be read to its end (truncated or corrupt ``.zst``, read error) keeps the
+    games before the damage; its error goes to ``input_errors`` (a warning on stderr naming the
+    input) and the next input is read. Without ``input_errors`` such an error is raised
+    (`PgnInputError`)."""
     index = 0
     for path in inputs:
-        for game in read_games(path, annotations=False, san=True, on_error="ignore"):
-            if game.error is not None or game.start_fen or not game.san:
-                continue
-            if len(game.moves) < min_plies:
-                continue
-            yield lichess_game(game, index, seed, eval_fraction)
-            index += 1
-            if 0 <= max_games <= index:
-                return
+        try:
+            for game in read_games(path, annotations=False, san=True, on_error="raise"):
+                if game.error is not None or game.start_fen or not game.san:
+                    continue
+                if len(game.moves) < min_plies:
+                    continue
+                yield lichess_game(game, index, seed, eval_fraction)
+                index += 1
+                if 0 <= max_games <= index:
+                    return
+        except PgnInputError as e:
+            if input_errors is None:
+                raise
+            input_errors.append(str(e))
+            print(
+                f"lichess-sample: warning: {e}; the games before the damage were kept, "
+                "continuing with the next input",
+                file=sys.stderr,
+            )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="chessformer lichess-sample", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files with real games")
-    p.add_argument("--out", default="-", help="output .pgn or .pgn.zst (default stdout)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-games", type=int, default=-1)
-    p.add_argument("--eval-fraction", type=float, default=0.1, help="games with [%%eval]")
-    p.add_argument("--min-plies", type=int, default=1)
-    args = p.parse_args(argv)
-    games = rewrite(args.inputs, args.seed, args.max_games, args.eval_fraction, args.min_plies)
-    n = 0
+PROG = "chessformer lichess-sample"
+EPILOG = """exit status: 0 done; 2 bad arguments (nothing written); 3 some input was damaged
+(truncated or corrupt .zst, read error): the games before the damage were written and the other
+inputs read; 1 the output could not be written (nothing left behind); 141 stdout closed early
+(e.g. `| head`). A file --out is written to a temporary file in its directory and renamed at the
+end, so it is either complete or untouched."""
+
+
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Bad arguments end the run before anything is read or written (exit status 2)."""
+    if args.max_games < -1:
+        p.error(f"--max-games must be >= 0 (or -1: all games), got {args.max_games}")
+    if not 0.0 <= args.eval_fraction <= 1.0:  # also false for NaN
+        p.error(f"--eval-fraction must be between 0 and 1, got {args.eval_fraction}")
+    if args.min_plies < 0:
+        p.error(f"--min-plies must be >= 0, got {args.min_plies}")
+    if args.inputs.count("-") > 1:
+        p.error("stdin ('-') can be given as an input only once")
+    for name in args.inputs:
+        if name == "-":
+            continue
+        path = Path(name)
+        if not path.exists():
+            p.error(f"input {name!r} does not exist")
+        if path.is_dir():
+            p.error(f"input {name!r} is a directory, not a PGN file")
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            p.error(f"input {name!r} cannot be opened: {e.strerror}")
     if args.out == "-":
-        for text in games:
-            sys.stdout.write(text)
-            n += 1
-    else:
-        path = Path(args.out)
-        if path.suffix == ".zst":
-            import zstandard
+        return
+    out = Path(args.out)
+    parent = out.parent
+    if not parent.is_dir():
+        p.error(f"--out {args.out!r}: directory {str(parent)!r} does not exist")
+    if out.is_dir():
+        p.error(f"--out {args.out!r} is a directory; give a file name (.pgn or .pgn.zst)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        p.error(f"--out {args.out!r}: directory {str(parent)!r} is not writable")
 
-            with open(path, "wb") as raw:
+
+def _write_stdout(games: Iterator[str]) -> int:
+    n = 0
+    for text in games:
+        sys.stdout.write(text)
+        n += 1
+    sys.stdout.flush()
+    return n
+
+
+def _write_file(games: Iterator[str], path: Path) -> int:
+    """Write to a temporary file next to ``path``, then rename it over ``path``; on any failure
+    (or Ctrl-C) the temporary file is removed and ``path`` is left as it was."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    n = 0
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if path.suffix == ".zst":
+                import zstandard
+
                 cctx = zstandard.ZstdCompressor(level=10)
-                with cctx.stream_writer(raw) as zw:
+                with cctx.stream_writer(raw, closefd=False) as zw:
                     for text in games:
                         zw.write(text.encode())
                         n += 1
-        else:
-            f: IO[str]
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
+            else:
                 for text in games:
-                    f.write(text)
+                    raw.write(text.encode())
                     n += 1
-    print(f"lichess-sample: wrote {n:,} games", file=sys.stderr)
+            raw.flush()
+            os.fsync(raw.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give what open() would have
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=EPILOG)
+    p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files with real games ('-': stdin)")
+    p.add_argument("--out", default="-", help="output .pgn or .pgn.zst (default stdout)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-games", type=int, default=-1, help="at most N games (-1: all)")
+    p.add_argument("--eval-fraction", type=float, default=0.1, help="games with [%%eval]")
+    p.add_argument("--min-plies", type=int, default=1)
+    args = p.parse_args(argv)
+    _check_args(p, args)
+    input_errors: list[str] = []
+    games = rewrite(
+        args.inputs, args.seed, args.max_games, args.eval_fraction, args.min_plies, input_errors
+    )
+    try:
+        n = _write_stdout(games) if args.out == "-" else _write_file(games, Path(args.out))
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly; stdout goes to devnull so that Python's
+        # own flush at exit does not complain again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
+    except KeyboardInterrupt:
+        print("\nlichess-sample: interrupted; nothing written", file=sys.stderr)
+        return 130
+    except OSError as e:
+        print(f"{PROG}: error: cannot write {args.out!r}: {e}", file=sys.stderr)
+        return 1
+    where = "" if args.out == "-" else f" to {args.out}"
+    print(f"lichess-sample: wrote {n:,} games{where}", file=sys.stderr)
+    if input_errors:
+        print(
+            f"lichess-sample: {len(input_errors)} damaged input(s); the games read before the "
+            "damage were written (exit status 3)",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 

@@ -746,7 +746,7 @@ class MatchRunner:
             return outcome.result(), outcome.termination.name.lower()
         # The paper's harness stops once its full-move counter exceeds MAX_MOVES, i.e. after
         # both sides have played move MAX_MOVES + 1.
-        if self.cfg.max_moves and g.board.fullmove_number > self.cfg.max_moves + 1:
+        if self.cfg.max_moves > 0 and g.board.fullmove_number > self.cfg.max_moves + 1:
             return "1/2-1/2", "move_limit"
         return None
 
@@ -1257,16 +1257,59 @@ def _model_name(path: Path) -> str:
     return path.stem if path.is_file() else path.name
 
 
-def _config_from_args(
-    args: argparse.Namespace, model_path: Path, stockfish_name: str
-) -> MatchConfig:
-    from chessformer.ratings import STOCKFISH_ANCHORS
+# option -> (smallest allowed value, what it means); None values (not given) are not checked
+_MINIMA: dict[str, tuple[float, str]] = {
+    "games": (1, ">= 1"),
+    "movetime": (0, "> 0"),
+    "nodes": (1, ">= 1"),
+    "depth": (1, ">= 1"),
+    "hash": (1, ">= 1 (MB)"),
+    "opening_plies": (0, ">= 0"),
+    "random_plies": (0, ">= 0"),
+    "max_moves": (0, ">= 0 (0: no limit)"),
+    "resign_moves": (0, ">= 0 (0: off)"),
+    "resign_score": (1, ">= 1 (centipawns)"),
+    "draw_moves": (0, ">= 0 (0: off)"),
+    "draw_score": (0, ">= 0 (centipawns)"),
+    "draw_after": (0, ">= 0"),
+    "concurrency": (1, ">= 1"),
+    "batch_window": (0, ">= 0 (milliseconds)"),
+    "model_threads": (1, ">= 1"),
+    "engine_timeout": (0, ">= 0 (0: the default)"),
+    "max_retries": (0, ">= 0"),
+}
 
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every numeric option in its range, and the lists without repeats; MatchConfigError names
+    the option and the rule. Runs before the model or Stockfish is loaded."""
+    for name, (least, rule) in _MINIMA.items():
+        v = getattr(args, name)
+        if v is None:
+            continue
+        bad = not math.isfinite(v) or v < least or (name == "movetime" and v <= 0)
+        if bad:
+            raise MatchConfigError(f"--{name.replace('_', '-')} must be {rule}, got {v!r}")
     levels: tuple[int, ...] = args.uci_elo or args.stockfish_levels
     if len(set(levels)) != len(levels):
         raise MatchConfigError(f"repeated level in {levels!r}")
     if len(set(args.temperatures)) != len(args.temperatures):
         raise MatchConfigError(f"repeated temperature in {args.temperatures!r}")
+    if args.uci_elo and any(v < 1 for v in args.uci_elo):
+        raise MatchConfigError(f"--uci-elo values must be >= 1, got {args.uci_elo!r}")
+    if not args.uci_elo and any(not 0 <= lv <= 20 for lv in levels):
+        raise MatchConfigError(f"Skill Levels are 0..20, got {levels!r}")
+    if args.openings and args.random_plies:
+        raise MatchConfigError("give --openings or --random-plies, not both")
+
+
+def _config_from_args(
+    args: argparse.Namespace, model_path: Path, stockfish_name: str
+) -> MatchConfig:
+    from chessformer.ratings import STOCKFISH_ANCHORS
+
+    check_args(args)
+    levels: tuple[int, ...] = args.uci_elo or args.stockfish_levels
     given = dict(args.anchor)
     anchors: dict[str, float] = {}
     for level in levels:
@@ -1284,18 +1327,9 @@ def _config_from_args(
                 f"give one with --anchor {level}=RATING (or later: chessformer report --anchor)",
                 file=sys.stderr,
             )
-    if not args.uci_elo and any(not 0 <= lv <= 20 for lv in levels):
-        raise MatchConfigError(f"Skill Levels are 0..20, got {levels!r}")
     movetime = args.movetime
     if movetime is None and args.nodes is None and args.depth is None:
         movetime = PAPER_MOVETIME
-    for name, v in (("--movetime", movetime), ("--nodes", args.nodes), ("--depth", args.depth)):
-        if v is not None and v <= 0:
-            raise MatchConfigError(f"{name} must be > 0, got {v!r}")
-    if args.games < 1:
-        raise MatchConfigError(f"--games must be >= 1, got {args.games!r}")
-    if args.openings and args.random_plies:
-        raise MatchConfigError("give --openings or --random-plies, not both")
     sha = None
     if args.openings:
         sha = hashlib.sha256(Path(args.openings).read_bytes()).hexdigest()
@@ -1345,6 +1379,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     err = "chessformer match: error:"
     try:
+        check_args(args)  # before the slow part: loading the model, starting Stockfish
         model_path = resolve_model(args.model)
         sf_path = find_stockfish(args.stockfish)
         sf_name = _probe_stockfish(sf_path, args.uci_elo)
@@ -1396,8 +1431,12 @@ def main(argv: list[str]) -> int:
             f"with loading) at concurrency {stats.concurrency}: model {stats.model_time:.1f} s "
             f"({100 * stats.model_share:.1f}% of wall, {stats.model_calls} batched calls, "
             f"{stats.model_moves / max(1, stats.model_calls):.2f} games per call); Stockfish "
-            f"{stats.stockfish_time:.1f} s over {stats.stockfish_moves} moves; wall / "
-            f"(Stockfish time / {stats.concurrency}) = {stats.stockfish_ratio:.2f}",
+            f"{stats.stockfish_time:.1f} s over {stats.stockfish_moves} moves"
+            + (
+                f"; wall / (Stockfish time / {stats.concurrency}) = {stats.stockfish_ratio:.2f}"
+                if stats.stockfish_time > 0
+                else ""
+            ),
             file=sys.stderr,
         )
     if not args.no_report and (out / RESULTS_FILE).exists():

@@ -11,8 +11,12 @@ results never depend on the cut) and turns the C++ records into `Game` objects.
 
 A game cut by the replay (null move, illegal/ambiguous/unreadable SAN) keeps the moves before the
 cut and has ``.error`` set; so does a game the parser flagged (truncated input, NUL byte, unclosed
-variation, ...). An input that fails to decompress yields every game before the failure, the last
-one flagged, then warns (`PgnInputWarning`) or raises (``on_error="raise"``).
+variation, ...). ``.error`` is the first fatal problem by ply (the replay cut on a tie), except that
+in a game the input ends inside (``eof_in_*``, docs/pgn.md row 12) a replay error on the last token
+(a move cut in half, ``2. Nf``) is put down to the truncation: ``.error`` is the ``eof_in_*`` error.
+``.errors`` lists every fatal problem, both kinds, by ply. An input that fails to decompress yields
+every game before the failure, the last one flagged, then warns (`PgnInputWarning`) or raises
+(``on_error="raise"``).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class GameError:
 class Game:
     headers: dict[str, str]  # tag name -> value, file order; bytes decoded UTF-8, else Latin-1
     moves: list[str]  # UCI, main line, up to the first error
-    error: GameError | None = None  # the first fatal problem (replay cut or parser error)
+    error: GameError | None = None  # the first fatal problem (replay cut or parser error)*
     evals: list[float] | None = None  # per ply, pawns from White's view (mate: +/-(1000 - n)), NaN
     clocks: list[float] | None = None  # per ply, seconds left, NaN when absent
     result: str = ""  # the result used: the movetext token if consistent, else the Result tag
@@ -70,6 +74,8 @@ class Game:
     chess960: bool = False
     warnings: list[GameError] = field(default_factory=list)  # non-fatal parser findings
     san: list[str] | None = None  # canonical SAN per move (read_games(san=True))
+    errors: list[GameError] = field(default_factory=list)  # every fatal problem, by ply
+    # * but the eof_in_* error of a truncated game when the replay failed on its last token
 
     @property
     def ok(self) -> bool:
@@ -83,15 +89,53 @@ def _text(b: bytes) -> str:
         return b.decode("latin-1")
 
 
+class _EncodedText:
+    """A text stream read as UTF-8 bytes (``read_games(io.StringIO(...))``)."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self._f = f
+        self.name = getattr(f, "name", "<text stream>")
+
+    def read(self, size: int = -1) -> bytes:
+        return self._f.read(size).encode("utf-8")
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+Source = str | os.PathLike[str] | IO[bytes] | IO[str]
+
+
+def _check_source(source: object) -> None:
+    """TypeError unless ``source`` is a path, ``"-"`` or a readable file object."""
+    if isinstance(source, (str, os.PathLike)):
+        return
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            "read_games needs a path, '-' or a file object, not raw bytes: wrap them in "
+            "io.BytesIO(...)"
+        )
+    if not callable(getattr(source, "read", None)):
+        raise TypeError(
+            "read_games needs a path, '-' or a file object opened for reading (binary, or text "
+            f"read as UTF-8), got {type(source).__name__}"
+        )
+
+
 class InputStream:
     """The decompressed bytes of one input, read in blocks.
 
     ``source`` is a path (``.pgn`` or zstd, recognised by its magic bytes), ``"-"`` for stdin, or a
-    binary file object. Decompression errors and truncated zstd frames end the stream early and are
-    kept in ``error`` (a message naming the input) instead of being raised.
+    file object: binary, or text (read as UTF-8; offsets are then into the UTF-8 bytes).
+    Decompression errors and truncated zstd frames end the stream early and are kept in ``error``
+    (a message naming the input) instead of being raised.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | IO[bytes], skip: int = 0) -> None:
+    def __init__(self, source: Source, skip: int = 0) -> None:
+        _check_source(source)
         self.error: str | None = None
         self._own = False
         if isinstance(source, (str, os.PathLike)):
@@ -106,7 +150,10 @@ class InputStream:
                 self._own = True
         else:
             self.name = str(getattr(source, "name", "<file object>"))
-            self._f = source
+            if isinstance(source, io.TextIOBase):
+                self._f = _EncodedText(source)  # type: ignore[assignment]
+            else:
+                self._f = source  # type: ignore[assignment]
         head = self._peek(4)
         self.compressed = head == ZSTD_MAGIC
         self._skip = skip
@@ -149,6 +196,8 @@ class InputStream:
                 return
             if not b:
                 return
+            if isinstance(b, str):  # a text stream not derived from io.TextIOBase
+                b = b.encode("utf-8")
             yield b
 
     def _decompressed(self, size: int) -> Iterator[bytes]:
@@ -267,10 +316,17 @@ def _game(rec: tuple[Any, ...]) -> Game:
     errors = [_error(e) for e in perrs]
     fatal = [e for e in errors if e.fatal]
     error = fatal[0] if fatal else None
-    if replay_error is not None and (error is None or replay_error[1] <= error.ply):
-        error = _error(replay_error)
+    replay = _error(replay_error) if replay_error is not None else None
+    if replay is not None:
+        eof = next((e for e in fatal if e.code.startswith("eof_in_")), None)
+        if eof is not None and replay.ply + 1 >= eof.ply:
+            error = eof  # the replay failed on the token the input ended in (docs/pgn.md row 12)
+        elif error is None or replay.ply <= error.ply:
+            error = replay
+        fatal = sorted([replay, *fatal], key=lambda e: e.ply)  # stable: the replay cut first
     if error is None and not ok:  # truncated without a recorded error (cannot happen; be safe)
         error = GameError("truncated", len(moves), "", int(offset))
+        fatal = [error]
     return Game(
         headers={_text(k): _text(v) for k, v in tags},
         moves=list(moves),
@@ -283,11 +339,15 @@ def _game(rec: tuple[Any, ...]) -> Game:
         chess960=bool(chess960),
         warnings=[e for e in errors if not e.fatal],
         san=san,
+        errors=fatal,
     )
 
 
+ON_ERROR = ("warn", "raise", "ignore")
+
+
 def read_games(
-    source: str | os.PathLike[str] | IO[bytes],
+    source: Source,
     *,
     annotations: bool = True,
     chess960: bool = True,
@@ -295,13 +355,31 @@ def read_games(
     san: bool = False,
     chunk_size: int = 1 << 20,
 ) -> Iterator[Game]:
-    """Yield the games of a PGN input (path, ``.pgn.zst``, ``"-"`` for stdin, or a binary file).
+    """Yield the games of a PGN input (path, ``.pgn.zst``, ``"-"`` for stdin, or a file object:
+    binary, or text, which is read as UTF-8).
 
     ``annotations`` collects ``[%eval]``/``[%clk]`` per ply; ``chess960`` replays
     ``[Variant "Chess960"]`` games with Chess960 castling; ``san`` also gives each move's canonical
     SAN (``Game.san``, for games from the standard start). When the input ends early (corrupt or
     truncated compressed data), the games before are yielded (the last one flagged) and then, per
-    ``on_error``, a `PgnInputWarning` is issued or a `PgnInputError` raised."""
+    ``on_error``, a `PgnInputWarning` is issued or a `PgnInputError` raised.
+
+    Bad arguments raise at once (``ValueError`` for ``on_error``/``chunk_size``, ``TypeError`` for
+    a ``source`` that is not a path or readable file object); an input that cannot be opened raises
+    `PgnInputError` when iteration starts."""
+    if on_error not in ON_ERROR:
+        raise ValueError(
+            f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, got {on_error!r}"
+        )
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    _check_source(source)
+    return _read_games(source, annotations, chess960, on_error, san, chunk_size)
+
+
+def _read_games(
+    source: Source, annotations: bool, chess960: bool, on_error: str, san: bool, chunk_size: int
+) -> Iterator[Game]:
     with InputStream(source) as stream:
         for chunk, base, length, more in iter_chunk_parts(stream.blocks(chunk_size), chunk_size):
             if not length:

@@ -19,12 +19,13 @@ This module also owns the results format: :func:`read_results` and :func:`append
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -364,9 +365,21 @@ CSV_COLUMNS = [
 ]
 
 
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` to write; renamed over ``path`` when the block ends
+    without an error, removed otherwise (so ``path`` is whole or untouched)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_csv(rows: Iterable[Row], path: Path) -> None:
     """Full-precision numbers (``repr`` round-trips); ``inf``/``nan`` for infinite BT ratings."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with _replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for r in rows:
@@ -404,6 +417,7 @@ def write_plot(
     Raises ImportError when matplotlib is missing.
     """
     # Figure without pyplot: no global state and no GUI backend; PNG renders through Agg.
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullLocator
 
@@ -456,12 +470,16 @@ def write_plot(
     ax.set_ylabel("Glicko-2 rating" if rating == "glicko2" else "Bradley–Terry rating")
     ax.set_title("Rating against Stockfish vs sampling temperature (95% intervals)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    if ax.get_legend_handles_labels()[0]:  # nothing rated (only unanchored levels): no legend
+        ax.legend(fontsize="small")
     written = []
     for ext in ("png", "svg"):
         out = stem.with_suffix(f".{ext}")
-        # No date in the SVG metadata, so an unchanged report is byte-identical.
-        fig.savefig(out, dpi=150, metadata={"Date": None} if ext == "svg" else None)
+        # No date and fixed clip-path ids (a fixed hash salt) in the SVG, so an unchanged report
+        # is byte-identical.
+        with _replacing(out) as tmp, rc_context({"svg.hashsalt": "chessformer"}):
+            meta = {"Date": None} if ext == "svg" else None
+            fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
         written.append(out)
     return written
 
@@ -546,7 +564,11 @@ def main(argv: list[str]) -> int:
         out = _results_path(args.dirs[0]).parent / "report"
     else:
         out = Path("report")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"chessformer report: error: cannot create --out {str(out)!r}: {e}", file=sys.stderr)
+        return 1
 
     table = markdown_table(rows, args.by_level)
     if unrated:
@@ -556,7 +578,8 @@ def main(argv: list[str]) -> int:
             "`chessformer report --anchor LEVEL=RATING`).\n"
         )
     print(table, end="")
-    (out / "ratings.md").write_text(table, encoding="utf-8")
+    with _replacing(out / "ratings.md") as tmp:
+        tmp.write_text(table, encoding="utf-8")
     write_csv(rows, out / "ratings.csv")
     written = [out / "ratings.md", out / "ratings.csv"]
     try:
