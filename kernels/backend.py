@@ -88,14 +88,15 @@ def add_layernorm(
     weight: torch.Tensor | None = None,
     eps: float = 1e-5,
     *,
+    bias: torch.Tensor | None = None,
     backend: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(LayerNorm(x + residual), x + residual)`` without bias; see layernorm.py."""
+    """``(LayerNorm(x + residual), x + residual)``, bias optional; see layernorm.py."""
     if get_backend(x.device, backend) == "triton":
         from .layernorm import add_layernorm as kernel
 
-        return kernel(x, residual, weight, eps)
-    return reference.add_layernorm_ref(x, residual, weight, eps)
+        return kernel(x, residual, weight, eps, bias)
+    return reference.add_layernorm_ref(x, residual, weight, eps, bias)
 
 
 def layernorm(
@@ -103,14 +104,15 @@ def layernorm(
     weight: torch.Tensor | None = None,
     eps: float = 1e-5,
     *,
+    bias: torch.Tensor | None = None,
     backend: str | None = None,
 ) -> torch.Tensor:
-    """LayerNorm without bias over the last dim; see layernorm.py."""
+    """LayerNorm over the last dim, bias optional; see layernorm.py."""
     if get_backend(x.device, backend) == "triton":
         from .layernorm import layernorm as kernel
 
-        return kernel(x, weight, eps)
-    return reference.layernorm_ref(x, weight, eps)
+        return kernel(x, weight, eps, bias)
+    return reference.layernorm_ref(x, weight, eps, bias)
 
 
 def sample(

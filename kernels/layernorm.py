@@ -1,6 +1,6 @@
-"""Fused residual add + LayerNorm without bias (the paper's ``LayerNorm(bias=False)``).
+"""Fused residual add + LayerNorm (the paper's ``LayerNorm(bias=False)``, or with a bias).
 
-``y, h = add_layernorm(x, residual, weight)`` reads each row of the block output and of the
+``y, h = add_layernorm(x, residual, weight, bias)`` reads each row of the block output and of the
 residual stream once and writes both the new stream ``h = x + residual`` and ``LN(h)``: three
 memory passes instead of the five of ``h = x + r; y = layer_norm(h)``. One program per row keeps
 the whole row in registers (d_model = 512 is one tile), so mean and variance need no second read.
@@ -25,6 +25,7 @@ def _add_layernorm_kernel(
     x_ptr,  # (M, N) input rows, last dim contiguous
     res_ptr,  # (M, N) residual rows, last dim contiguous; read only when HAS_RESIDUAL
     w_ptr,  # (N,) LayerNorm weight; read only when HAS_WEIGHT
+    b_ptr,  # (N,) LayerNorm bias; read only when HAS_BIAS
     y_ptr,  # (M, N) normalised output, contiguous
     h_ptr,  # (M, N) new residual stream x + residual, contiguous; written only when HAS_RESIDUAL
     stride_x,  # x row stride
@@ -35,6 +36,7 @@ def _add_layernorm_kernel(
     eps,  # added to the variance
     HAS_RESIDUAL: tl.constexpr,  # fuse the residual add (else plain LayerNorm of x)
     HAS_WEIGHT: tl.constexpr,  # multiply by weight (else weight = 1)
+    HAS_BIAS: tl.constexpr,  # add bias (else bias = 0)
     BLOCK_N: tl.constexpr,  # next power of two >= N: the whole row in one tile
 ):
     row = tl.program_id(0).to(tl.int64)
@@ -55,6 +57,8 @@ def _add_layernorm_kernel(
     y = xc * tl.math.rsqrt(var + eps)
     if HAS_WEIGHT:
         y *= tl.load(w_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        y += tl.load(b_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(y_ptr + row * stride_y + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -63,6 +67,7 @@ def _launch_layernorm(
     residual: torch.Tensor | None,
     weight: torch.Tensor | None,
     eps: float,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     N = x.shape[-1]
     if residual is not None and residual.shape != x.shape:
@@ -71,6 +76,8 @@ def _launch_layernorm(
         )
     if weight is not None and weight.shape != (N,):
         raise ValueError(f"weight shape {tuple(weight.shape)}, expected ({N},)")
+    if bias is not None and bias.shape != (N,):
+        raise ValueError(f"bias shape {tuple(bias.shape)}, expected ({N},)")
     block = triton.next_power_of_2(N)
     if block > _launch.LN_MAX_BLOCK:
         raise ValueError(f"row length {N} exceeds the single-tile limit {_launch.LN_MAX_BLOCK}")
@@ -93,6 +100,7 @@ def _launch_layernorm(
             x2,
             r2,
             weight if weight is not None else x2,
+            bias if bias is not None else x2,
             y,
             h,
             x2.stride(0),
@@ -103,6 +111,7 @@ def _launch_layernorm(
             eps,
             HAS_RESIDUAL=residual is not None,
             HAS_WEIGHT=weight is not None,
+            HAS_BIAS=bias is not None,
             BLOCK_N=block,
             num_warps=_launch.warps_for_block(block),
         )
@@ -115,13 +124,14 @@ def add_layernorm(
     residual: torch.Tensor,
     weight: torch.Tensor | None = None,
     eps: float = 1e-5,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``h = x + residual`` and ``y = LayerNorm(h) * weight`` (no bias) over the last dim.
+    """``h = x + residual`` and ``y = LayerNorm(h) * weight + bias`` over the last dim.
 
-    x, residual: (..., N) of the same shape; weight: (N,) or None. Returns ``(y, h)``, both in
-    the promoted dtype of x and residual; statistics in fp32 over h as stored.
+    x, residual: (..., N) of the same shape; weight, bias: (N,) or None. Returns ``(y, h)``,
+    both in the promoted dtype of x and residual; statistics in fp32 over h as stored.
     """
-    y, h = _launch_layernorm(x, residual, weight, eps)
+    y, h = _launch_layernorm(x, residual, weight, eps, bias)
     assert h is not None
     return y, h
 
@@ -130,6 +140,7 @@ def layernorm(
     x: torch.Tensor,
     weight: torch.Tensor | None = None,
     eps: float = 1e-5,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``LayerNorm(x) * weight`` (no bias) over the last dim; statistics in fp32."""
-    return _launch_layernorm(x, None, weight, eps)[0]
+    """``LayerNorm(x) * weight + bias`` over the last dim; statistics in fp32."""
+    return _launch_layernorm(x, None, weight, eps, bias)[0]

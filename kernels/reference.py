@@ -46,20 +46,23 @@ def add_layernorm_ref(
     residual: torch.Tensor,
     weight: torch.Tensor | None = None,
     eps: float = 1e-5,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PyTorch reference of ``add_layernorm``: ``(LayerNorm(x + residual), x + residual)``."""
     h = x + residual
-    return layernorm_ref(h, weight, eps), h
+    return layernorm_ref(h, weight, eps, bias), h
 
 
 def layernorm_ref(
     x: torch.Tensor,
     weight: torch.Tensor | None = None,
     eps: float = 1e-5,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """PyTorch reference of ``layernorm``: LayerNorm without bias, statistics in fp32."""
+    """PyTorch reference of ``layernorm``: LayerNorm (bias optional), statistics in fp32."""
     w = weight.float() if weight is not None else None
-    return F.layer_norm(x.float(), (x.shape[-1],), w, None, eps).to(x.dtype)
+    b = bias.float() if bias is not None else None
+    return F.layer_norm(x.float(), (x.shape[-1],), w, b, eps).to(x.dtype)
 
 
 def pack_mask(legal: torch.Tensor) -> torch.Tensor:

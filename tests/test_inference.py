@@ -398,6 +398,19 @@ def test_triton_backend_matches_torch_under_the_interpreter() -> None:
                     board.push(mv)
                     board.push(next(iter(board.legal_moves)))
             assert tri.backend == "triton"
+        # a model with biases (nanoGPT's bias=True), random, against its own forward pass
+        torch.manual_seed(1)
+        m = GPT(GPTConfig(vocab_size=32, block_size=64, n_layer=2, n_head=2, n_embd=32, bias=True))
+        with torch.no_grad():
+            for name, p in m.named_parameters():
+                if name.endswith(".bias"):
+                    p.normal_(0.0, 0.5)
+        tri = InferenceEngine(m, "char", max_batch=2, backend="triton")
+        ids = [15, 1, 27, 4, 3, 20, 5]
+        got = torch.stack([tri._forward([0], [ids[:5]])[0], tri._forward([0], [ids[5:6]])[0]])
+        want = m(torch.tensor([ids[:6]]))[0][0, [4, 5]].float()
+        err = (got - want).abs().max().item()
+        assert err < 1e-4, err
         print("ok")
         """
     )

@@ -199,6 +199,25 @@ def test_add_layernorm(
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_add_layernorm_with_bias(device: str, dtype: torch.dtype) -> None:
+    """The bias (nanoGPT's ``bias=True``) against F.layer_norm directly, not the reference."""
+    x = _randn(6, 45, dtype=dtype, device=device, seed=12)
+    r = _randn(6, 45, dtype=dtype, device=device, seed=13)
+    w = _randn(45, dtype=dtype, device=device, seed=14)
+    b = _randn(45, dtype=dtype, device=device, seed=15) * 2
+    y, h = ln.add_layernorm(x, r, w, 1e-5, b)
+    h32 = (x.float() + r.float()).to(dtype).float()
+    expect = torch.nn.functional.layer_norm(h32, (45,), w.float(), b.float(), 1e-5)
+    torch.testing.assert_close(y.float(), expect, **TOL[dtype])
+    assert (y.float() - ln.add_layernorm(x, r, w)[0].float() - b.float()).abs().max() < 0.05
+    y1 = ln.layernorm(x, w, 1e-5, b)
+    torch.testing.assert_close(
+        y1.float(), torch.nn.functional.layer_norm(x.float(), (45,), w.float(), b.float()), **TOL[dtype]
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_add_layernorm_mixed_dtypes(device: str) -> None:
     x = _randn(4, 40, dtype=torch.float16, device=device, seed=10)
     r = _randn(4, 40, dtype=torch.float32, device=device, seed=11)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -225,26 +226,36 @@ def inference(argv: list[str]) -> int:
           f"context {args.context}", file=sys.stderr)  # fmt: skip
     rows: list[dict[str, Any]] = []
     for b in [int(x) for x in args.batch.split(",")]:
-        floor = (
-            roofline_bytes(model, b, args.context, 2 if dtype == torch.bfloat16 else 4) / bandwidth
-        )
+        step_bytes = roofline_bytes(model, b, args.context, 2 if dtype == torch.bfloat16 else 4)
+        floor = step_bytes / bandwidth
+
+        def row(
+            impl: str, r: dict[str, float], roofline: bool = True, b: int = b,
+            step_bytes: float = step_bytes, floor: float = floor,
+        ) -> dict[str, Any]:  # fmt: skip
+            # moves/s: a decode step is a move for the move tokenizer; a choose_moves call
+            # returns one move per game; a char step is a fraction of a move (left out)
+            choose = impl.startswith("choose/")
+            return {
+                "batch": b, "impl": impl, "backend": impl.split("/")[1], **r,
+                "moves_per_s": r["tokens_per_s"] if choose or tokenizer == "move" else None,
+                "roofline_bytes_per_step": step_bytes if roofline else None,
+                "roofline_fraction": floor / r["step_s"] if roofline else None,
+            }  # fmt: skip
+
         for backend in backends:
             r = bench_engine(model, tokenizer, b, args.context, args.steps, backend, device,
                              cuda_graphs=args.cuda_graphs)  # fmt: skip
-            rows.append({"batch": b, "impl": f"kv-cache/{backend}", **r,
-                         "roofline_fraction": floor / r["step_s"]})  # fmt: skip
+            rows.append(row(f"kv-cache/{backend}", r))
             if args.choose:
                 r = bench_choose(model, tokenizer, b, args.choose_calls, backend, device)
-                rows.append({"batch": b, "impl": f"choose/{backend}", **r,
-                             "roofline_fraction": float("nan")})  # fmt: skip
+                rows.append(row(f"choose/{backend}", r, roofline=False))
         if args.baselines:
             r = bench_no_cache(model, b, args.context, args.steps, device)
-            rows.append({"batch": b, "impl": "no-cache/eager", **r,
-                         "roofline_fraction": floor / r["step_s"]})  # fmt: skip
+            rows.append(row("no-cache/eager", r))
             if device.type == "cuda":
                 r = bench_no_cache(model, b, args.context, args.steps, device, compiled=True)
-                rows.append({"batch": b, "impl": "no-cache/compile", **r,
-                             "roofline_fraction": floor / r["step_s"]})  # fmt: skip
+                rows.append(row("no-cache/compile", r))
         base = {r["impl"]: r for r in rows if r["batch"] == b}
         for r in rows:
             if r["batch"] == b and "no-cache/eager" in base:
@@ -255,22 +266,27 @@ def inference(argv: list[str]) -> int:
     for r in rows:
         sp = r.get("speedup_vs_no_cache")
         speed = f"{sp:.1f}x" if sp else ""
+        roof = "" if r["roofline_fraction"] is None else f"{r['roofline_fraction']:.1%}"
         print(
             f"{r['batch']:>6} {r['impl']:<18} {r['step_s'] * 1e3:>9.2f} "
             f"{r.get('cpu_s', float('nan')) * 1e3:>9.2f} "
-            f"{r['tokens_per_s']:>11,.0f} {r['roofline_fraction']:>8.1%} {speed:>11}"
+            f"{r['tokens_per_s']:>11,.0f} {roof:>9} {speed:>11}"
         )
     print("(choose/*: ms per choose_moves call; tokens/s there is moves/s)", file=sys.stderr)
     result = {
         "benchmark": "inference", "device": name, "bandwidth_bytes_per_s": bandwidth,
         "bandwidth_source": bw_source, "dtype": str(dtype), "tokenizer": tokenizer,
-        "config": args.model or args.config, "context": args.context, "rows": rows,
+        "config": args.model or args.config, "context": args.context, "backends": backends,
+        "rows": rows,
         "threads": torch.get_num_threads(),
         "command": "chessformer bench inference " + " ".join(argv),
     }  # fmt: skip
     if args.json:
+        # strict JSON (no NaN/Infinity), written to a temporary file and renamed into place
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, args.json)
     return 0
 
 

@@ -85,7 +85,9 @@ def _char_ids(text: str) -> list[int]:
 
 MAX_SAN_CHARS = 10  # the paper samples at most 10 characters for a move
 PAPER_ATTEMPTS = 5  # the paper resamples an illegal move up to 5 times
-RESULT_STRINGS = frozenset({"1-0", "0-1", "1/2-1/2", "1/2"})  # paper decoding: a resignation
+# Paper decoding: a result written in place of a move is a resignation. The paper's 32-character
+# vocabulary has no "/", so only "1-0" and "0-1" can be written (a draw cannot be claimed).
+RESULT_STRINGS = frozenset({"1-0", "0-1"})
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ def _add_norm(
     if branch is None:
         return F.layer_norm(x, (x.size(-1),), w, b), x
     if triton:
-        y, h = _kernels().add_layernorm(branch, x, w, backend="triton")
+        y, h = _kernels().add_layernorm(branch, x, w, bias=b, backend="triton")
         return y, h
     x = x + branch
     return F.layer_norm(x, (x.size(-1),), w, b), x
