@@ -102,6 +102,56 @@ def test_crash_mid_write_keeps_previous_checkpoint(
     assert load_checkpoint(tmp_path).step == 3
 
 
+def test_crash_between_the_renames_of_a_resave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-saving a step moves the old copy aside, then renames the new one in: a crash between
+    the two must not leave ``latest`` pointing at nothing."""
+    model = _model(0)
+    opt = _stepped(model)
+    save_checkpoint(tmp_path, 4, model, {}, TOK, opt.state_dict())
+    real_rename = Path.rename
+    calls: list[str] = []
+
+    def crash_on_second_rename(self: Path, target: object) -> Path:
+        calls.append(self.name)
+        if self.name.startswith(".tmp-ckpt-"):  # the new copy: the process dies here
+            raise OSError("simulated crash between the renames")
+        return real_rename(self, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "rename", crash_on_second_rename)
+    with pytest.raises(OSError, match="between the renames"):
+        save_checkpoint(tmp_path, 4, model, {}, TOK, opt.state_dict())
+    monkeypatch.undo()
+    assert calls[0] == "ckpt-0000004" and not (tmp_path / "ckpt-0000004").exists()
+    ck = load_checkpoint(tmp_path)  # restores the copy that was moved aside
+    assert ck.step == 4 and _same_weights(ck.load_model(), model)
+    assert ck.load_optimizer_state() is not None
+    save_checkpoint(tmp_path, 5, model, {}, TOK, opt.state_dict())
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == ["ckpt-0000004", "ckpt-0000005"]
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+class _Marker:
+    """Unpickling this would create a file: a stand-in for arbitrary code."""
+
+    path = ""
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_malicious_optimizer_state_is_refused(tmp_path: Path) -> None:
+    model = _model(0)
+    path = save_checkpoint(tmp_path / "run", 1, model, {}, TOK, _stepped(model).state_dict())
+    marker = tmp_path / "ran"
+    _Marker.path = str(marker)
+    torch.save({"state": {}, "param_groups": [], "evil": _Marker()}, path / "optimizer.pt")
+    with pytest.raises(CheckpointError, match=r"optimizer\.pt: refused"):
+        load_checkpoint(tmp_path / "run").load_optimizer_state()
+    assert not marker.exists()
+
+
 def test_bad_checkpoints_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="neither a checkpoint"):
         load_checkpoint(tmp_path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -57,7 +58,15 @@ class Checkpoint:
         path = self.path / "optimizer.pt"
         if not path.is_file():
             return None
-        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+        try:
+            state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+        except pickle.UnpicklingError as e:  # an object weights_only refuses: never run it
+            raise CheckpointError(
+                f"{path}: refused, it holds more than tensors and numbers "
+                f"(possibly untrusted): {str(e).splitlines()[0]}"
+            ) from None
+        except (RuntimeError, EOFError, OSError) as e:
+            raise CheckpointError(f"{path}: not a readable optimizer state: {e}") from None
         return state
 
 
@@ -117,6 +126,7 @@ def save_checkpoint(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _restore_moved_aside(run_dir)
     for stale in run_dir.glob(".tmp-*"):  # left by a crashed writer; only rank 0 writes here
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
@@ -163,6 +173,16 @@ def save_checkpoint(
     return final
 
 
+def _restore_moved_aside(run_dir: Path) -> None:
+    """Undo a re-save that a crash cut between its two renames: ``ckpt-N`` moved aside to
+    ``.tmp-old-ckpt-N-*`` and the new copy not yet in place. The old copy goes back (``latest``
+    may point at it); a leftover whose checkpoint exists again is only stale."""
+    for old in sorted(run_dir.glob(".tmp-old-ckpt-*")):
+        name = old.name[len(".tmp-old-") :].rsplit("-", 1)[0]
+        if old.is_dir() and not (run_dir / name).exists() and (old / "config.json").is_file():
+            old.rename(run_dir / name)
+
+
 def resolve(path: str | os.PathLike[str]) -> Path:
     """A checkpoint folder from itself or from a run folder (through ``latest``)."""
     path = Path(path)
@@ -173,6 +193,8 @@ def resolve(path: str | os.PathLike[str]) -> Path:
         name = json.loads(pointer.read_text())
         if not isinstance(name, str) or "/" in name or name.startswith("."):
             raise CheckpointError(f"{pointer}: bad checkpoint name {name!r}")
+        if not (path / name).exists():
+            _restore_moved_aside(path)
         return path / name
     raise CheckpointError(f"{path}: neither a checkpoint (no config.json) nor a run (no latest)")
 

@@ -34,7 +34,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from chessformer.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from chessformer.checkpoint import (
+    CheckpointError,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from chessformer.data import Batcher, Dataset, DatasetFormatError, GameStream, TokenizerInfo
 from chessformer.model import CONFIGS, GPT, GPTConfig
 
@@ -421,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _train(args)
-    except (ConfigError, DatasetFormatError) as e:
+    except (ConfigError, DatasetFormatError, CheckpointError) as e:
         print(f"chessformer train: {e}", file=sys.stderr)
         return 2
 
