@@ -366,6 +366,7 @@ class Run {
     g_.errors.clear();
     in_game_ = true;
     tags_ended_ = seen_event_ = false;
+    blank_line_ = cut_by_tag_ = false;
     depth_ = 0;
     v_.begin_game(off);
     want_comments_ = v_.wants_comments();
@@ -532,6 +533,12 @@ class Run {
 #endif
   }
 
+  static bool starts_with_event(const char* q, const char* le) {
+    ++q;  // the `[`
+    while (q < le && is_space(*q)) ++q;
+    return le - q >= 5 && std::memcmp(q, "Event", 5) == 0;
+  }
+
   // p_ is at a `[` that begins a line (or follows tags on a tag line). Returns true if it was a tag
   // line: tags delivered, a new game opened first unless `where` is kTags. Otherwise the line (or the
   // bracketed part, in movetext) is consumed and counted as prose or an error.
@@ -561,7 +568,10 @@ class Run {
     TagParse tp = quick ? TagParse::kOk : parse_tag(p_, le, t);
     if (tp == TagParse::kBadValue && where != Where::kTags) {
       // `[Name "...` with a broken value: the next game's tags start here, with this tag lost.
-      if (where == Where::kMovetext) finish_game();
+      if (where == Where::kMovetext) {
+        if (cut_by_tag_ && !starts_with_event(p_, le)) error(ErrorCode::kMovetextCut, line_off);
+        finish_game();
+      }
       if (stop_) return true;
       begin_game(line_off);
       error(ErrorCode::kBadTag, line_off, std::string_view(p_, size_t(le - p_)));
@@ -573,6 +583,8 @@ class Run {
       if (where == Where::kBetween) {
         ++stats_.prose_lines;
       } else {
+        // A NUL on a line that is not a tag (or breaks one) is still a NUL inside the game.
+        if (std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
         const char* close = static_cast<const char*>(std::memchr(p_, ']', size_t(le - p_)));
         if (where == Where::kMovetext && close) le = close;
         error(where == Where::kTags ? ErrorCode::kBadTag : ErrorCode::kUnexpectedChar, line_off,
@@ -587,7 +599,10 @@ class Run {
       line_start_ = col0_ = true;
       return false;
     }
-    if (where == Where::kMovetext) finish_game();
+    if (where == Where::kMovetext) {
+      if (cut_by_tag_ && t.name != "Event") error(ErrorCode::kMovetextCut, line_off);
+      finish_game();
+    }
     if (stop_) return true;
     if (where != Where::kTags) begin_game(line_off);
     if (nul && std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
@@ -682,6 +697,7 @@ class Run {
           break;
         }
         case kNl:
+          blank_line_ |= line_start_;  // a second newline with only blanks between
           ++p_;
           line_start_ = col0_ = true;
           break;
@@ -692,7 +708,7 @@ class Run {
           }
           [[fallthrough]];
         case kWord:
-          line_start_ = col0_ = false;
+          line_start_ = col0_ = blank_line_ = false;
           // Words and comments separated by single spaces (`12. Nf3 { [%clk 0:01:02] } 12... d5`)
           // follow each other here without a dispatch; anything else goes back to the switch.
           for (;;) {
@@ -712,7 +728,7 @@ class Run {
           }
           break;
         case kLBrace:
-          line_start_ = col0_ = false;
+          line_start_ = col0_ = blank_line_ = false;
           switch (brace_comment(true)) {
             case CommentEnd::kEof: finish_game(ErrorCode::kEofInComment); return State::kDone;
             case CommentEnd::kClosed:
@@ -722,11 +738,11 @@ class Run {
           }
           break;
         case kSemi:
-          line_start_ = col0_ = false;
+          line_start_ = col0_ = blank_line_ = false;
           line_comment();
           break;
         case kLParen: {
-          line_start_ = col0_ = false;
+          line_start_ = col0_ = blank_line_ = false;
           ++p_;
           depth_ = 1;
           State st = skim(true);
@@ -734,12 +750,18 @@ class Run {
           break;
         }
         case kDollar:
-          line_start_ = col0_ = false;
+          line_start_ = col0_ = blank_line_ = false;
           dollar();
           break;
         case kLBracket:
           if (line_start_) {
-            if (tag_line(Where::kMovetext)) return stop_ ? State::kDone : State::kTags;
+            // A tag line other than `[Event` straight after the moves, with no result token and
+            // no blank line between: a stray tag line or a game cut off mid-game, so this one is
+            // incomplete. (`[Event` there is an ordinary next game, PGN-QUIRKS rows 8 and 10.)
+            cut_by_tag_ = !blank_line_ && g_.plies > 0 && g_.result_token == Result::kNone;
+            const bool tags = tag_line(Where::kMovetext);
+            cut_by_tag_ = false;
+            if (tags) return stop_ ? State::kDone : State::kTags;
           } else {
             error(ErrorCode::kUnexpectedChar, offset(p_), "[");
             skip_bracket();
@@ -749,7 +771,7 @@ class Run {
         case kStray:
           error(ErrorCode::kUnexpectedChar, offset(p_), std::string_view(p_, 1));
           ++p_;
-          line_start_ = col0_ = false;
+          line_start_ = col0_ = blank_line_ = false;
           break;
         case kNul:
           error(ErrorCode::kNulByte, offset(p_));
@@ -1088,6 +1110,8 @@ class Run {
   bool in_game_ = false;
   bool tags_ended_ = false;
   bool seen_event_ = false;
+  bool blank_line_ = false;    // a blank line since the last movetext element of this game
+  bool cut_by_tag_ = false;    // set around tag_line(kMovetext): the moves end without a result
   uint64_t depth_ = 0;         // variation nesting depth
   bool want_comments_ = true;  // Visitor::wants_comments() for the current game
   std::string scratch_;        // unescaped tag value

@@ -57,6 +57,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kEofInMovetext: return "eof_in_movetext";
     case ErrorCode::kEofInComment: return "eof_in_comment";
     case ErrorCode::kUnterminatedComment: return "unterminated_comment";
+    case ErrorCode::kMovetextCut: return "movetext_cut";
     case ErrorCode::kEofInVariation: return "eof_in_variation";
   }
   return "unknown";

@@ -90,8 +90,11 @@ enum class ErrorCode : uint8_t {
   kEofInComment,         // stream ended inside `{ ... }`
   kEofInVariation,       // stream ended inside `( ... )`
   kUnterminatedComment,  // a line starting `[Event "` inside `{ ... }`: the comment never closed
+  kMovetextCut,          // a tag line other than `[Event` right after a movetext line (no blank
+                         // line between) in a game with moves and no result token: a stray tag
+                         // line or a cut game; the moves after it are not this game's
 };
-constexpr int kNumErrorCodes = int(ErrorCode::kUnterminatedComment) + 1;
+constexpr int kNumErrorCodes = int(ErrorCode::kMovetextCut) + 1;
 
 // Stable lower_snake_case name (e.g. "unclosed_variation"), used by docs and bindings.
 std::string_view error_name(ErrorCode code);

@@ -726,6 +726,29 @@ void test_pathological() {
     CHECK(p.games.size() == 2 && p.games[1].sans == (Sans{"d4"}) && p.games[1].info.ok());
   }
   {
+    g_context = "stray tag line in movetext";
+    const std::string game = "[Event \"A\"]\n[Result \"1-0\"]\n\n1. e4 e5 2. Nf3\n";
+    Parsed p = parse_str(game + "[Foo \"bar\"]\nNc6 3. Bb5 1-0\n");
+    CHECK(p.games.size() == 2 && p.games[0].sans == (Sans{"e4", "e5", "Nf3"}));
+    CHECK(p.games.size() == 2 &&
+          p.games[0].codes() == (Codes{ErrorCode::kMovetextCut, ErrorCode::kMissingResult}));
+    CHECK(p.games.size() == 2 && !p.games[0].info.ok() && p.games[1].tag("Foo") == "bar");
+    // a blank line before it, or a result token, or `[Event`: an ordinary next game
+    p = parse_str(game + "\n[Foo \"bar\"]\n\n1. d4 1-0\n");
+    CHECK(p.games.size() == 2 && p.games[0].codes() == (Codes{ErrorCode::kMissingResult}));
+    p = parse_str(game + "[Event \"B\"]\n\n1. d4 1-0\n");
+    CHECK(p.games.size() == 2 && p.games[0].codes() == (Codes{ErrorCode::kMissingResult}));
+    p = parse_str("[Event \"A\"]\n\n1. e4 1-0\n[Foo \"bar\"]\n\n1. d4 1-0\n");
+    CHECK(p.games.size() == 2 && no_errors(p.games[0]) && no_errors(p.games[1]));
+  }
+  {
+    g_context = "NUL in a broken tag line";
+    Parsed p =
+        parse_str(std::string("[Event \"A\"]\n[Round \"?\"") + '\0' + "]\n[Result \"1-0\"]\n\n1. e4 1-0\n");
+    CHECK(p.games.size() == 1 && p.games[0].codes() == (Codes{ErrorCode::kNulByte, ErrorCode::kBadTag}));
+    CHECK(p.games.size() == 1 && !p.games[0].info.ok());
+  }
+  {
     g_context = "many errors";
     std::string s = head + std::string(10000, ')') + " 1-0" + kNext;
     Parsed p = parse_str(s);
