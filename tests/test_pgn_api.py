@@ -314,3 +314,55 @@ def test_corrupted_zst(tmp_path: Path) -> None:
     path.write_bytes(bytes(one))
     with pytest.warns(PgnInputWarning, match="bad.pgn.zst"):
         list(read_games(path))
+
+
+def damaged_zst(raw: bytes) -> tuple[bytes, bytes]:
+    """``raw`` zstd-compressed in one frame with 4 bytes flipped past its middle, where the damage
+    makes the decoder fail (not silently decode garbage), and the intact bytes before the damage
+    (what the decoder yields fed 256 bytes at a time, a prefix of ``raw``)."""
+    comp = zstandard.ZstdCompressor(level=19).compress(raw)
+    for pct in range(55, 95):
+        at = len(comp) * pct // 100
+        bad = bytearray(comp)
+        bad[at : at + 4] = bytes(b ^ 0xFF for b in bad[at : at + 4])
+        d = zstandard.ZstdDecompressor().decompressobj()
+        out: list[bytes] = []
+        try:
+            for i in range(0, len(bad), 256):
+                out.append(d.decompress(bytes(bad[i : i + 256])))
+        except zstandard.ZstdError:
+            intact = b"".join(out)
+            if raw.startswith(intact) and len(raw) // 4 < len(intact) < len(raw):
+                return bytes(bad), intact
+    raise AssertionError("no damage position that stops the decoder")
+
+
+def test_corruption_keeps_the_games_before_it(tmp_path: Path) -> None:
+    # the whole file is smaller than one read block: decompressing it in one call lost every game
+    raw = (DATA / "lichess_sample.pgn").read_bytes()
+    bad, intact = damaged_zst(raw)
+    path = tmp_path / "damaged.pgn.zst"
+    path.write_bytes(bad)
+    expected = list(read_games(io.BytesIO(intact), on_error="raise"))
+    assert len(expected) > 30
+    with pytest.warns(PgnInputWarning, match=r"damaged\.pgn\.zst: zstd error"):
+        games = list(read_games(path))
+    assert [(g.offset, g.moves, g.error) for g in games] == [
+        (g.offset, g.moves, g.error) for g in expected
+    ]
+    full = list(read_games(DATA / "lichess_sample.pgn"))
+    assert all(g.ok for g in games[:-1]) and [g.moves for g in games[:-1]] == [
+        g.moves for g in full[: len(games) - 1]
+    ]
+    last = games[-1]  # the game the damage cuts: flagged, unless it ended just before the damage
+    if last.ok:
+        assert last.moves == full[len(games) - 1].moves
+    else:
+        assert last.error is not None and last.error.code.startswith("eof_in_")
+        assert len(last.moves) < len(full[len(games) - 1].moves)
+    with pytest.raises(PgnInputError, match=r"damaged\.pgn\.zst"):
+        list(read_games(path, on_error="raise"))
+    # prep reads it the same way (smaller and larger read blocks)
+    for chunk_size in (1 << 16, 1 << 22):
+        again = list(read_games(path, on_error="ignore", chunk_size=chunk_size))
+        assert [g.moves for g in again] == [g.moves for g in games]

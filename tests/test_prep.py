@@ -3,6 +3,7 @@ deterministic split, resume after a crash (byte-identical output), reading with 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -417,3 +418,122 @@ def test_zst_name_without_zstd_data(tmp_path: Path) -> None:
     m = run_prep(tmp_path / "e", plain_name, "--tokenizer", "move")
     assert m["counts"]["kept"] == 100 and m["counts"]["input_errors"] == []
     assert m["inputs"][0]["compressed"] is True
+
+
+def damaged_zst(raw: bytes) -> tuple[bytes, bytes]:
+    """``raw`` zstd-compressed in one frame with 4 bytes flipped past its middle, where the damage
+    makes the decoder fail (not silently decode garbage), and the intact bytes before the damage
+    (what the decoder yields fed 256 bytes at a time, a prefix of ``raw``)."""
+    comp = zstandard.ZstdCompressor(level=19).compress(raw)
+    for pct in range(55, 95):
+        at = len(comp) * pct // 100
+        bad = bytearray(comp)
+        bad[at : at + 4] = bytes(b ^ 0xFF for b in bad[at : at + 4])
+        d = zstandard.ZstdDecompressor().decompressobj()
+        out: list[bytes] = []
+        try:
+            for i in range(0, len(bad), 256):
+                out.append(d.decompress(bytes(bad[i : i + 256])))
+        except zstandard.ZstdError:
+            intact = b"".join(out)
+            if raw.startswith(intact) and len(raw) // 4 < len(intact) < len(raw):
+                return bytes(bad), intact
+    raise AssertionError("no damage position that stops the decoder")
+
+
+def test_corrupted_zst_keeps_the_games_before_the_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = SAMPLE.read_bytes()
+    bad, intact = damaged_zst(raw)  # 4 bytes flipped past the middle; the file is one read block
+    damaged = tmp_path / "damaged.pgn.zst"
+    damaged.write_bytes(bad)
+    plain = tmp_path / "intact.pgn"
+    plain.write_bytes(intact)
+    args = ("--tokenizer", "move", "--val-fraction", "0")
+    m = run_prep(tmp_path / "d", damaged, *args, status=3)
+    err = capsys.readouterr().err
+    assert "damaged.pgn.zst: zstd error" in err and "exit status 3" in err
+    c = m["counts"]
+    assert len(c["input_errors"]) == 1 and "damaged.pgn.zst" in c["input_errors"][0]
+    ref = run_prep(tmp_path / "r", plain, *args)  # the intact bytes before the damage
+    assert c["kept"] == ref["counts"]["kept"] > 30
+    assert c["games"] == ref["counts"]["games"] and c["dropped"] == ref["counts"]["dropped"]
+    # the kept games are the complete games before the damage, whole; the cut one is not kept
+    games = list(read_games(io.BytesIO(intact), on_error="ignore"))
+    complete = {g.offset: g for g in games if g.ok}
+    cut = [g.offset for g in games if not g.ok]
+    tok = get_tokenizer("move")
+    kept = list(shard_games(tmp_path / "d", m, "train"))
+    assert len(kept) == c["kept"]
+    for tokens, meta in kept:
+        g = complete[int(meta["byte_offset"])]
+        assert tok.decode(tokens).moves == g.moves
+    assert not set(cut) & {int(meta["byte_offset"]) for _, meta in kept}
+    if cut:  # the game cut by the damage is counted as a parse error, not kept half
+        assert sum(n for k, n in c["parse_errors"].items() if k.startswith("eof_in_")) == 1
+
+
+def test_resume_of_a_finished_dataset_checks_options_and_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r1"
+    base = [str(SAMPLE), "--out", str(out), "--quiet"]
+    assert prep.main([*base, "--tokenizer", "char"]) == 0
+    before = tree_bytes(out)
+    capsys.readouterr()
+    rc = prep.main([*base, "--tokenizer", "move", "--max-elo", "1000", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "--resume refused" in err and str(out / "manifest.json") in err
+    assert "--tokenizer 'char' recorded, 'move' now" in err
+    assert "--max-elo -1 recorded, 1000 now" in err
+    other = tmp_path / "other.pgn"
+    other.write_bytes(SAMPLE.read_bytes())
+    rc = prep.main([str(other), "--out", str(out), "--quiet", "--tokenizer", "char", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "inputs:" in err and str(other) in err, err
+    assert tree_bytes(out) == before  # nothing touched
+    # the same arguments: complete, nothing to do (workers and chunking may differ)
+    rc = prep.main([*base, "--tokenizer", "char", "--resume", "--workers", "1"])
+    assert rc == 0 and "already complete" in capsys.readouterr().err
+    assert tree_bytes(out) == before
+
+
+def test_resume_of_an_interrupted_run_refuses_other_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    part = tmp_path / "part"
+    args = ["--tokenizer", "char", "--shard-tokens", "3000", "--chunk-mb", "0.06", "--quiet"]
+    cmd = [sys.executable, "-m", "chessformer", "prep", str(SAMPLE), "--out", str(part), *args]
+    r = subprocess.run(cmd, env={**os.environ, prep.CRASH_ENV: "6"}, capture_output=True)
+    assert r.returncode == 75, r.stderr.decode()
+    assert (part / "progress.json").exists() and not (part / "manifest.json").exists()
+    before = tree_bytes(part)
+    rc = prep.main([str(SAMPLE), "--out", str(part), *args, "--val-fraction", "0.5", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert str(part / "progress.json") in err and "--val-fraction 0.05 recorded, 0.5 now" in err
+    assert tree_bytes(part) == before
+    assert prep.main([str(SAMPLE), "--out", str(part), *args, "--resume"]) == 0
+    assert "resuming" in capsys.readouterr().err
+
+
+def test_formats_doc_examples_are_what_the_encoders_give() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "formats.md").read_text()
+    fools_mate = ["f2f3", "e7e5", "g2g4", "d8h4"]
+    char = get_tokenizer("char").encode(fools_mate)
+    assert f";1.f3 e5 2.g4 Qh4#\n{char.tolist()}" in doc
+    move = get_tokenizer("move").encode(fools_mate, result="0-1")
+    assert f"BOS f2f3 e7e5 g2g4 d8h4 0-1\n{move.tolist()}" in doc
+    fen = get_tokenizer("fen").encode(["e2e4", "e7e5", "g1f3"]).tolist()
+    assert len(fen) == 77 + 3 * 78
+    block = doc.split("w rnbqkbnr pppppppp ........", 1)[1].split("```", 1)[0]
+    numbers = [
+        int(t) for line in block.splitlines() if line and line[0].isdigit() for t in line.split()
+    ]
+    moves = [
+        int(line.split()[1]) for line in block.splitlines() if line[:4] in ("e2e4", "e7e5", "g1f3")
+    ]
+    assert [*numbers[:77], moves[0], *numbers[77:154], moves[1], *numbers[154:231], moves[2],
+            *numbers[231:]] == fen  # fmt: skip

@@ -228,6 +228,48 @@ def _input_record(path: str) -> dict[str, Any]:
     }
 
 
+# PrepConfig field -> the prep option that sets it (the others are the field name, dashed)
+OPTION_NAMES = {"time_classes": "--time-control", "drop_terminations": "--drop-termination"}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "''"
+    return repr(value)
+
+
+class ResumeRefused(Exception):
+    """``--resume`` into a dataset written with other options or inputs (exit status 2)."""
+
+
+def _differences(
+    old_config: Any, new_config: dict[str, Any], old_inputs: Any, new_inputs: list[dict[str, Any]]
+) -> list[str]:
+    """What differs between a recorded run and this one, one phrase per option or input."""
+    diffs: list[str] = []
+    if not isinstance(old_config, dict):
+        diffs.append("no options recorded")
+    else:
+        for key in [*new_config, *(k for k in old_config if k not in new_config)]:
+            old, new = old_config.get(key, "<absent>"), new_config.get(key, "<absent>")
+            if old != new:
+                option = OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
+                diffs.append(f"{option} {_show(old)} recorded, {_show(new)} now")
+    if not isinstance(old_inputs, list):
+        diffs.append("no inputs recorded")
+        return diffs
+    old_paths = [r.get("path") if isinstance(r, dict) else None for r in old_inputs]
+    new_paths = [r["path"] for r in new_inputs]
+    if old_paths != new_paths:
+        diffs.append(f"inputs: {old_paths} recorded, {new_paths} now")
+        return diffs
+    for old, new in zip(old_inputs, new_inputs, strict=True):
+        changed = [k for k in ("size", "mtime_ns", "sha256_1mib") if old.get(k) != new.get(k)]
+        if changed:
+            diffs.append(f"input {new['path']!r} changed since ({', '.join(changed)})")
+    return diffs
+
+
 # ---- the run -------------------------------------------------------------------------------
 
 
@@ -343,23 +385,43 @@ class Prep:
             if p.name not in {v["pending"] for v in splits.values()}:
                 p.unlink(missing_ok=True)
 
+    def check_unchanged(self, path: Path, config: Any, inputs: Any) -> None:
+        """`ResumeRefused` (naming what differs) unless ``config`` and ``inputs``, as recorded in
+        ``path`` (progress.json or manifest.json), are this run's options and inputs."""
+        fp = self._fingerprint()
+        diffs = _differences(config, fp["config"], inputs, fp["inputs"])
+        if diffs:
+            raise ResumeRefused(
+                f"{path} was written with other options or inputs ("
+                + "; ".join(diffs)
+                + "): rerun with the same arguments, use --force to overwrite, or choose a "
+                "fresh --out"
+            )
+
     def restore(self) -> bool:
         path = self.out / "progress.json"
         if not path.is_file():
             return False
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ResumeRefused(f"{path}: unreadable progress file ({e})") from None
         if (
-            record.get("format") != PROGRESS_FORMAT
+            not isinstance(record, dict)
+            or record.get("format") != PROGRESS_FORMAT
             or record.get("format_version") != PROGRESS_VERSION
         ):
-            raise SystemExit(f"prep: {path}: not a progress file this version understands")
-        fp = self._fingerprint()
-        if record["config"] != fp["config"] or record["inputs"] != fp["inputs"]:
-            raise SystemExit(
-                f"prep: {path} was written with other options or inputs; "
-                "rerun with the same arguments, or without --resume into a fresh --out"
+            raise ResumeRefused(
+                f"{path}: not a progress file this version understands (format "
+                f"{PROGRESS_FORMAT!r}, version {PROGRESS_VERSION})"
             )
+        self.check_unchanged(path, record.get("config"), record.get("inputs"))
         self.position = (int(record["next"]["input"]), int(record["next"]["offset"]))
+        if self.position[1] and self.inputs[self.position[0]] == "-":
+            raise ResumeRefused(
+                f"{path}: the run stopped inside stdin, which cannot be resumed mid-stream; "
+                "rerun without --resume (--force)"
+            )
         self.stopped = bool(record.get("stopped", False))
         self.pending_seq = int(record["pending_seq"])
         c = record["counters"]
@@ -628,7 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer prep",
         description="PGN(.zst) files to token shards filtered by rating (docs/formats.md).",
-        epilog="Exit status: 0 done; 1 no game kept; 2 bad arguments or an existing dataset; "
+        epilog="Exit status: 0 done; 1 no game kept; 2 bad arguments, an existing dataset, or "
+        "--resume with other options or inputs; "
         "3 done, but an input could not be read to the end (truncated or corrupted .zst, I/O "
         "error) -- its games up to the damage are kept, and the manifest lists the errors.",
     )
@@ -695,6 +758,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _finished(prep: Prep, out: Path) -> bool:
+    """Whether ``out`` holds a finished dataset (manifest.json) of this run's options and inputs;
+    `ResumeRefused` when its manifest records others (or cannot be read)."""
+    path = out / "manifest.json"
+    if not path.exists():
+        return False
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResumeRefused(f"{path}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "chessformer-dataset":
+        raise ResumeRefused(f"{path}: not a chessformer dataset manifest")
+    prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     bad = [t for t in args.time_control if t not in TIME_CLASSES]
@@ -747,13 +826,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    if args.resume and (out / "manifest.json").exists() and not (out / "progress.json").exists():
-        print(f"prep: {out} is already complete", file=sys.stderr)
-        return 0
-    if args.resume and prep.restore():
-        print(
-            f"prep: resuming at input {prep.position[0]} byte {prep.position[1]:,}", file=sys.stderr
-        )
+    try:
+        if args.resume and not (out / "progress.json").exists() and _finished(prep, out):
+            print(f"prep: {out} is already complete (same options and inputs)", file=sys.stderr)
+            return 0
+        if args.resume and prep.restore():
+            print(
+                f"prep: resuming at input {prep.position[0]} byte {prep.position[1]:,}",
+                file=sys.stderr,
+            )
+    except ResumeRefused as e:
+        print(f"prep: --resume refused: {e}", file=sys.stderr)
+        return 2
     counters = prep.run()
     print(summary(counters, time.monotonic() - t0), file=sys.stderr)
     if counters.kept == 0:
