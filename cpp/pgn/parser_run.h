@@ -605,11 +605,16 @@ class Run {
     }
     if (stop_) return true;
     if (where != Where::kTags) begin_game(line_off);
-    if (nul && std::memchr(p_, '\0', size_t(le - p_))) error(ErrorCode::kNulByte, line_off);
+    // Recorded after the line's first tag: an `[Event` tag may start a new game, whose NUL it is.
+    bool nul_error = nul && std::memchr(p_, '\0', size_t(le - p_));
     const char* q = p_;
     for (;;) {
       deliver_tag(t, offset(q));
       if (stop_) return true;
+      if (nul_error) {
+        error(ErrorCode::kNulByte, line_off);
+        nul_error = false;
+      }
       q = t.end;
       while (q < le && is_space(*q)) ++q;
       if (q == le || *q != '[') break;
@@ -1063,9 +1068,10 @@ class Run {
     for (;;) {
       while (q < e_ && kWordChar[uint8_t(*q)]) ++q;
       if (q < e_ || size_t(q - p_) > o_.max_token) break;
-      size_t scanned = size_t(q - p_);
-      if (!fill()) break;
+      const size_t scanned = size_t(q - p_);
+      const bool more = fill();  // may move the buffer (p_ follows, q must be recomputed)
       q = p_ + scanned;
+      if (!more) break;
     }
     std::string_view w(p_, size_t(q - p_));
     p_ = q;

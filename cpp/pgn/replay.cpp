@@ -247,7 +247,7 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
   if (s.pieces(us) & bb(to)) return ParseStatus::INVALID;
   const char* mid = t + 1;
   size_t m = n - 3;
-  m -= mid[m - 1] == 'x';  // (m == 0 reads the piece letter)
+  m -= m && mid[m - 1] == 'x';
   Bitboard mask = ~Bitboard(0);
   if (m) {
     size_t i = 0;

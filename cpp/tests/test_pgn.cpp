@@ -749,6 +749,21 @@ void test_pathological() {
     CHECK(p.games.size() == 1 && !p.games[0].info.ok());
   }
   {
+    g_context = "NUL on the Event line that starts the next game";  // found by the fuzzer
+    Parsed p = parse_str(std::string("[Event \"A\"]\n[Result \"1-0\"]\n[Event \"B") + '\0' +
+                         "\"]\n[Result \"0-1\"]\n\n1. d4 0-1\n");
+    CHECK(p.games.size() == 2 && p.games[0].codes() == (Codes{ErrorCode::kMissingResult}));
+    CHECK(p.games.size() == 2 && p.games[1].codes() == (Codes{ErrorCode::kNulByte}));
+  }
+  {
+    g_context = "NAG at the end of the stream, every read size";  // found by the fuzzer
+    const std::string s = "[Event \"A\"]\n\n1. e4 $12";
+    for (size_t chunk = 1; chunk <= s.size(); ++chunk) {
+      Parsed p = parse_str(s, chunk);
+      CHECK(p.games.size() == 1 && p.games[0].sans == (Sans{"e4"}));
+    }
+  }
+  {
     g_context = "many errors";
     std::string s = head + std::string(10000, ')') + " 1-0" + kNext;
     Parsed p = parse_str(s);
