@@ -50,6 +50,8 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
         {"data": [{"epoch": 0, "cursor": 9}]},
     )
     assert path.name == "ckpt-0000005" and (tmp_path / "latest").is_file()
+    modes = {p.name: p.stat().st_mode & 0o777 for p in path.iterdir()}
+    assert len(set(modes.values())) == 1, modes  # the weights as readable as the other files
     ck = load_checkpoint(tmp_path)
     assert ck.step == 5 and ck.state["data"] == [{"epoch": 0, "cursor": 9}]
     assert ck.model_config == model.config and ck.tokenizer == TOK

@@ -159,3 +159,16 @@ def test_stdout_output(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     games = list(read_games(io.BytesIO(captured.out.encode())))
     assert len(games) == 2 and "wrote 2 games" in captured.err
+
+
+def test_no_qualifying_game_is_exit_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prose = tmp_path / "prose.pgn"
+    prose.write_text("This is not a PGN file.\nJust two lines of prose.\n")
+    out = tmp_path / "none.pgn"
+    assert main([str(prose), "--out", str(out)]) == 1
+    assert "no input game qualified" in capsys.readouterr().err
+    assert out.read_bytes() == b""
+    assert main([str(SMALL), "--out", str(out), "--min-plies", "1000"]) == 1
+    assert "at least 1000 plies" in capsys.readouterr().err

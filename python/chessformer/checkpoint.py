@@ -136,6 +136,9 @@ def save_checkpoint(
     tmp = run_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     save_file(model_state(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp / "model.safetensors", 0o666 & ~umask)  # safetensors writes 0600; match the rest
     _fsync_path(tmp / "model.safetensors")
     _write_json(
         tmp / "config.json",

@@ -208,7 +208,8 @@ def rewrite(
 PROG = "chessformer lichess-sample"
 EPILOG = """exit status: 0 done; 2 bad arguments (nothing written); 3 some input was damaged
 (truncated or corrupt .zst, read error): the games before the damage were written and the other
-inputs read; 1 the output could not be written (nothing left behind); 141 stdout closed early
+inputs read; 1 the output could not be written (nothing left behind), or no input game qualified
+(complete, standard chess, at least --min-plies plies: the output is empty); 141 stdout closed early
 (e.g. `| head`). A file --out is written to a temporary file in its directory and renamed at the
 end, so it is either complete or untouched."""
 
@@ -327,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    if n == 0 and args.max_games != 0:
+        print(
+            f"{PROG}: no input game qualified (complete, standard chess, at least "
+            f"{args.min_plies} plies)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
