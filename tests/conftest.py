@@ -24,6 +24,7 @@ from pathlib import Path
 
 import chess
 import pytest
+import zstandard
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -197,3 +198,24 @@ def save_tiny_model(run: Path, tokenizer: str = "move", *, block_size: int = 256
                     n_head=2, n_embd=32)  # fmt: skip
     save_checkpoint(run, 1, GPT(cfg), {}, tok.info())
     return run
+
+
+def damaged_zst(raw: bytes) -> tuple[bytes, bytes]:
+    """``raw`` zstd-compressed in one frame with 4 bytes flipped past its middle, where the damage
+    makes the decoder fail (not silently decode garbage), and the intact bytes before the damage
+    (what the decoder yields fed 256 bytes at a time, a prefix of ``raw``)."""
+    comp = zstandard.ZstdCompressor(level=19).compress(raw)
+    for pct in range(55, 95):
+        at = len(comp) * pct // 100
+        bad = bytearray(comp)
+        bad[at : at + 4] = bytes(b ^ 0xFF for b in bad[at : at + 4])
+        d = zstandard.ZstdDecompressor().decompressobj()
+        out: list[bytes] = []
+        try:
+            for i in range(0, len(bad), 256):
+                out.append(d.decompress(bytes(bad[i : i + 256])))
+        except zstandard.ZstdError:
+            intact = b"".join(out)
+            if raw.startswith(intact) and len(raw) // 4 < len(intact) < len(raw):
+                return bytes(bad), intact
+    raise AssertionError("no damage position that stops the decoder")

@@ -13,6 +13,7 @@ import chess
 import chess.pgn
 import pytest
 import zstandard
+from conftest import damaged_zst
 
 from chessformer import _core
 from chessformer.pgn import (
@@ -314,27 +315,6 @@ def test_corrupted_zst(tmp_path: Path) -> None:
     path.write_bytes(bytes(one))
     with pytest.warns(PgnInputWarning, match="bad.pgn.zst"):
         list(read_games(path))
-
-
-def damaged_zst(raw: bytes) -> tuple[bytes, bytes]:
-    """``raw`` zstd-compressed in one frame with 4 bytes flipped past its middle, where the damage
-    makes the decoder fail (not silently decode garbage), and the intact bytes before the damage
-    (what the decoder yields fed 256 bytes at a time, a prefix of ``raw``)."""
-    comp = zstandard.ZstdCompressor(level=19).compress(raw)
-    for pct in range(55, 95):
-        at = len(comp) * pct // 100
-        bad = bytearray(comp)
-        bad[at : at + 4] = bytes(b ^ 0xFF for b in bad[at : at + 4])
-        d = zstandard.ZstdDecompressor().decompressobj()
-        out: list[bytes] = []
-        try:
-            for i in range(0, len(bad), 256):
-                out.append(d.decompress(bytes(bad[i : i + 256])))
-        except zstandard.ZstdError:
-            intact = b"".join(out)
-            if raw.startswith(intact) and len(raw) // 4 < len(intact) < len(raw):
-                return bytes(bad), intact
-    raise AssertionError("no damage position that stops the decoder")
 
 
 def test_corruption_keeps_the_games_before_it(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zstandard
+from conftest import damaged_zst
 
 from chessformer import prep
 from chessformer.pgn import read_games
@@ -418,27 +419,6 @@ def test_zst_name_without_zstd_data(tmp_path: Path) -> None:
     m = run_prep(tmp_path / "e", plain_name, "--tokenizer", "move")
     assert m["counts"]["kept"] == 100 and m["counts"]["input_errors"] == []
     assert m["inputs"][0]["compressed"] is True
-
-
-def damaged_zst(raw: bytes) -> tuple[bytes, bytes]:
-    """``raw`` zstd-compressed in one frame with 4 bytes flipped past its middle, where the damage
-    makes the decoder fail (not silently decode garbage), and the intact bytes before the damage
-    (what the decoder yields fed 256 bytes at a time, a prefix of ``raw``)."""
-    comp = zstandard.ZstdCompressor(level=19).compress(raw)
-    for pct in range(55, 95):
-        at = len(comp) * pct // 100
-        bad = bytearray(comp)
-        bad[at : at + 4] = bytes(b ^ 0xFF for b in bad[at : at + 4])
-        d = zstandard.ZstdDecompressor().decompressobj()
-        out: list[bytes] = []
-        try:
-            for i in range(0, len(bad), 256):
-                out.append(d.decompress(bytes(bad[i : i + 256])))
-        except zstandard.ZstdError:
-            intact = b"".join(out)
-            if raw.startswith(intact) and len(raw) // 4 < len(intact) < len(raw):
-                return bytes(bad), intact
-    raise AssertionError("no damage position that stops the decoder")
 
 
 def test_corrupted_zst_keeps_the_games_before_the_damage(
