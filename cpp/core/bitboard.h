@@ -95,21 +95,18 @@ inline Bitboard bishop_attacks(int s, Bitboard occupied) {
 // a quarter of the memory (the rook table is 200 KB instead of 800 KB) for a PDEP per lookup.
 // Code that looks up scattered squares between other memory-heavy work (the PGN replay) misses
 // the cache less with them; move generation, whose lookups stay hot, is faster with the others.
-inline Bitboard packed_rook_attacks(int s, Bitboard occupied) {
+inline Bitboard packed_attacks(const Magic& m, Bitboard occupied) {
 #if CHESSFORMER_USE_PEXT
-  const Magic& m = tables::rook_magics[s];
   return _pdep_u64(m.packed[m.index(occupied)], m.rays);
 #else
-  return rook_attacks(s, occupied);
+  return m.attacks[m.index(occupied)];
 #endif
 }
+inline Bitboard packed_rook_attacks(int s, Bitboard occupied) {
+  return packed_attacks(tables::rook_magics[s], occupied);
+}
 inline Bitboard packed_bishop_attacks(int s, Bitboard occupied) {
-#if CHESSFORMER_USE_PEXT
-  const Magic& m = tables::bishop_magics[s];
-  return _pdep_u64(m.packed[m.index(occupied)], m.rays);
-#else
-  return bishop_attacks(s, occupied);
-#endif
+  return packed_attacks(tables::bishop_magics[s], occupied);
 }
 inline Bitboard queen_attacks(int s, Bitboard occupied) {
   return rook_attacks(s, occupied) | bishop_attacks(s, occupied);
