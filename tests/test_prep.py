@@ -15,7 +15,7 @@ import pytest
 import zstandard
 from conftest import damaged_zst
 
-from chessformer import prep
+from chessformer import _core, prep
 from chessformer.pgn import read_games
 from chessformer.tokenizers import get_tokenizer
 
@@ -195,8 +195,6 @@ def test_filters(tmp_path: Path) -> None:
 
 
 def test_time_classes() -> None:
-    from chessformer import _core
-
     tcs = {
         "15+0": "ultrabullet",
         "29+0": "ultrabullet",
@@ -248,6 +246,61 @@ def test_split_is_deterministic(tmp_path: Path) -> None:
     assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
     hashes = [int(meta["game_hash"]) for _, meta in shard_games(tmp_path / "a", a, "val")]
     assert all((h >> 11) / 2**53 < 0.2 for h in hashes) and len(hashes) > 5
+
+
+def _hashes(*pgns: str) -> list[int]:
+    out = _core.prep_chunk("".join(pgns).encode(), False, 0, "move", val_fraction=0.0)
+    assert out["stats"]["kept"] == len(pgns)
+    return [int(h) for h in out["train"]["game_hash"]]
+
+
+def test_game_hash_depends_on_every_tag_byte_and_move() -> None:
+    base = _pgn({"Site": "x"})
+    # equal games hash equal; tag order, one byte anywhere, a shifted name/value boundary, a move:
+    # each gives another hash
+    variants = [
+        base,
+        _pgn({"Site": "y"}),
+        _pgn({"Sitf": "x"}),
+        _pgn({"Sit": "ex"}),
+        _pgn({"Site": "x"}, moves="1. e4 e5 2. Nf3 Nf6"),
+        _pgn({"Site": "x"}, moves="1. e4 e5 2. Nf3"),
+        _pgn({"Site": "x"}, result="0-1"),
+    ]
+    h = _hashes(base, *variants)
+    assert h[0] == h[1]
+    assert len(set(h[1:])) == len(variants)
+    # values of every length to 40 bytes (each read path of the fold), then each byte of a 40-byte
+    # value changed in turn: all distinct
+    values = ["a" * n for n in range(41)]
+    values += ["a" * i + "b" + "a" * (39 - i) for i in range(40)]
+    h = _hashes(*(_pgn({"Site": v}) for v in values))
+    assert len(set(h)) == len(values)
+
+
+def test_game_hash_spreads_games_over_the_split() -> None:
+    pgn = "".join(_pgn({"Site": f"https://lichess.org/{i:08d}"}) for i in range(4000))
+    out = _core.prep_chunk(pgn.encode(), False, 0, "move", val_fraction=0.25)
+    val = len(out["val"]["game_hash"])
+    assert len(out["train"]["game_hash"]) + val == 4000
+    assert 0.22 < val / 4000 < 0.28  # 4000 draws at p = 0.25: sd 0.007
+
+
+def test_resume_refuses_a_dataset_of_another_split_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d"
+    base = [str(SAMPLE), "--out", str(out), "--quiet", "--tokenizer", "move"]
+    assert prep.main(base) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["split"]["hash_version"] == prep.SPLIT_HASH_VERSION == 2
+    del manifest["filters"]["split_hash"]  # as written by a chessformer before version 2
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert prep.main([*base, "--resume"]) == 2
+    assert "split hash version '<absent>' recorded, 2 now" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="split_hash 1"):
+        prep.PrepConfig(split_hash=1)
 
 
 def test_resume_after_crash(tmp_path: Path) -> None:

@@ -22,17 +22,47 @@ namespace {
 
 constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL, kFnvPrime = 0x100000001b3ULL;
 
-inline uint64_t fnv(uint64_t h, std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size();
-  for (; n >= 4; n -= 4, p += 4) {
-    h = (h ^ p[0]) * kFnvPrime;
-    h = (h ^ p[1]) * kFnvPrime;
-    h = (h ^ p[2]) * kFnvPrime;
-    h = (h ^ p[3]) * kFnvPrime;
+// The game hash (the train/val split, docs/formats.md), version 2: each tag name and value is folded
+// in 16 bytes at a time, one 64x64->128-bit multiply (low half XOR high half) per block. A field of
+// up to 16 bytes (nearly every tag) takes one multiply: it is read as two words that overlap when
+// it is shorter and together cover every byte, and its length is folded in with them, so no two
+// different fields give the same pair and ("ab", "c") differs from ("a", "bc"). Version 1, an FNV-1a
+// over every tag byte, was a chain of one multiply per byte and cost about 2% of prep's time on
+// Lichess exports (17 tags a game). The moves are folded in by FNV (san()), then mix64.
+constexpr uint64_t kFoldA = 0xa0761d6478bd642fULL, kFoldB = 0xe7037ed1a0b428dbULL;
+inline uint64_t fold(uint64_t a, uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return uint64_t(r) ^ uint64_t(r >> 64);
+}
+inline uint64_t load64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint64_t load32(const unsigned char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t hash_field(uint64_t h, std::string_view field) {
+  const auto* p = reinterpret_cast<const unsigned char*>(field.data());
+  const size_t size = field.size();
+  size_t n = size;
+  uint64_t a = 0, b = 0;
+  if (n > 16) {
+    for (; n > 16; n -= 16, p += 16) h = fold(load64(p) ^ kFoldA ^ h, load64(p + 8) ^ kFoldB);
+    a = load64(p + n - 16);  // the last 16 bytes (overlapping the previous block)
+    b = load64(p + n - 8);
+  } else if (n >= 8) {
+    a = load64(p);
+    b = load64(p + n - 8);
+  } else if (n >= 4) {
+    a = load32(p);
+    b = load32(p + n - 4);
+  } else if (n > 0) {
+    a = uint64_t(p[0]) << 16 | uint64_t(p[n >> 1]) << 8 | p[n - 1];
   }
-  for (; n; --n) h = (h ^ *p++) * kFnvPrime;
-  return (h ^ 0xff) * kFnvPrime;  // field separator, so ("ab","c") and ("a","bc") differ
+  return fold(a ^ kFoldA ^ h, b ^ kFoldB ^ size);
 }
 
 inline uint64_t mix64(uint64_t z) {
@@ -501,7 +531,7 @@ void ReplayVisitor::begin_game(uint64_t offset) {
 }
 
 void ReplayVisitor::tag(std::string_view name, std::string_view value) {
-  hash_ = fnv(fnv(hash_, name), value);
+  hash_ = hash_field(hash_field(hash_, name), value);
   if (options_.keep_tags) all_tags_.emplace_back(name, value);
   switch (name.size()) {
     case 3:

@@ -58,6 +58,7 @@ META_COLUMNS: dict[str, str] = {
     "byte_offset": "int64",
     "game_hash": "uint64",
 }
+SPLIT_HASH_VERSION = 2  # the game hash of _core.prep_chunk (cpp/pgn/replay.cpp)
 CRASH_ENV = "CHESSFORMER_PREP_CRASH_AFTER_SHARDS"  # test hook: exit hard after N shard renames
 
 Columns = dict[str, npt.NDArray[Any]]
@@ -80,6 +81,16 @@ class PrepConfig:
     max_games: int = -1
     val_fraction: float = 0.05
     shard_tokens: int = 100_000_000
+    # the game hash that assigns the train/val split (docs/formats.md); not an option, recorded so
+    # that --resume refuses a dataset begun by a chessformer that hashed games differently
+    split_hash: int = SPLIT_HASH_VERSION
+
+    def __post_init__(self) -> None:
+        if self.split_hash != SPLIT_HASH_VERSION:
+            raise ValueError(
+                f"split_hash {self.split_hash}: this chessformer hashes games with version "
+                f"{SPLIT_HASH_VERSION} only"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -229,7 +240,11 @@ def _input_record(path: str) -> dict[str, Any]:
 
 
 # PrepConfig field -> the prep option that sets it (the others are the field name, dashed)
-OPTION_NAMES = {"time_classes": "--time-control", "drop_terminations": "--drop-termination"}
+OPTION_NAMES = {
+    "time_classes": "--time-control",
+    "drop_terminations": "--drop-termination",
+    "split_hash": "the split hash version",
+}
 
 
 def _show(value: Any) -> str:
@@ -562,9 +577,10 @@ class Prep:
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
                 "method": "game_hash",
+                "hash_version": self.config.split_hash,
                 "val_fraction": self.config.val_fraction,
-                "hash": "FNV-1a 64 over tag names/values and move codes, splitmix64 finish; "
-                "val when (hash >> 11) / 2**53 < val_fraction",
+                "hash": "tag names/values folded 16 bytes per 64x64->128-bit multiply, move codes "
+                "by FNV-1a 64, splitmix64 finish; val when (hash >> 11) / 2**53 < val_fraction",
             },
             "filters": self.config.to_json(),
             "counts": {
