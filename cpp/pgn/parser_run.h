@@ -207,11 +207,13 @@ constexpr std::array<bool, 256> make_san_lead() {
 }
 constexpr std::array<bool, 256> kSanLead = make_san_lead();
 
-// Bytes a move token ends with on the fast path: a rank digit or a check mark.
+// Bytes a move token ends with on the fast path: a rank digit, a check mark, the O of castling or
+// a promotion piece (token_general would only hand such a token on to san() unchanged).
 constexpr std::array<bool, 256> make_move_end() {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c) t[c] = true;
   t['+'] = t['#'] = true;
+  t['O'] = t['Q'] = t['R'] = t['B'] = t['N'] = true;
   return t;
 }
 constexpr std::array<bool, 256> kMoveEnd = make_move_end();
