@@ -332,7 +332,7 @@ constexpr uint16_t saturating_inc(uint16_t v) { return v == UINT16_MAX ? v : uin
 // side to move is then in check, found from the move alone: the side that just moved was not in
 // check, so only the moved piece (direct) or a slider behind its origin (discovered) can give it.
 template <Color Us>
-inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
+CHESSFORMER_INLINE bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
   constexpr Color Them = ~Us;
   constexpr int Up = Us == WHITE ? 8 : -8;
   const int from = m.from(), to = m.to();
@@ -400,7 +400,7 @@ inline bool play_impl(BoardState& n, const CastlingInfo& ci, Move m) {
 
 // `s` becomes the position after its legal move m (make_move in place, without the key). Returns
 // whether the side to move is then in check.
-inline bool play(BoardState& s, const CastlingInfo& ci, Move m) {
+CHESSFORMER_INLINE bool play(BoardState& s, const CastlingInfo& ci, Move m) {
   if (m.kind() == Move::CASTLING) return play_castling(s, ci, m);
   return s.side == WHITE ? play_impl<WHITE>(s, ci, m) : play_impl<BLACK>(s, ci, m);
 }
