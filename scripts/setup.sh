@@ -28,22 +28,27 @@ find_clang() {
   done
   return 1
 }
+# clang is optional: asked of apt only where that needs no password (root, or sudo -n works)
 want_clang=0
 if [ "${CHESSFORMER_CLANG:-1}" != 0 ] && [ -z "${CXX:-}" ] && ! find_clang >/dev/null \
-  && command -v apt-get >/dev/null 2>&1; then
+  && command -v apt-get >/dev/null 2>&1 \
+  && { [ "$(id -u)" -eq 0 ] || sudo -n true >/dev/null 2>&1; }; then
   want_clang=1
 fi
-if [ ${#need_apt[@]} -gt 0 ] || [ $want_clang = 1 ]; then
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-fi
+apt=("${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+updated=0
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  "${apt[@]}" update -qq
+  updated=1
+  "${apt[@]}" install -y -qq "${need_apt[@]}" >/dev/null
 fi
 if [ $want_clang = 1 ]; then
   echo "setup: apt-get install clang-19 (optional: a faster build of the C++ core)" >&2
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-19 >/dev/null 2>&1 \
-    || echo "setup: clang-19 is not available here; building with the default compiler" >&2
+  if ! { { [ $updated = 1 ] || "${apt[@]}" update -qq >/dev/null 2>&1; } \
+    && "${apt[@]}" install -y -qq clang-19 >/dev/null 2>&1; }; then
+    echo "setup: clang-19 is not available here; building with the default compiler" >&2
+  fi
 fi
 if [ "${CHESSFORMER_CLANG:-1}" != 0 ] && [ -z "${CXX:-}" ] && clang=$(find_clang); then
   export CXX=$clang
