@@ -184,6 +184,60 @@ constexpr Lanes64 lanes64(const uint8_t (&t)[16]) {
 }
 constexpr Lanes64 kNameHi64 = lanes64(kNameHi), kNameLo64 = lanes64(kNameLo);
 
+#if defined(__AVX2__)
+// 64 bytes in registers, asked bit masks of them (bit i = byte i): one AVX-512 register and
+// compares straight into masks where the build has AVX-512BW, else two AVX2 halves.
+class Bytes64 {
+ public:
+  explicit Bytes64(const char* p) {
+#if defined(__AVX512BW__)
+    x_ = _mm512_loadu_si512(p);
+#else
+    a_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    b_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+#endif
+  }
+  uint64_t eq(char c) const {
+#if defined(__AVX512BW__)
+    return _mm512_cmpeq_epi8_mask(x_, _mm512_set1_epi8(c));
+#else
+    const __m256i v = _mm256_set1_epi8(c);
+    return join(_mm256_cmpeq_epi8(a_, v), _mm256_cmpeq_epi8(b_, v));
+#endif
+  }
+  // kNameStop bytes and the newline, by nibble lookups (as word_end)
+  uint64_t name_stops() const {
+#if defined(__AVX512BW__)
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    const __m512i lo = _mm512_shuffle_epi8(_mm512_load_si512(kNameLo64.b), _mm512_and_si512(x_, nib));
+    const __m512i hi =
+        _mm512_shuffle_epi8(_mm512_load_si512(kNameHi64.b), _mm512_and_si512(_mm512_srli_epi16(x_, 4), nib));
+    return _mm512_test_epi8_mask(lo, hi);
+#else
+    const __m256i lo_tab = _mm256_load_si256(reinterpret_cast<const __m256i*>(kNameLo64.b));
+    const __m256i hi_tab = _mm256_load_si256(reinterpret_cast<const __m256i*>(kNameHi64.b));
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    auto none = [&](__m256i x) {  // 0xFF where the byte is not a stop
+      const __m256i lo = _mm256_shuffle_epi8(lo_tab, _mm256_and_si256(x, nib));
+      const __m256i hi = _mm256_shuffle_epi8(hi_tab, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+      return _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+    };
+    return ~join(none(a_), none(b_));
+#endif
+  }
+
+ private:
+#if defined(__AVX512BW__)
+  __m512i x_;
+#else
+  static uint64_t join(__m256i lo, __m256i hi) {
+    return uint64_t(uint32_t(_mm256_movemask_epi8(lo))) | uint64_t(uint32_t(_mm256_movemask_epi8(hi))) << 32;
+  }
+  __m256i a_, b_;
+#endif
+};
+#endif
+
 #if defined(__SSE2__)
 // Bit i set when q[i] == c, for the 32 bytes at q.
 inline unsigned bytes_equal_32(const char* q, char c) {
@@ -500,65 +554,20 @@ class Run {
   // backslash or NUL on the line and the line end already in the buffer. Sets t and nl exactly as
   // the general path (find the line end, parse_tag) would; false: take the general path.
   bool quick_tag(Tag& t, const char*& nl) {
-#if defined(__AVX512BW__)
-    // As the AVX2 version below, with one 64-byte register and compares straight into bit masks.
+#if defined(__AVX2__)
     if (e_ - p_ < 64) return false;
-    const __m512i x = _mm512_loadu_si512(p_);
-    auto eq = [&](char c) { return uint64_t(_mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8(c))); };
-    const uint64_t newlines = eq('\n');
+    const Bytes64 x(p_);
+    const uint64_t newlines = x.eq('\n');
     if (!newlines) return false;
     const unsigned k = unsigned(__builtin_ctzll(newlines));  // p_[0] is `[`, so k >= 1
     const uint64_t line = (uint64_t(1) << k) - 1;
-    if ((eq('\0') | eq('\\')) & line) return false;
-    const __m512i nib = _mm512_set1_epi8(0x0F);
-    const __m512i hi_tab = _mm512_load_si512(kNameHi64.b);
-    const __m512i lo_tab = _mm512_load_si512(kNameLo64.b);
-    const __m512i lo = _mm512_shuffle_epi8(lo_tab, _mm512_and_si512(x, nib));
-    const __m512i hi = _mm512_shuffle_epi8(hi_tab, _mm512_and_si512(_mm512_srli_epi16(x, 4), nib));
-    const uint64_t name_stops = uint64_t(_mm512_test_epi8_mask(lo, hi)) & ~uint64_t(1);
-    const unsigned s = unsigned(__builtin_ctzll(name_stops));  // <= k: the newline is a stop
-    if (s < 2 || s + 1 >= k || p_[s] != ' ' || p_[s + 1] != '"') return false;
-    const uint64_t closing = eq('"') & line & ~((uint64_t(2) << (s + 1)) - 1);
-    if (!closing) return false;
-    const unsigned q = unsigned(__builtin_ctzll(closing));
-    if (p_[q + 1] != ']' || !(k == q + 2 || (k == q + 3 && p_[q + 2] == '\r'))) return false;
-    t.name = std::string_view(p_ + 1, s - 1);
-    t.value = std::string_view(p_ + s + 2, q - s - 2);
-    t.end = p_ + q + 2;
-    t.recovered = false;
-    nl = p_ + k;
-    return true;
-#elif defined(__AVX2__)
-    if (e_ - p_ < 64) return false;
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_));
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p_ + 32));
-    auto eq = [&](char c) {
-      const __m256i v = _mm256_set1_epi8(c);
-      return uint64_t(uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, v)))) |
-             uint64_t(uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, v)))) << 32;
-    };
-    const uint64_t newlines = eq('\n');
-    if (!newlines) return false;
-    const unsigned k = unsigned(__builtin_ctzll(newlines));  // p_[0] is `[`, so k >= 1
-    const uint64_t line = (uint64_t(1) << k) - 1;
-    if ((eq('\0') | eq('\\')) & line) return false;
+    if ((x.eq('\0') | x.eq('\\')) & line) return false;
     // The name runs from p_[1] to the first name stop (or the newline at k); then one space and the
-    // opening quote. Name stops by nibble lookups, as word_end.
-    const __m256i hi_tab =
-        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kNameHi)));
-    const __m256i lo_tab =
-        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kNameLo)));
-    const __m256i nib = _mm256_set1_epi8(0x0F);
-    auto stops = [&](__m256i x) {
-      const __m256i lo = _mm256_shuffle_epi8(lo_tab, _mm256_and_si256(x, nib));
-      const __m256i hi = _mm256_shuffle_epi8(hi_tab, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
-      return ~uint32_t(
-          _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256())));
-    };
-    const uint64_t name_stops = (uint64_t(stops(a)) | uint64_t(stops(b)) << 32) & ~uint64_t(1);
+    // opening quote.
+    const uint64_t name_stops = x.name_stops() & ~uint64_t(1);
     const unsigned s = unsigned(__builtin_ctzll(name_stops));  // <= k: the newline is a stop
     if (s < 2 || s + 1 >= k || p_[s] != ' ' || p_[s + 1] != '"') return false;
-    const uint64_t closing = eq('"') & line & ~((uint64_t(2) << (s + 1)) - 1);
+    const uint64_t closing = x.eq('"') & line & ~((uint64_t(2) << (s + 1)) - 1);
     if (!closing) return false;
     const unsigned q = unsigned(__builtin_ctzll(closing));
     if (p_[q + 1] != ']' || !(k == q + 2 || (k == q + 3 && p_[q + 2] == '\r'))) return false;
