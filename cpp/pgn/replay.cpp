@@ -2,6 +2,7 @@
 #include "pgn/replay.h"
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -34,14 +35,17 @@ inline uint64_t fold(uint64_t a, uint64_t b) {
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
   return uint64_t(r) ^ uint64_t(r >> 64);
 }
+// Little-endian loads on every host, so a game hashes the same everywhere.
 inline uint64_t load64(const unsigned char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
   return v;
 }
 inline uint64_t load32(const unsigned char* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
   return v;
 }
 inline uint64_t hash_field(uint64_t h, std::string_view field) {
