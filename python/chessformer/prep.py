@@ -654,24 +654,23 @@ def _int_at_least(lo: int) -> Callable[[str], int]:
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
+def _float_where(ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """An argparse ``type=``: a number for which ``ok`` holds (``rule`` says which)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # (NaN fails too)
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
-    return value
+_positive_float = _float_where(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_fraction = _float_where(lambda v: 0.0 <= v <= 1.0, "in [0, 1]")  # (NaN fails too)
 
 
 def _check_paths(inputs: list[str], out: Path) -> str | None:
