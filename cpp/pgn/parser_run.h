@@ -728,6 +728,17 @@ class Run {
       } else if (cls == kPercent && col0_) {
         skip_line();
       } else if (cls == kLBracket) {
+        // An ordinary tag line (quick_tag) as tag_line(kTags) would take it, without the general
+        // path's bookkeeping: 17 of them open every Lichess game.
+        Tag t;
+        const char* nl;
+        if (quick_tag(t, nl)) {
+          deliver_tag(t, offset(p_));
+          if (stop_) continue;
+          p_ = nl + 1;
+          line_start_ = col0_ = true;
+          continue;
+        }
         tag_line(Where::kTags);
       } else if (cls == kNul) {
         error(ErrorCode::kNulByte, offset(p_));
