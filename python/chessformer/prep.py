@@ -257,6 +257,14 @@ class ResumeRefused(Exception):
     """``--resume`` into a dataset written with other options or inputs (exit status 2)."""
 
 
+def _read_record(path: Path, what: str) -> Any:
+    """A JSON record of a run (progress.json, manifest.json); `ResumeRefused` if unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResumeRefused(f"{path}: unreadable {what} ({e})") from None
+
+
 def _differences(
     old_config: Any, new_config: dict[str, Any], old_inputs: Any, new_inputs: list[dict[str, Any]]
 ) -> list[str]:
@@ -417,10 +425,7 @@ class Prep:
         path = self.out / "progress.json"
         if not path.is_file():
             return False
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ResumeRefused(f"{path}: unreadable progress file ({e})") from None
+        record = _read_record(path, "progress file")
         if (
             not isinstance(record, dict)
             or record.get("format") != PROGRESS_FORMAT
@@ -779,10 +784,7 @@ def _finished(prep: Prep, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.exists():
         return False
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResumeRefused(f"{path}: unreadable manifest ({e})") from None
+    manifest = _read_record(path, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != "chessformer-dataset":
         raise ResumeRefused(f"{path}: not a chessformer dataset manifest")
     prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
