@@ -311,6 +311,21 @@ def test_resume_refuses_a_dataset_of_another_split_hash(
         prep.PrepConfig(split_hash=1)
 
 
+def test_resume_refuses_unreadable_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "d"
+    base = [str(SAMPLE), "--out", str(out), "--quiet", "--tokenizer", "move"]
+    assert prep.main(base) == 0
+    (out / "manifest.json").write_text("{not json")
+    capsys.readouterr()
+    assert prep.main([*base, "--resume"]) == 2
+    assert f"{out / 'manifest.json'}: unreadable manifest" in capsys.readouterr().err
+    (out / "progress.json").write_bytes(b"\xff\xfe")
+    assert prep.main([*base, "--resume"]) == 2
+    assert f"{out / 'progress.json'}: unreadable progress file" in capsys.readouterr().err
+
+
 def test_resume_after_crash(tmp_path: Path) -> None:
     zpath = tmp_path / "in.pgn.zst"
     raw = SAMPLE.read_bytes()
