@@ -294,17 +294,23 @@ def test_game_hash_spreads_games_over_the_split() -> None:
     assert 0.22 < val / 4000 < 0.28  # 4000 draws at p = 0.25: sd 0.007
 
 
-def test_resume_refuses_a_dataset_of_another_split_hash(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _finished_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, list]:
+    """A finished `move` dataset of SAMPLE: its folder and the arguments that made it."""
     out = tmp_path / "d"
     base = [str(SAMPLE), "--out", str(out), "--quiet", "--tokenizer", "move"]
     assert prep.main(base) == 0
+    capsys.readouterr()
+    return out, base
+
+
+def test_resume_refuses_a_dataset_of_another_split_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, base = _finished_dataset(tmp_path, capsys)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["split"]["hash_version"] == prep.SPLIT_HASH_VERSION == 2
     del manifest["filters"]["split_hash"]  # as written by a chessformer before version 2
     (out / "manifest.json").write_text(json.dumps(manifest))
-    capsys.readouterr()
     assert prep.main([*base, "--resume"]) == 2
     assert "split hash version '<absent>' recorded, 2 now" in capsys.readouterr().err
     with pytest.raises(ValueError, match="split_hash 1"):
@@ -314,11 +320,8 @@ def test_resume_refuses_a_dataset_of_another_split_hash(
 def test_resume_refuses_unreadable_records(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "d"
-    base = [str(SAMPLE), "--out", str(out), "--quiet", "--tokenizer", "move"]
-    assert prep.main(base) == 0
+    out, base = _finished_dataset(tmp_path, capsys)
     (out / "manifest.json").write_text("{not json")
-    capsys.readouterr()
     assert prep.main([*base, "--resume"]) == 2
     assert f"{out / 'manifest.json'}: unreadable manifest" in capsys.readouterr().err
     (out / "progress.json").write_bytes(b"\xff\xfe")
