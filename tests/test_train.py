@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -171,9 +172,14 @@ def _ddp_worker(rank: int, init_file: str, out: str) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     raw = GPT(CONFIGS["tiny"].with_(block_size=32))
-    _step_once(DistributedDataParallel(raw), raw, rank)
+    ddp = DistributedDataParallel(raw)
+    _step_once(ddp, raw, rank)
     if rank == 0:
         torch.save(raw.state_dict(), out)
+    # free the DDP wrapper (its reducer holds the process group) before the group is destroyed:
+    # a gloo worker thread that outlives the interpreter aborts the process at exit
+    del ddp
+    gc.collect()
     dist.destroy_process_group()
 
 

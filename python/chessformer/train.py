@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -424,11 +425,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    owns_group = not (dist.is_available() and dist.is_initialized())
     try:
         return _train(args)
     except (ConfigError, DatasetFormatError, CheckpointError) as e:
         print(f"chessformer train: {e}", file=sys.stderr)
         return 2
+    finally:
+        if owns_group and dist.is_available() and dist.is_initialized():
+            _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Destroy the process group this run made, once nothing holds it any more.
+
+    The DDP wrapper's reducer keeps a reference to the group; if it is still alive (reference
+    cycles free it only at a later collection) when the interpreter shuts down, gloo's worker
+    threads run into a finalizing interpreter and the rank dies with SIGABRT ("terminate called
+    without an active exception") after a run that otherwise succeeded.
+    """
+    gc.collect()
+    dist.destroy_process_group()
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -676,7 +693,6 @@ def _train(args: argparse.Namespace) -> int:
     log.close()
     if world > 1:
         dist.barrier()
-        dist.destroy_process_group()
     return 0
 
 
