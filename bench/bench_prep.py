@@ -1,11 +1,12 @@
 """PGN parse + SAN replay + tokenize throughput of `prep` against peers, in one run.
 
     python bench/bench_prep.py [--lichess-games 30000] [--pychess-seconds 6] [--scaling-rounds 10]
-                               [--no-peers]
+                               [--scaling-mb 300] [--no-peers]
 
 Files (made once under /tmp/chessformer-bench): the GNU Chess book corpus decompressed (plain PGN)
 and a Lichess-format file rewritten from it by `chessformer lichess-sample`. Measured on each:
-ours (`_core.prep_chunk`, move tokenizer, 1 and 2 threads in alternating runs, from memory);
+ours (`_core.prep_chunk`, move tokenizer, 1 and 2 threads in alternating runs, from memory; the
+2-thread scaling also on the file repeated to >= 300 MB, where the last chunk's idle tail is small);
 python-chess `chess.pgn.read_game` (windows of whole games spread over the file, at least 6 s of
 python-chess time, each window followed by one run of ours on the whole file, so both see the same
 machine load; the ratio is per MB over those interleaved runs, by wall clock and by process CPU
@@ -22,6 +23,7 @@ import argparse
 import io
 import itertools
 import json
+import math
 import os
 import platform
 import resource
@@ -251,6 +253,12 @@ def main() -> int:
     ap.add_argument(
         "--scaling-rounds", type=int, default=10, help="alternating 1- and 2-thread runs of ours"
     )
+    ap.add_argument(
+        "--scaling-mb",
+        type=float,
+        default=300.0,
+        help="also measure the scaling on the file repeated to at least this many MB (0: skip)",
+    )
     args = ap.parse_args()
     WORK.mkdir(exist_ok=True)
     plain = WORK / "gnu.pgn"
@@ -285,6 +293,23 @@ def main() -> int:
         r: dict[str, Any] = {"path": str(path), "mb": len(data) / 1e6}
         r["ours_1t"], r["ours_2t"], pairs = scaling(data, args.scaling_rounds)
         r["scaling_pairs"] = pairs
+        # The file alone is ~38 chunks of 2 MB: once the last one is taken, the other thread
+        # idles for up to a chunk (up to ~5% of a 2-thread run, ~2.5% on average), a cost of
+        # small inputs only (a Lichess month is ~100,000 chunks). The same scaling on the file repeated to >= --scaling-mb
+        # (~150 chunks) shows the pool's rate on a long input.
+        repeat = math.ceil(args.scaling_mb * 1e6 / len(data)) if args.scaling_mb > 0 else 0
+        if repeat > 1:
+            big = data * repeat
+            one_l, two_l, pairs_l = scaling(big, args.scaling_rounds)
+            r["scaling_large"] = {
+                "mb": len(big) / 1e6,
+                "copies": repeat,
+                "chunks": one_l["chunks"],
+                "ours_1t": one_l,
+                "ours_2t": two_l,
+                "pairs": pairs_l,
+            }
+            del big
         r["ours_1t_char"] = ours(data, 1, "char", repeat=5)
         r["python_chess"] = python_chess(data, args.pychess_seconds, 0.3)
         if not args.no_peers:
@@ -296,6 +321,10 @@ def main() -> int:
             "2t_over_1t": r["ours_2t"]["mb_s"] / one,  # best run of each
             "2t_over_1t_pairs_median": statistics.median(pairs),
         }
+        if "scaling_large" in r:
+            sl = r["scaling_large"]
+            r["ratios"]["2t_over_1t_large"] = sl["ours_2t"]["mb_s"] / sl["ours_1t"]["mb_s"]
+            r["ratios"]["2t_over_1t_large_pairs_median"] = statistics.median(sl["pairs"])
         for peer in ("python_chess", "pgn_extract", "bulletchess"):
             p = r.get(peer)
             if p and "mb_s" in p:
