@@ -295,8 +295,8 @@ def main() -> int:
         r["scaling_pairs"] = pairs
         # The file alone is ~38 chunks of 2 MB: once the last one is taken, the other thread
         # idles for up to a chunk (up to ~5% of a 2-thread run, ~2.5% on average), a cost of
-        # small inputs only (a Lichess month is ~100,000 chunks). The same scaling on the file repeated to >= --scaling-mb
-        # (~150 chunks) shows the pool's rate on a long input.
+        # small inputs only (a Lichess month is ~100,000 chunks). The same scaling on the file
+        # repeated to >= --scaling-mb (~150 chunks) shows the pool's rate on a long input.
         repeat = math.ceil(args.scaling_mb * 1e6 / len(data)) if args.scaling_mb > 0 else 0
         if repeat > 1:
             big = data * repeat

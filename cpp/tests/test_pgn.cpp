@@ -541,6 +541,49 @@ void test_chunk_independence() {
   }
 }
 
+// The Lichess fast path (the clock comment as one compare, then the move number the ply should
+// have) must give exactly what the byte scan gives. Each text is parsed whole (the fast path
+// taken wherever it applies) and in 1-byte reads (never taken: fewer than 32 bytes buffered).
+void test_lichess_fast_path() {
+  const std::string head = "[Event \"L\"]\n[Site \"x\"]\n\n";
+  const std::string black_first =
+      "[Event \"L\"]\n[FEN \"rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1\"]\n\n";
+  const std::string clk = " { [%clk 0:03:00] } ";
+  std::vector<std::string> texts = {
+      "1. e4" + clk + "1... e5" + clk + "2. Nf3 { [%clk 0:02:59] } 2... Nc6" + clk + "1-0",
+      // a ten-hour clock, an eval first, a `}` and a newline where the clock digits go
+      "1. e4 { [%clk 10:03:00] } 1... e5 { [%eval 0.2] [%clk 0:03:00] } 2. Nf3 { [%clk 0:0}:00] } "
+      "2... Nc6 { [%clk 0:\n2:58] } 3. Bb5 0-1",
+      // numbers that do not match the plies, a comment after a number, glued numbers, NAGs
+      "1. e4" + clk + "7... e5" + clk + "2. { [%clk 0:03:00] } Nf3" + clk + "2...Nc6" + clk + "3.Bb5" + clk +
+          "3... a6 $1" + clk + "4. Ba4!?" + clk + "1/2-1/2",
+      "1. e4" + clk + "1-0",            // a result straight after the clock
+      "1. e4" + clk + "1... e5" + clk,  // the end of the stream
+      "1. e4" + clk + "1...   e5" + clk + "2.\tNf3" + clk + "(2. d4" + clk + ") 2... Nc6 *",
+      "1... e5" + clk + "2. Nf3" + clk + "2... Nc6" + clk + "*",  // numbered from Black's move
+  };
+  std::string long_game;  // past the 512 plies whose numbers are tabled
+  for (int m = 1; m <= 300; ++m)
+    long_game += std::to_string(m) + ". Nf3" + clk + std::to_string(m) + "... Nf6" + clk;
+  texts.push_back(long_game + "*");
+  for (size_t i = 0; i < texts.size(); ++i) {
+    for (const std::string* h : {&head, &black_first}) {
+      g_context = "lichess fast path " + std::to_string(i) + (h == &head ? "" : " (FEN)");
+      const std::string data = *h + texts[i] + "\n\n" + *h + texts[i] + "\n";
+      for (const ParserOptions& o : {ParserOptions{}, tiny_options(4096), tiny_options(17)})
+        CHECK(parse_str(data, SIZE_MAX, o).log == parse_str(data, 1, o).log);
+    }
+  }
+  g_context = "lichess fast path, what it finds";
+  Parsed p = parse_str(head + texts[0] + "\n");
+  CHECK(p.games.size() == 1 && p.games[0].sans == (Sans{"e4", "e5", "Nf3", "Nc6"}));
+  CHECK(p.games.size() == 1 && p.games[0].comments.size() == 4 &&
+        p.games[0].comments[2] == std::make_pair(3u, std::string("[%clk 0:02:59]")));
+  CHECK(p.games.size() == 1 && p.games[0].info.ok());
+  p = parse_str(head + long_game + "*\n");
+  CHECK(p.games.size() == 1 && p.games[0].sans.size() == 600 && p.games[0].info.ok());
+}
+
 // Skipping movetext must find the same games (offsets and tags) as a full parse.
 void test_skip_mode() {
   for (const std::string& name : fixture_names()) {
@@ -893,6 +936,7 @@ int main() {
   for (auto& [name, fn] : tests) fn();
   test_every_fixture_has_expectations(tests);
   test_chunk_independence();
+  test_lichess_fast_path();
   test_skip_mode();
   test_helpers();
   test_stop_and_files();
