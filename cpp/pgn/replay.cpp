@@ -325,7 +325,9 @@ CHESSFORMER_INLINE ParseStatus fast_resolve(const BoardState& s, const CastlingI
   if (s.pieces(us) & bb(to)) return ParseStatus::INVALID;
   const char* mid = t + 1;
   size_t m = n - 3;
-  m -= m && mid[m - 1] == 'x';
+  // Branch-free (whether a piece move captures is unpredictable): t[m] is mid's last byte, or the
+  // piece letter when m == 0.
+  m -= size_t((t[m] == 'x') & (m != 0));
   Bitboard mask = ~Bitboard(0);
   if (m) {
     size_t i = 0;
