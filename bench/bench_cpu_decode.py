@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from chessformer.board import Board
-from chessformer.checkpoint import load_model
+from chessformer.data.tokenizers import get_tokenizer
+from chessformer.engine.bundled import resolve_model
 from chessformer.inference import InferenceEngine
-from chessformer.models import resolve_model
-from chessformer.tokenizers import get_tokenizer
+from chessformer.model.checkpoint import load_model
 
 
 def games(n: int, calls: int, seed: int) -> list[list[Board]]:

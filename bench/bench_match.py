@@ -32,11 +32,11 @@ from pathlib import Path
 
 import torch
 
-from chessformer.checkpoint import save_checkpoint
-from chessformer.match import MatchConfig, _make_engine, run_match
-from chessformer.model import GPT, GPTConfig
-from chessformer.stockfish import UciEngine, find_stockfish
-from chessformer.tokenizers import get_tokenizer
+from chessformer.arena.match import MatchConfig, _make_engine, run_match
+from chessformer.arena.stockfish import UciEngine, find_stockfish
+from chessformer.data.tokenizers import get_tokenizer
+from chessformer.model.checkpoint import save_checkpoint
+from chessformer.model.gpt import GPT, GPTConfig
 
 SHAPES = {"tiny": (2, 2, 64), "small": (8, 8, 256), "paper": (16, 8, 512)}
 
@@ -80,7 +80,7 @@ def main() -> int:
         if args.model:
             model_path, source = Path(args.model), f"trained model {args.model}"
         else:
-            from chessformer.models import default_model_path
+            from chessformer.engine.bundled import default_model_path
 
             bundled = default_model_path()
             if bundled is not None:

@@ -45,7 +45,7 @@ import json, sys
 from pathlib import Path
 import torch
 from safetensors.torch import save_file
-from chessformer.checkpoint import load_checkpoint
+from chessformer.model.checkpoint import load_checkpoint
 out = Path(sys.argv[1])
 ck = load_checkpoint("/tmp/run-default")
 model = ck.load_model()

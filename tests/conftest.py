@@ -188,9 +188,9 @@ def save_tiny_model(run: Path, tokenizer: str = "move", *, block_size: int = 256
     tests exercise protocols and legality with it, not strength."""
     import torch
 
-    from chessformer.checkpoint import save_checkpoint
-    from chessformer.model import GPT, GPTConfig
-    from chessformer.tokenizers import get_tokenizer
+    from chessformer.data.tokenizers import get_tokenizer
+    from chessformer.model.checkpoint import save_checkpoint
+    from chessformer.model.gpt import GPT, GPTConfig
 
     tok = get_tokenizer(tokenizer)
     torch.manual_seed(seed)

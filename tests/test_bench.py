@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chessformer import bench
+from chessformer.inference import bench
 
 
 def _strict(text: str) -> dict:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import chessformer.checkpoint as ckpt_mod
-from chessformer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from chessformer.convert import ConvertError, load_nanogpt, to_nanogpt
-from chessformer.convert import main as convert_main
-from chessformer.data import char_tokenizer_info
-from chessformer.model import CONFIGS, GPT
+import chessformer.model.checkpoint as ckpt_mod
+from chessformer.data.dataset import char_tokenizer_info
+from chessformer.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from chessformer.model.convert import ConvertError, load_nanogpt, to_nanogpt
+from chessformer.model.convert import main as convert_main
+from chessformer.model.gpt import CONFIGS, GPT
 
 TOK = char_tokenizer_info().to_json()
 
@@ -242,9 +242,9 @@ def test_convert_cli_roundtrip(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_bundled_model_nanogpt_roundtrip_identical_logits(tmp_path: Path) -> None:
     """The bundled move model -> nanoGPT .pt -> back: same tokenizer, step, config and logits."""
-    from chessformer.checkpoint import load_model
-    from chessformer.convert import TOKENIZER_KEY
-    from chessformer.models import default_model_path
+    from chessformer.engine.bundled import default_model_path
+    from chessformer.model.checkpoint import load_model
+    from chessformer.model.convert import TOKENIZER_KEY
 
     src = default_model_path()
     assert src is not None
@@ -300,8 +300,8 @@ def test_convert_refuses_files_that_are_not_checkpoints(
 
 
 def test_convert_tokenizer_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from chessformer.checkpoint import load_model
-    from chessformer.convert import _tokenizer_for
+    from chessformer.model.checkpoint import load_model
+    from chessformer.model.convert import _tokenizer_for
 
     pt = tmp_path / "c.pt"
     torch.save(to_nanogpt(_model(0)), pt)  # 32 entries, no recorded tokenizer

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from chessformer.data import (
+from chessformer.data.dataset import (
     IGNORE_INDEX,
     MOVE_BOS,
     MOVE_PAD,
@@ -200,7 +200,7 @@ class _RefStream:
 def _ref_rows(
     stream: _RefStream, n_rows: int, n_row: int, packed: bool, pad: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The packing rules of chessformer.data's docstring, literally."""
+    """The packing rules of chessformer.data.dataset's docstring, literally."""
     rows, lengths = [], []
     for _ in range(n_rows):
         row: list[int] = []

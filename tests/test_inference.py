@@ -12,7 +12,7 @@ import torch
 
 from chessformer.board import Board
 from chessformer.inference import InferenceEngine
-from chessformer.model import GPT, GPTConfig
+from chessformer.model.gpt import GPT, GPTConfig
 
 VOCAB = {"move": 1974, "char": 32}
 
@@ -253,7 +253,7 @@ def test_seeded_samples_follow_the_softmax_at_temperature_one() -> None:
 def _scripted_char_model(follow: dict[str, str]) -> GPT:
     """A char model whose next character depends only on the current one: ``follow[c]`` after
     ``c`` (blocks silenced, one-hot embeddings, an untied head)."""
-    from chessformer.inference import CHAR_VOCAB
+    from chessformer.inference.engine import CHAR_VOCAB
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=32, block_size=256, n_layer=2, n_head=2, n_embd=32))
@@ -381,7 +381,7 @@ def test_triton_backend_matches_torch_under_the_interpreter() -> None:
         import torch
         from chessformer import Board
         from chessformer.inference import InferenceEngine
-        from chessformer.model import GPT, GPTConfig
+        from chessformer.model.gpt import GPT, GPTConfig
         for tok, V in (("move", 1974), ("char", 32)):
             torch.manual_seed(0)
             m = GPT(GPTConfig(vocab_size=V, block_size=128, n_layer=2, n_head=2, n_embd=32))

@@ -13,7 +13,7 @@ from conftest import generate_games
 from chessformer import _core
 from chessformer.board import Board
 from chessformer.inference import InferenceEngine
-from chessformer.model import GPT, GPTConfig
+from chessformer.model.gpt import GPT, GPTConfig
 
 
 def model(n_layer: int = 2, n_head: int = 2, n_embd: int = 32, *, bias: bool = False,
@@ -107,7 +107,7 @@ def test_positions_up_to_the_context_end() -> None:
 
 
 def test_greedy_moves_match_torch_on_the_bundled_model() -> None:
-    from chessformer.models import default_model_path
+    from chessformer.engine.bundled import default_model_path
 
     path = default_model_path()
     if path is None:
@@ -184,7 +184,7 @@ def test_host_sampler_equals_the_general_sampler(seeded: bool) -> None:
 
 
 def test_row_hashed_uniforms_equal_the_reference() -> None:
-    from chessformer.inference import _seeded_uniform, _seeded_uniform_rows
+    from chessformer.inference.engine import _seeded_uniform, _seeded_uniform_rows
 
     rng = np.random.default_rng(1)
     for draw in (0, 1, 7, 2**32 + 3):

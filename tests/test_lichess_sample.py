@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from chessformer import lichess_sample
-from chessformer.lichess_sample import main
-from chessformer.pgn import read_games
+from chessformer.data import lichess_sample
+from chessformer.data.lichess_sample import main
+from chessformer.data.pgn import read_games
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "lichess_sample.pgn"  # 100 games

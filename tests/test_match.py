@@ -25,15 +25,15 @@ import torch
 from conftest import save_tiny_model
 
 from chessformer import cli
-from chessformer.match import (
+from chessformer.arena.match import (
     MatchConfig,
     game_seed,
     load_openings,
     main,
     schedule,
 )
-from chessformer.report import read_results
-from chessformer.stockfish import EngineNotFoundError, find_stockfish
+from chessformer.arena.report import read_results
+from chessformer.arena.stockfish import EngineNotFoundError, find_stockfish
 
 STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
 HAVE_STOCKFISH = os.access(STOCKFISH, os.X_OK)
@@ -127,7 +127,7 @@ def check_files(out: Path) -> list[dict]:
 
 
 def test_subcommand_registered() -> None:
-    assert cli.SUBCOMMANDS["match"][0] == "chessformer.match"
+    assert cli.SUBCOMMANDS["match"][0] == "chessformer.arena.match"
 
 
 def test_missing_stockfish_says_how_to_install(move_model: Path, tmp_path: Path) -> None:
@@ -464,7 +464,7 @@ def test_random_opening_plies_shared_by_pairs(move_model: Path, fake: Path, tmp_
 
 
 def test_pgn_is_repaired_from_the_jsonl(move_model: Path, fake: Path, tmp_path: Path) -> None:
-    from chessformer.match import _raw_lines, _sync_pgn
+    from chessformer.arena.match import _raw_lines, _sync_pgn
 
     out = tmp_path / "m"
     argv = _args(move_model, out, "--stockfish", str(fake), "--stockfish-levels", "1")

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from chessformer.model import CONFIGS, GPT, GPTConfig
+from chessformer.model.gpt import CONFIGS, GPT, GPTConfig
 
 
 def _tiny(**kw: object) -> GPT:

@@ -16,7 +16,7 @@ import zstandard
 from conftest import damaged_zst
 
 from chessformer import _core
-from chessformer.pgn import (
+from chessformer.data.pgn import (
     Game,
     PgnInputError,
     PgnInputWarning,
@@ -233,7 +233,7 @@ def test_inputs_zst_fileobj_stdin(tmp_path: Path) -> None:
     # small chunks: the cut points move, the games do not
     assert [g.moves for g in read_games(io.BytesIO(raw), chunk_size=4096)] == want
     code = (
-        "import sys; from chessformer.pgn import read_games; "
+        "import sys; from chessformer.data.pgn import read_games; "
         "print(sum(len(g.moves) for g in read_games('-')))"
     )
     out = subprocess.run(

@@ -12,8 +12,8 @@ import pytest
 from conftest import save_tiny_model
 
 from chessformer.board import Board
+from chessformer.engine.play import Game, render
 from chessformer.inference import InferenceEngine
-from chessformer.play import Game, render
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,10 @@ import pytest
 import zstandard
 from conftest import damaged_zst
 
-from chessformer import _core, prep
-from chessformer.pgn import read_games
-from chessformer.tokenizers import get_tokenizer
+from chessformer import _core
+from chessformer.data import prep
+from chessformer.data.pgn import read_games
+from chessformer.data.tokenizers import get_tokenizer
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted((DATA / "pgn").glob("*.pgn"))
@@ -364,7 +365,7 @@ def test_bad_inputs_do_not_stop_the_run(tmp_path: Path) -> None:
 
 def test_dataset_is_readable_by_data_module(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    from chessformer.data import Batcher, Dataset, GameStream
+    from chessformer.data.dataset import Batcher, Dataset, GameStream
 
     for name in ("char", "move"):
         run_prep(tmp_path / name, SAMPLE, "--tokenizer", name, "--shard-tokens", "10000")

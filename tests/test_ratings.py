@@ -1,4 +1,4 @@
-"""Glicko-2 and Bradley–Terry ratings (chessformer.ratings)."""
+"""Glicko-2 and Bradley–Terry ratings (chessformer.arena.ratings)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from chessformer.ratings import (
+from chessformer.arena.ratings import (
     DEFAULT_START,
     ELO_K,
     STOCKFISH_ANCHORS,

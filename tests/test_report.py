@@ -1,4 +1,4 @@
-"""`chessformer report` and the match results format (chessformer.report)."""
+"""`chessformer report` and the match results format (chessformer.arena.report)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from chessformer import cli
-from chessformer.ratings import STOCKFISH_ANCHORS, fit_bradley_terry, rate_games
-from chessformer.report import (
+from chessformer.arena.ratings import STOCKFISH_ANCHORS, fit_bradley_terry, rate_games
+from chessformer.arena.report import (
     GameRecord,
     ResultsFormatError,
     append_result,

@@ -15,8 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from chessformer.checkpoint import load_checkpoint
-from chessformer.data import (
+from chessformer.data.dataset import (
     MOVE_BOS,
     MOVE_PAD,
     Dataset,
@@ -24,8 +23,9 @@ from chessformer.data import (
     unigram_entropy,
     write_dataset,
 )
-from chessformer.model import CONFIGS, GPT
-from chessformer.train import (
+from chessformer.model.checkpoint import load_checkpoint
+from chessformer.model.gpt import CONFIGS, GPT
+from chessformer.model.train import (
     Prefetcher,
     TrainConfig,
     apply_sets,

@@ -339,7 +339,7 @@ def test_limit_strength_uses_the_calibration_table(model_dir: Path, tmp_path: Pa
     import json
     import shutil
 
-    from chessformer.uci import UciEngine
+    from chessformer.engine.uci import UciEngine
 
     run = tmp_path / "calibrated"
     shutil.copytree(model_dir, run)
@@ -367,8 +367,8 @@ def test_multipv_ranks_by_untempered_probability_at_low_temperature() -> None:
     order (its temperature-1 distribution), not the legal-move order that the sharpened
     distribution (1, 0, 0, ...) used to leave; bestmove is the first line."""
     from chessformer.board import Board
+    from chessformer.engine.bundled import default_model_path
     from chessformer.inference import InferenceEngine
-    from chessformer.models import default_model_path
 
     model = default_model_path()
     assert model is not None
@@ -395,8 +395,8 @@ def test_multipv_info_string_reports_untempered_probabilities(tmp_path: Path) ->
     import io
     import re
 
-    from chessformer.models import default_model_path
-    from chessformer.uci import UciEngine
+    from chessformer.engine.bundled import default_model_path
+    from chessformer.engine.uci import UciEngine
 
     out = io.StringIO()
     engine = UciEngine(model=str(default_model_path()), out=out)

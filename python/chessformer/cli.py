@@ -11,17 +11,23 @@ import sys
 
 # name -> (module, one-line help). Add a subcommand by adding a line here.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("chessformer.demo", "the bundled model against Stockfish at two temperatures"),
-    "play": ("chessformer.play", "play the model in the terminal"),
-    "uci": ("chessformer.uci", "run the model as a UCI engine (for chess GUIs)"),
-    "prep": ("chessformer.prep", "PGN(.zst) files to token shards filtered by rating"),
-    "train": ("chessformer.train", "train a model on a prepared dataset"),
-    "match": ("chessformer.match", "play the model against Stockfish at many temperatures"),
-    "report": ("chessformer.report", "rating-vs-temperature table and plot from match results"),
-    "convert": ("chessformer.convert", "convert checkpoints to/from nanoGPT format"),
-    "lichess-sample": ("chessformer.lichess_sample", "rewrite PGN games in Lichess export format"),
+    "demo": ("chessformer.engine.demo", "the bundled model against Stockfish at two temperatures"),
+    "play": ("chessformer.engine.play", "play the model in the terminal"),
+    "uci": ("chessformer.engine.uci", "run the model as a UCI engine (for chess GUIs)"),
+    "prep": ("chessformer.data.prep", "PGN(.zst) files to token shards filtered by rating"),
+    "train": ("chessformer.model.train", "train a model on a prepared dataset"),
+    "match": ("chessformer.arena.match", "play the model against Stockfish at many temperatures"),
+    "report": (
+        "chessformer.arena.report",
+        "rating-vs-temperature table and plot from match results",
+    ),
+    "convert": ("chessformer.model.convert", "convert checkpoints to/from nanoGPT format"),
+    "lichess-sample": (
+        "chessformer.data.lichess_sample",
+        "rewrite PGN games in Lichess export format",
+    ),
     "perft": ("chessformer.perft", "count leaf nodes of the legal move tree"),
-    "bench": ("chessformer.bench", "benchmarks: `chessformer bench inference`"),
+    "bench": ("chessformer.inference.bench", "benchmarks: `chessformer bench inference`"),
 }
 
 

@@ -17,7 +17,7 @@ import chess
 import chess.pgn
 import zstandard
 
-from chessformer.data import CHAR_VOCAB, char_tokenizer_info, encode_char, write_dataset
+from chessformer.data.dataset import CHAR_VOCAB, char_tokenizer_info, encode_char, write_dataset
 
 N_GAMES = 2000  # the brief: ~2000 games, committed folder under ~1 MB
 OUT = Path(__file__).resolve().parent / "sample_char"

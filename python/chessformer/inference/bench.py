@@ -69,10 +69,10 @@ def _sync(device: torch.device) -> None:
 
 
 def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
-    from chessformer.model import CONFIGS, GPT
+    from chessformer.model.gpt import CONFIGS, GPT
 
     if args.model:
-        from chessformer.checkpoint import load_model
+        from chessformer.model.checkpoint import load_model
 
         model, tok = load_model(args.model)
         return model, str(tok["name"])

@@ -12,7 +12,8 @@ once its move counter passes ``MAX_MOVES = 89``) scored a draw, no draw claims (
 characters, up to 5 samples, then the game is lost).
 
 How it runs: ``--concurrency N`` games at once (default: the number of cores), each with its own
-Stockfish process (Threads 1, small hash) served by its own thread (``chessformer.stockfish``).
+Stockfish process (Threads 1, small hash) served by its own thread
+(``chessformer.arena.stockfish``).
 The main thread owns every game's state; whenever games wait for the model it asks for all their
 moves in ONE batched ``choose_moves`` call (each game keeps its KV-cache slot), and it blocks only
 when no game needs the model (``--batch-window MS`` lets it wait that long for Stockfish answers
@@ -63,7 +64,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from chessformer.report import (
+from chessformer.arena.report import (
     RESULTS_FILE,
     GameRecord,
     anchor_argument,
@@ -71,7 +72,7 @@ from chessformer.report import (
     model_score,
     read_results,
 )
-from chessformer.stockfish import (
+from chessformer.arena.stockfish import (
     Answer,
     EngineError,
     EngineNotFoundError,
@@ -105,7 +106,7 @@ class MatchConfigError(ValueError):
 def resolve_model(path: str | os.PathLike[str] | None) -> Path:
     """The model to load: ``path`` if given, else the bundled default model (a clear
     FileNotFoundError when there is none)."""
-    from chessformer.models import resolve_model as _resolve
+    from chessformer.engine.bundled import resolve_model as _resolve
 
     return _resolve(path)
 
@@ -304,7 +305,7 @@ def _parse_epd(text: str, where: str) -> list[Opening]:
 def _parse_pgn_openings(path: Path) -> list[Opening]:
     """Each game's main line (UCI) and ``[FEN]`` start, read by chessformer's PGN parser."""
     from chessformer.board import Board
-    from chessformer.pgn import read_games
+    from chessformer.data.pgn import read_games
 
     out = []
     for n, game in enumerate(read_games(path, annotations=False, on_error="raise"), 1):
@@ -1306,7 +1307,7 @@ def check_args(args: argparse.Namespace) -> None:
 def _config_from_args(
     args: argparse.Namespace, model_path: Path, stockfish_name: str
 ) -> MatchConfig:
-    from chessformer.ratings import STOCKFISH_ANCHORS
+    from chessformer.arena.ratings import STOCKFISH_ANCHORS
 
     check_args(args)
     levels: tuple[int, ...] = args.uci_elo or args.stockfish_levels
@@ -1440,7 +1441,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
     if not args.no_report and (out / RESULTS_FILE).exists():
-        from chessformer import report
+        from chessformer.arena import report
 
         report.main([str(out)])
     if stats.errors:

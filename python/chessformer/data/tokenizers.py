@@ -1,6 +1,6 @@
 """Game tokenizers: ``char`` (the paper's transcripts), ``move`` (1968-move vocabulary), ``fen``.
 
-    >>> from chessformer.tokenizers import get_tokenizer
+    >>> from chessformer.data.tokenizers import get_tokenizer
     >>> tok = get_tokenizer("char")
     >>> ids = tok.encode(["e2e4", "e7e5", "g1f3"])
     >>> tok.to_text(ids)

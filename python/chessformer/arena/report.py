@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chessformer.ratings import Glicko2Rating, fit_bradley_terry, rate_games
+from chessformer.arena.ratings import Glicko2Rating, fit_bradley_terry, rate_games
 
 FORMAT_VERSION = 1
 RESULTS_FILE = "games.jsonl"

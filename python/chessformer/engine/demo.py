@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     if stockfish is None:
         print(f"chessformer demo: {INSTALL_STOCKFISH}", file=sys.stderr)
         return 2
-    from chessformer.models import resolve_model
+    from chessformer.engine.bundled import resolve_model
 
     try:
         model = resolve_model(args.model)
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
         f"{args.temperatures}; results in {args.out}/",
         file=sys.stderr,
     )
-    from chessformer import match
+    from chessformer.arena import match
 
     return match.main([
         "--model", str(model), "--out", args.out, "--stockfish", stockfish,

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from chessformer.model import GPT, GPTConfig
+from chessformer.model.gpt import GPT, GPTConfig
 
 FORMAT_NAME = "chessformer-checkpoint"
 FORMAT_VERSION = 1
@@ -247,7 +247,7 @@ def load_model(
     guessed from vocab_size: 32 -> char, 1974 -> move), for inference."""
     p = Path(path)
     if p.is_file():
-        from chessformer.convert import ConvertError, load_nanogpt, nanogpt_tokenizer
+        from chessformer.model.convert import ConvertError, load_nanogpt, nanogpt_tokenizer
 
         model, raw = load_nanogpt(p)
         try:

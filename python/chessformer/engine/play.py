@@ -182,8 +182,8 @@ def main(argv: list[str]) -> int:
     if args.temperature < 0:
         ap.error(f"--temperature must be >= 0, got {args.temperature}")
 
+    from chessformer.engine.bundled import resolve_model
     from chessformer.inference import InferenceEngine
-    from chessformer.models import resolve_model
 
     try:
         engine = InferenceEngine.from_checkpoint(

@@ -37,8 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from chessformer import _core
-from chessformer.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
-from chessformer.tokenizers import get_tokenizer
+from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
+from chessformer.data.tokenizers import get_tokenizer
 
 PROGRESS_FORMAT = "chessformer-prep-progress"
 PROGRESS_VERSION = 1

@@ -1,6 +1,6 @@
 """A small UCI client for Stockfish (or any UCI engine), made for long unattended matches.
 
-    from chessformer.stockfish import UciEngine, Limit, find_stockfish
+    from chessformer.arena.stockfish import UciEngine, Limit, find_stockfish
     engine = UciEngine(find_stockfish(None), {"Threads": 1, "Hash": 16})
     engine.new_game({"Skill Level": 1})
     result = engine.search(None, ["e2e4"], Limit(movetime=0.1), timeout=5.0)

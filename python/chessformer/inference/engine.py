@@ -67,8 +67,8 @@ import torch
 import torch.nn.functional as F
 
 from chessformer.board import Board, Move
-from chessformer.model import GPT
-from chessformer.tokenizers import Tokenizer, get_tokenizer
+from chessformer.data.tokenizers import Tokenizer, get_tokenizer
+from chessformer.model.gpt import GPT
 
 __all__ = ["InferenceEngine", "MoveChoice"]
 
@@ -373,7 +373,7 @@ class InferenceEngine:
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> InferenceEngine:
         """Load a run or checkpoint folder of ``chessformer train``, or a nanoGPT ``.pt`` file."""
-        from chessformer.checkpoint import load_model
+        from chessformer.model.checkpoint import load_model
 
         model, tokenizer_info = load_model(path)
         return cls(model, get_tokenizer(tokenizer_info), **kwargs)

@@ -3,13 +3,13 @@
 Learned positions, pre-LN blocks (LayerNorm without bias), causal self-attention through
 ``F.scaled_dot_product_attention``, a 4x GELU MLP, no biases, and the token embedding tied to the
 output head. Parameter names are nanoGPT's (``transformer.h.0.attn.c_attn.weight`` ...), so its
-checkpoints map over with no renaming (see ``chessformer.convert``).
+checkpoints map over with no renaming (see ``chessformer.model.convert``).
 
 Training calls ``model(idx, targets)``. Incremental decoding (the inference engine) calls
 ``model.setup_caches(B, T)`` once and then ``model(idx, input_pos=pos)``: each attention layer then
 writes its keys and values into a preallocated `KVCache` and attends over everything cached so far.
 
-    from chessformer.model import GPT, CONFIGS
+    from chessformer.model.gpt import GPT, CONFIGS
     model = GPT(CONFIGS["tiny"])
 """
 

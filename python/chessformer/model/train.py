@@ -7,7 +7,7 @@
 
 Every hyper-parameter is a `TrainConfig` field, set with ``--set key=value``; model fields take a
 ``model.`` prefix (``--set model.dropout=0.1``). Metrics go to ``RUN_DIR/metrics.jsonl`` (and to
-TensorBoard when installed), checkpoints to ``RUN_DIR/ckpt-*`` (see chessformer.checkpoint).
+TensorBoard when installed), checkpoints to ``RUN_DIR/ckpt-*`` (see chessformer.model.checkpoint).
 docs/training.md has the paper's run and the multi-GPU recipe.
 """
 
@@ -35,14 +35,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from chessformer.checkpoint import (
+from chessformer.data.dataset import Batcher, Dataset, DatasetFormatError, GameStream, TokenizerInfo
+from chessformer.model.checkpoint import (
     CheckpointError,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from chessformer.data import Batcher, Dataset, DatasetFormatError, GameStream, TokenizerInfo
-from chessformer.model import CONFIGS, GPT, GPTConfig
+from chessformer.model.gpt import CONFIGS, GPT, GPTConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # inputs, targets: (B, T) int64 each
 

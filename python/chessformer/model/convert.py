@@ -31,14 +31,14 @@ from typing import Any
 
 import torch
 
-from chessformer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from chessformer.data import CHAR_VOCAB, MOVE_PAD, char_tokenizer_info
-from chessformer.model import GPT, GPTConfig
+from chessformer.data.dataset import CHAR_VOCAB, MOVE_PAD, char_tokenizer_info
+from chessformer.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from chessformer.model.gpt import GPT, GPTConfig
 
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 TOKENIZER_KEY = "chessformer_tokenizer"  # our extra top-level key in exported nanoGPT files
 TOKENIZER_CHOICES = ("auto", "char", "move")
-MOVE_VOCAB_SIZE = 1974  # 1968 moves, PAD, BOS and four results (chessformer.tokenizers)
+MOVE_VOCAB_SIZE = 1974  # 1968 moves, PAD, BOS and four results (chessformer.data.tokenizers)
 
 
 class ConvertError(ValueError):

@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from chessformer.pgn import Game, PgnInputError, read_games
+from chessformer.data.pgn import Game, PgnInputError, read_games
 
 # (TimeControl, weight): Lichess's common pools, correspondence ("-") included.
 TIME_CONTROLS = [

@@ -312,8 +312,8 @@ class UciEngine:
         try:
             import torch
 
+            from chessformer.engine.bundled import resolve_model
             from chessformer.inference import InferenceEngine
-            from chessformer.models import resolve_model
 
             device = self.values["device"]
             if device == "auto":

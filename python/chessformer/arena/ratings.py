@@ -14,7 +14,7 @@ Two estimators of a model's playing strength from games against Stockfish:
 
 Used by ``chessformer report``; as a library::
 
-    from chessformer.ratings import rate_games, fit_bradley_terry
+    from chessformer.arena.ratings import rate_games, fit_bradley_terry
     r = rate_games([(1, 1.0), (3, 0.5), (5, 0.0)])      # (Stockfish level, model's score)
     lo, hi = r.interval()
 """
