@@ -108,13 +108,16 @@ class InferenceEngine:
         self.cache = KVCache(cfg.n_layer, max_batch, cfg.n_head, self.max_seq,
                              cfg.n_embd // cfg.n_head, dtype, self.device)  # fmt: skip
         self.k_cache, self.v_cache = self.cache.k, self.cache.v  # per layer (B, H, T, D)
+        # CUDA graphs of the single-token step, one per batch size (Triton backend on CUDA only)
+        self.cuda_graphs = bool(
+            cuda_graphs and self.device.type == "cuda" and backend_name == "triton"
+        )
         self.net = build_forward(
             backend_name, Weights.of(self.model), self.cache, native_bf16=native_bf16,
-            threads=threads, cuda_graphs=cuda_graphs and self.device.type == "cuda",
+            threads=threads, cuda_graphs=self.cuda_graphs,
             forced=asked_backend(backend) == "native",
         )  # fmt: skip
-        self.backend: str = self.net.backend
-        self.cuda_graphs = bool(getattr(self.net, "cuda_graphs", False))
+        self.backend: str = self.net.backend  # "native" chosen by default may fall back to torch
         self.sampler = Sampler(self.device, triton=self.backend == "triton", seed=seed)
         self.decoder = make_decoder(self, self.tokenizer)
         self.slot_tokens: list[list[int]] = [[] for _ in range(max_batch)]
