@@ -26,6 +26,7 @@ from chessformer.arena.stockfish import EngineError, EngineNotFoundError, find_s
 from chessformer.lab.experts import Expert, ExpertSpecError, parse_expert
 from chessformer.lab.games import DEFAULT_MAX_PLIES, GameResult, GameTask, play_games, task_seed
 from chessformer.lab.progress import Progress
+from chessformer.lab.ray_backend import RayUnavailableError
 from chessformer.lab.store import GameStore, StoreError, pgn_text
 
 __all__ = ["GenerateConfig", "generate", "main", "pairing_tasks"]
@@ -177,7 +178,13 @@ def main(argv: list[str]) -> int:
             force=args.force,
             progress=not args.quiet,
         )
-    except (ExpertSpecError, StoreError, EngineNotFoundError, EngineError) as e:
+    except (
+        ExpertSpecError,
+        StoreError,
+        EngineNotFoundError,
+        EngineError,
+        RayUnavailableError,
+    ) as e:
         print(f"chessformer lab generate: {e}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as e:  # an unreadable --ratings file
