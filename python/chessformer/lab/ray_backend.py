@@ -12,6 +12,7 @@ expert's model path must be readable on every node (a shared filesystem).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ def ray_tasks(
         ) from None
     if not ray.is_initialized():
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise RayUnavailableError(f"cannot join the Ray cluster at {address!r}: {e}") from None
     remote = ray.remote(num_cpus=engines)(_play_chunk)
