@@ -136,12 +136,10 @@ def concurrency_cap(cfg: MatchConfig, cores: int, available_mb: float | None) ->
     single-threaded Stockfish: with a ``--movetime`` limit more of them than cores would weaken
     Stockfish (its thinking time is wall time), with node or depth limits four per core only
     queue; and all of them must fit in half the available memory."""
-    per_core = 1 if cfg.movetime is not None else 4
-    cap, why = (
-        max(1, per_core * cores),
-        f"{cores} cores"
-        + (", one Stockfish per core with --movetime" if per_core == 1 else ", 4 games per core"),
-    )
+    if cfg.movetime is not None:
+        cap, why = max(1, cores), f"{cores} cores, one Stockfish per core with --movetime"
+    else:
+        cap, why = max(1, 4 * cores), f"{cores} cores, 4 games per core"
     if available_mb is not None:
         per_game = STOCKFISH_MB + cfg.hash_mb
         by_memory = max(1, int(available_mb / 2 / per_game))
@@ -174,6 +172,10 @@ def run_match(
     Stockfish at ``cfg``'s levels by default."""
     records = prepare_dir(out, cfg, force)
     specs, done = pending_games(cfg, records, openings, out)
+    cap, why = concurrency_cap(cfg, _cores(), _available_mb())
+    if concurrency > cap:
+        print(f"note: --concurrency {concurrency} capped at {cap} ({why})", file=sys.stderr)
+        concurrency = cap
     mine = [r for r in records if r.model == cfg.model_name]
     wdl = [sum(r.score == x for r in mine) for x in (1.0, 0.5, 0.0)]
     total = len(specs) + done
@@ -247,13 +249,10 @@ def main(argv: list[str]) -> int:
                 file=sys.stderr,
             )
         device = check_device(args.device)
-        cap, why = concurrency_cap(cfg, _cores(), _available_mb())
-        concurrency = args.concurrency
-        if concurrency > cap:
-            print(f"note: --concurrency {concurrency} capped at {cap} ({why})", file=sys.stderr)
-            concurrency = cap
         import torch
 
+        # run_match caps the concurrency (and says so); the model gets the cores left over
+        concurrency = min(args.concurrency, concurrency_cap(cfg, _cores(), _available_mb())[0])
         torch.set_num_threads(args.model_threads or max(1, _cores() - concurrency))
         out = Path(args.out)
         t = time.perf_counter()
@@ -261,7 +260,7 @@ def main(argv: list[str]) -> int:
             cfg,
             out,
             stockfish_path=sf_path,
-            concurrency=concurrency,
+            concurrency=args.concurrency,
             device=device,
             engine_timeout=args.engine_timeout,
             max_retries=args.max_retries,

@@ -411,7 +411,11 @@ def main(argv: list[str]) -> int:
     try:
         sources = []
         for d in args.dirs:
+            if not Path(d).exists():
+                raise ResultsFormatError(f"{d!r}: no such match folder or results file")
             path = _results_path(d)
+            if not path.exists():
+                raise ResultsFormatError(f"{d!r} holds no {RESULTS_FILE}: not a match folder")
             records = read_results(path)
             print(f"{path}: {len(records)} games", file=sys.stderr)
             if records:
