@@ -8,7 +8,7 @@
 #include "core/position.h"
 #include "tokenize/tokenizers.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
@@ -141,4 +141,4 @@ void bind_tokenize(py::module_& m) {
       "Decode tokens: (start_fen, uci_moves, result, error); error is '' on success.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings
