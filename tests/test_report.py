@@ -15,11 +15,11 @@ import pytest
 
 from chessformer import cli
 from chessformer.arena.ratings import STOCKFISH_ANCHORS, fit_bradley_terry, rate_games
-from chessformer.arena.report import (
+from chessformer.arena.report import main
+from chessformer.arena.results import (
     GameRecord,
     ResultsFormatError,
     append_result,
-    main,
     model_score,
     read_results,
 )

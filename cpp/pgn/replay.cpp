@@ -731,9 +731,9 @@ void ReplayVisitor::comment(std::string_view text, uint32_t ply) {
 
 void ReplayVisitor::end_game(const GameInfo& info) { finish(info); }
 
-StreamStats parse_replay(const ParserOptions& options, std::vector<char>& buffer, ByteSource& source,
-                         ReplayVisitor& visitor) {
-  parser_detail::Run<ReplayVisitor> run(options, buffer, source, visitor);
+StreamStats ReplayVisitor::run_parser(const ParserOptions& options, std::vector<char>& buffer,
+                                      ByteSource& source) {
+  detail::Run<ReplayVisitor> run(options, buffer, source, *this);
   return run.run();
 }
 

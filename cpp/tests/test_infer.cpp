@@ -19,7 +19,7 @@
 #include "infer/gpt.h"
 #include "tests/check.h"
 
-using namespace chessformer::infer;
+using namespace chess::infer;
 
 namespace {
 

@@ -17,7 +17,8 @@ import chess
 import chess.pgn
 import zstandard
 
-from chessformer.data.dataset import CHAR_VOCAB, char_tokenizer_info, encode_char, write_dataset
+from chessformer.data.dataset import write_dataset
+from chessformer.data.tokenizers import CHAR_VOCAB, TOKENIZERS, encode_char
 
 N_GAMES = 2000  # the brief: ~2000 games, committed folder under ~1 MB
 OUT = Path(__file__).resolve().parent / "sample_char"
@@ -61,7 +62,7 @@ def main(path: str) -> int:
             "train": [encode_char(g) for g in games[n_val:]],
             "val": [encode_char(g) for g in games[:n_val]],
         },
-        char_tokenizer_info(),
+        TOKENIZERS["char"],
         extra={
             "inputs": ["gnuchess-book-1.02.pgn.zst (first games)"],
             "counts": {"games": len(games)},

@@ -13,7 +13,7 @@ with its interval, and games / wins / draws / losses. It writes ``ratings.md`` (
 model, like the paper's Figure 1) into OUT, by default ``DIR/report`` for one DIR and
 ``./report`` for several. The plot needs matplotlib (``pip install 'chessformer[plot]'``).
 
-This module also owns the results format: :func:`read_results` and :func:`append_result`.
+The results format itself (reading and writing ``games.jsonl``) is :mod:`chessformer.arena.results`.
 """
 
 from __future__ import annotations
@@ -21,168 +21,48 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
 import math
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chessformer.arena.ratings import Glicko2Rating, fit_bradley_terry, rate_games
+from chessformer.arena.ratings import Glicko2Rating, anchor_argument, fit_bradley_terry, rate_games
+from chessformer.arena.results import (
+    RESULTS_FILE,
+    GameRecord,
+    ResultsFormatError,
+    append_result,
+    model_score,
+    read_results,
+)
 
-FORMAT_VERSION = 1
-RESULTS_FILE = "games.jsonl"
-_RESULTS = ("1-0", "0-1", "1/2-1/2")
-_COLORS = ("white", "black")
+__all__ = [
+    "REPORT_DIR",
+    "REPORT_FILES",
+    "GameRecord",
+    "ResultsFormatError",
+    "Row",
+    "anchor_argument",
+    "append_result",
+    "main",
+    "markdown_table",
+    "model_score",
+    "read_results",
+    "summarize",
+    "write_csv",
+    "write_plot",
+]
 
-
-class ResultsFormatError(ValueError):
-    """A match results file that does not follow its declared format."""
-
-
-@dataclass(frozen=True)
-class GameRecord:
-    """One finished game, one line of ``games.jsonl`` (format version 1)."""
-
-    model: str
-    temperature: float
-    opponent: str
-    opponent_level: int
-    opponent_rating: float | None  # None: an opponent without a rating anchor (not rated)
-    model_color: str  # "white" | "black"
-    result: str  # "1-0" | "0-1" | "1/2-1/2", from White's view as in PGN
-    score: float  # 1.0 | 0.5 | 0.0, from the model's view
-    termination: str
-    plies: int
-    seed: int
-    game_index: int  # unique within (model, temperature); ratings replay games in this order
-    format_version: int = FORMAT_VERSION
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
-
-
-def model_score(result: str, model_color: str) -> float:
-    """The model's score for a PGN result string."""
-    white = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}[result]
-    return white if model_color == "white" else 1.0 - white
-
-
-def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in obj:
-        raise ResultsFormatError(f"{where}: missing field {key!r}")
-    value = obj[key]
-    # bool is an int subclass; a true/false here is always a writer bug.
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ResultsFormatError(f"{where}: field {key!r} has the wrong type: {value!r}")
-    return value
-
-
-def _optional_number(obj: dict[str, Any], key: str, where: str) -> float | None:
-    if key not in obj:
-        raise ResultsFormatError(f"{where}: missing field {key!r}")
-    return None if obj[key] is None else float(_field(obj, key, (int, float), where))
-
-
-def parse_record(obj: Any, where: str) -> GameRecord:
-    """Validate one decoded JSON line; ``where`` (``file:line``) prefixes error messages."""
-    if not isinstance(obj, dict):
-        raise ResultsFormatError(f"{where}: expected a JSON object, got {obj!r}")
-    version = obj.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ResultsFormatError(
-            f"{where}: unknown format_version {version!r} (this reader knows {FORMAT_VERSION})"
-        )
-    number = (int, float)
-    rec = GameRecord(
-        model=_field(obj, "model", str, where),
-        temperature=float(_field(obj, "temperature", number, where)),
-        opponent=_field(obj, "opponent", str, where),
-        opponent_level=_field(obj, "opponent_level", int, where),
-        opponent_rating=_optional_number(obj, "opponent_rating", where),
-        model_color=_field(obj, "model_color", str, where),
-        result=_field(obj, "result", str, where),
-        score=float(_field(obj, "score", number, where)),
-        termination=_field(obj, "termination", str, where),
-        plies=_field(obj, "plies", int, where),
-        seed=_field(obj, "seed", int, where),
-        game_index=_field(obj, "game_index", int, where),
-    )
-    if not rec.model:
-        raise ResultsFormatError(f"{where}: empty model name")
-    if not (math.isfinite(rec.temperature) and rec.temperature >= 0.0):
-        raise ResultsFormatError(f"{where}: bad temperature {rec.temperature!r}")
-    if rec.opponent_rating is not None and not math.isfinite(rec.opponent_rating):
-        raise ResultsFormatError(f"{where}: bad opponent_rating {rec.opponent_rating!r}")
-    if rec.model_color not in _COLORS:
-        raise ResultsFormatError(f"{where}: bad model_color {rec.model_color!r}")
-    if rec.result not in _RESULTS:
-        raise ResultsFormatError(f"{where}: bad result {rec.result!r}")
-    if rec.score != model_score(rec.result, rec.model_color):
-        raise ResultsFormatError(
-            f"{where}: score {rec.score!r} contradicts result {rec.result!r} "
-            f"with the model as {rec.model_color!r}"
-        )
-    if rec.plies < 0 or rec.game_index < 0:
-        raise ResultsFormatError(f"{where}: plies and game_index must be >= 0")
-    return rec
-
-
-def read_results(path: str | os.PathLike[str]) -> list[GameRecord]:
-    """All games of a ``games.jsonl`` file, in file order.
-
-    A last line that is not valid JSON is what a crash mid-write leaves behind: it is ignored
-    with a warning on stderr. Any other bad line raises :class:`ResultsFormatError`.
-    """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").split("\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    records: list[GameRecord] = []
-    seen: dict[tuple[str, float, int], int] = {}
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == last:
-                print(f"warning: {where}: ignoring incomplete last line ({e})", file=sys.stderr)
-                break
-            raise ResultsFormatError(f"{where}: not valid JSON ({e}): {line[:80]!r}") from None
-        rec = parse_record(obj, where)
-        key = (rec.model, rec.temperature, rec.game_index)
-        if key in seen:
-            raise ResultsFormatError(
-                f"{where}: game_index {rec.game_index!r} of model {rec.model!r} at temperature "
-                f"{rec.temperature!r} already appeared on line {seen[key]}"
-            )
-        seen[key] = i + 1
-        records.append(rec)
-    return records
-
-
-def append_result(path: str | os.PathLike[str], record: GameRecord) -> None:
-    """Append one game as a complete line, first cutting off an incomplete last line if any.
-
-    The cut keeps a crash's partial line from being glued to the next record, which would turn a
-    tolerated truncated tail into a corrupt line in the middle of the file.
-    """
-    path = Path(path)
-    line = (record.to_json() + "\n").encode("utf-8")
-    with open(path, "ab+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.seek(0)
-                data = f.read()
-                f.truncate(data.rfind(b"\n") + 1)
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+REPORT_DIR = "report"  # a match folder's report, the default --out for one DIR
+REPORT_FILES = (
+    "ratings.md",
+    "ratings.csv",
+    "rating_vs_temperature.png",
+    "rating_vs_temperature.svg",
+)
 
 
 @dataclass(frozen=True)
@@ -484,18 +364,6 @@ def write_plot(
     return written
 
 
-def anchor_argument(text: str) -> tuple[int, float]:
-    """``LEVEL=RATING`` on a command line (argparse type of ``--anchor``)."""
-    level, _, rating = text.partition("=")
-    try:
-        value = float(rating)
-        if not math.isfinite(value):
-            raise ValueError
-        return int(level), value
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LEVEL=RATING, got {text!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer report",
@@ -543,7 +411,11 @@ def main(argv: list[str]) -> int:
     try:
         sources = []
         for d in args.dirs:
+            if not Path(d).exists():
+                raise ResultsFormatError(f"{d!r}: no such match folder or results file")
             path = _results_path(d)
+            if not path.exists():
+                raise ResultsFormatError(f"{d!r} holds no {RESULTS_FILE}: not a match folder")
             records = read_results(path)
             print(f"{path}: {len(records)} games", file=sys.stderr)
             if records:
@@ -561,7 +433,7 @@ def main(argv: list[str]) -> int:
     if args.out is not None:
         out = Path(args.out)
     elif len(args.dirs) == 1:
-        out = _results_path(args.dirs[0]).parent / "report"
+        out = _results_path(args.dirs[0]).parent / REPORT_DIR
     else:
         out = Path("report")
     try:

@@ -578,7 +578,7 @@ class Prep:
         manifest = {
             "format": "chessformer-dataset",
             "format_version": 1,
-            "tokenizer": {**tok.info(), "pad_id": tok.pad if tok.pad is not None else 0},
+            "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
                 "method": "game_hash",
