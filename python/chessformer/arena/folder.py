@@ -11,15 +11,15 @@ never rewritten, forced or not.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chessformer._io import read_json, write_json
 from chessformer.arena.config import MatchConfig, MatchConfigError
 from chessformer.arena.pgn_file import PGN_FILE, sync_pgn
 from chessformer.arena.report import REPORT_DIR, REPORT_FILES
-from chessformer.arena.results import RESULTS_FILE, GameRecord, seal_results, write_atomic
+from chessformer.arena.results import RESULTS_FILE, GameRecord, seal_results
 from chessformer.arena.schedule import GameSpec, Opening, schedule
 
 __all__ = [
@@ -42,16 +42,14 @@ def read_match_file(path: Path) -> MatchConfig:
     """The configuration stored in ``match.json``; MatchConfigError naming the file when it is
     not one (not UTF-8, not JSON, another format, a broken configuration)."""
     try:
-        meta = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise MatchConfigError(f"{str(path)!r} is not UTF-8 text, so not a match file") from None
-    except json.JSONDecodeError as e:
+        meta = read_json(path, MatchConfigError)
+    except MatchConfigError as e:
+        if not path.is_file():
+            raise
         raise MatchConfigError(
-            f"{str(path)!r} is not valid JSON ({e}); if it is a damaged match file, delete it "
-            "and rerun with --force to add games to the folder's results"
+            f"{e}; if it is a damaged match file, delete it and rerun with --force to add games "
+            "to the folder's results"
         ) from None
-    except IsADirectoryError:
-        raise MatchConfigError(f"{str(path)!r} is a folder, not a match file") from None
     if not isinstance(meta, dict) or meta.get("format") != MATCH_FORMAT:
         raise MatchConfigError(f"{str(path)!r} is not a chessformer match file")
     try:
@@ -104,7 +102,7 @@ def prepare_dir(out: Path, cfg: MatchConfig, force: bool) -> list[GameRecord]:
         "config": cfg.to_json(),
         "updated": datetime.datetime.now().isoformat(timespec="seconds"),
     }
-    write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+    write_json(meta_path, meta)
     sync_pgn(out / PGN_FILE, raw)
     return records
 

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chessformer.arena.results import RESULTS_FILE, write_atomic
+from chessformer._io import write_atomic
+from chessformer.arena.results import RESULTS_FILE
 
 __all__ = ["PGN_FILE", "pgn_game", "sync_pgn"]
 
