@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
         "--uci-elo",
         type=int_list,
         metavar="LIST",
-        help="play UCI_LimitStrength at these UCI_Elo values instead of Skill Levels",
+        help="play UCI_LimitStrength at these UCI_Elo values instead of Skill Levels; each must "
+        "lie in the range the engine advertises (Stockfish 15.1: 1350..2850)",
     )
     g.add_argument(
         "--anchor",
