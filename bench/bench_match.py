@@ -32,8 +32,8 @@ from pathlib import Path
 
 import torch
 
-from chessformer.arena.match import MatchConfig, _make_engine, run_match
-from chessformer.arena.stockfish import UciEngine, find_stockfish
+from chessformer.arena.match import MatchConfig, load_model_engine, run_match
+from chessformer.arena.stockfish import UciClient, find_stockfish
 from chessformer.data.tokenizers import get_tokenizer
 from chessformer.model.checkpoint import save_checkpoint
 from chessformer.model.gpt import GPT, GPTConfig
@@ -93,7 +93,7 @@ def main() -> int:
                 )
         print(f"model: {source}", file=sys.stderr)
         sf = find_stockfish(args.stockfish)
-        probe = UciEngine(sf)
+        probe = UciClient(sf)
         sf_name = probe.name
         probe.close()
         cfg = MatchConfig(
@@ -107,7 +107,7 @@ def main() -> int:
             stockfish=sf_name,
         )
         t = time.perf_counter()
-        engine = _make_engine(model_path, args.concurrency, args.device)
+        engine = load_model_engine(model_path, args.concurrency, args.device)
         load = time.perf_counter() - t
         params = sum(p.numel() for p in engine.model.parameters())
         stats = run_match(

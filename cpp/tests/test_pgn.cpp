@@ -1,8 +1,8 @@
 // Tests for the streaming PGN parser: one check per fixture in tests/data/pgn (named after the quirk it
 // covers), chunk-boundary independence, generated pathological inputs, a mutation smoke test and a
 // throughput print. Run from the repository root:
-//   g++ -std=c++20 -O2 -Wall -Wextra -Icpp cpp/pgn/*.cpp cpp/tests/test_pgn.cpp -o /tmp/test_pgn &&
-//   /tmp/test_pgn
+//   g++ -std=c++20 -O2 -Wall -Wextra -Icpp cpp/pgn/*.cpp cpp/tests/test_pgn.cpp -o build/test_pgn &&
+//   build/test_pgn
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -137,7 +137,7 @@ using Codes = std::vector<ErrorCode>;
 
 bool no_errors(const Game& g) { return g.info.n_errors == 0 && g.info.ok(); }
 
-// ---- Fixtures (one per row of PGN-QUIRKS.md) ------------------------------------------------------
+// ---- Fixtures (one per row of docs/pgn.md "Behaviour per quirk") ---------------------------------
 
 std::map<std::string, std::function<void()>> fixture_tests() {
   std::map<std::string, std::function<void()>> t;

@@ -2,7 +2,7 @@
 // try_parse_san / san on every legal move of random games (and on mangled tokens), replay of the
 // quirk fixtures, chunk independence of prep_chunk, and a throughput print. From the repo root:
 //   g++ -std=c++20 -O2 -march=native -Icpp cpp/core/*.cpp cpp/pgn/*.cpp cpp/tokenize/*.cpp \
-//       cpp/tests/test_replay.cpp -o /tmp/test_replay && /tmp/test_replay
+//       cpp/tests/test_replay.cpp -o build/test_replay && build/test_replay
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
