@@ -8,6 +8,8 @@ random-weight checkpoint.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from chessformer.arena.results import (
 )
 
 FAKE = Path(__file__).parent / "data" / "fake_uci_engine.py"
+STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +233,21 @@ def test_a_damaged_match_json_is_named(
     err = capsys.readouterr().err
     assert err.startswith("chessformer match: error: ") and "match.json" in err and message in err
     assert (out / "match.json").read_bytes() == content
+
+
+@pytest.mark.stockfish
+@pytest.mark.skipif(not os.access(STOCKFISH, os.X_OK), reason=f"Stockfish not found at {STOCKFISH}")
+@pytest.mark.parametrize("elo", ["1000", "1500,3000"])
+def test_uci_elo_outside_the_engines_range_is_refused(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], elo: str
+) -> None:
+    """Stockfish ignores a `setoption` outside its range: the games would be played at another
+    strength than the one recorded (Stockfish 15.1 advertises UCI_Elo 1350..2850)."""
+    out = tmp_path / "m"
+    argv = ["--model", str(model), "--out", str(out), "--stockfish", STOCKFISH, "--uci-elo", elo]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "calibrated UCI_Elo range 1350..2850" in err and not out.exists()
 
 
 # ---- resources and devices -------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from chessformer._argtypes import int_list, number_list
 from chessformer.arena.config import (
     PAPER_LEVELS,
     PAPER_MAX_MOVES,
@@ -23,30 +24,6 @@ from chessformer.arena.ratings import anchor_argument
 from chessformer.arena.stockfish import UciClient
 
 __all__ = ["check_args", "check_device", "config_from_args", "parser", "probe_stockfish"]
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of numbers: {text!r}"
-        ) from None
-    if not vals or any(not math.isfinite(v) or v < 0 for v in vals):
-        raise argparse.ArgumentTypeError(f"need numbers >= 0: {text!r}")
-    return vals
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of integers: {text!r}"
-        ) from None
-    if not vals:
-        raise argparse.ArgumentTypeError(f"empty list: {text!r}")
-    return vals
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,16 +41,17 @@ def parser() -> argparse.ArgumentParser:
     lv = g.add_mutually_exclusive_group()
     lv.add_argument(
         "--stockfish-levels",
-        type=_ints,
+        type=int_list,
         default=PAPER_LEVELS,
         metavar="LIST",
         help="Skill Levels, e.g. 1,3,5 (default, the paper's)",
     )
     lv.add_argument(
         "--uci-elo",
-        type=_ints,
+        type=int_list,
         metavar="LIST",
-        help="play UCI_LimitStrength at these UCI_Elo values instead of Skill Levels",
+        help="play UCI_LimitStrength at these UCI_Elo values instead of Skill Levels; each must "
+        "lie in the range the engine advertises (Stockfish 15.1: 1350..2850)",
     )
     g.add_argument(
         "--anchor",
@@ -109,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--temperatures",
-        type=_floats,
+        type=number_list(at_least=0.0),
         default=PAPER_TEMPERATURES,
         metavar="LIST",
         help="sampling temperatures (default: the paper's eight)",
