@@ -394,7 +394,7 @@ class Run : ByteWindow {
           if (line_start_) {
             // A tag line other than `[Event` straight after the moves, with no result token and
             // no blank line between: a stray tag line or a game cut off mid-game, so this one is
-            // incomplete. (`[Event` there is an ordinary next game, PGN-QUIRKS rows 8 and 10.)
+            // incomplete. (`[Event` there is an ordinary next game, docs/pgn.md quirk rows 8 and 10.)
             cut_by_tag_ = !blank_line_ && g_.plies > 0 && g_.result_token == Result::kNone;
             const bool tags = tag_line(Where::kMovetext);
             cut_by_tag_ = false;

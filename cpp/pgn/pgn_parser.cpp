@@ -50,6 +50,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kUnexpectedChar: return "unexpected_char";
     case ErrorCode::kMissingResult: return "missing_result";
     case ErrorCode::kResultMismatch: return "result_mismatch";
+    case ErrorCode::kFenCastlingDropped: return "fen_castling_dropped";
     case ErrorCode::kTokenTooLong: return "token_too_long";
     case ErrorCode::kNulByte: return "nul_byte";
     case ErrorCode::kUnclosedVariation: return "unclosed_variation";

@@ -74,13 +74,15 @@ class FileSource final : public ByteSource {
 enum class ErrorCode : uint8_t {
   kNone = 0,
   // Warnings: the game's main line is still intact.
-  kBadTag,             // a `[` line in the tag section that is not `[Name "value"]`; tag dropped
-  kTagQuoteRecovered,  // unescaped `"` inside a tag value; value kept up to the last `"` before `]`
-  kTagTooLong,         // tag line longer than max_tag_line; tag dropped
-  kCommentTooLong,     // comment longer than max_comment; skipped, not delivered
-  kUnexpectedChar,     // stray `)`, `}`, `]`, bad `$`, or `[` mid-line in movetext; skipped
-  kMissingResult,      // no result token before the next game; the Result tag was used
-  kResultMismatch,     // result token and Result tag disagree; the tag was used
+  kBadTag,              // a `[` line in the tag section that is not `[Name "value"]`; tag dropped
+  kTagQuoteRecovered,   // unescaped `"` inside a tag value; value kept up to the last `"` before `]`
+  kTagTooLong,          // tag line longer than max_tag_line; tag dropped
+  kCommentTooLong,      // comment longer than max_comment; skipped, not delivered
+  kUnexpectedChar,      // stray `)`, `}`, `]`, bad `$`, or `[` mid-line in movetext; skipped
+  kMissingResult,       // no result token before the next game; the Result tag was used
+  kResultMismatch,      // result token and Result tag disagree; the tag was used
+  kFenCastlingDropped,  // the FEN tag gives castling rights its position cannot have; the replay
+                        // (ReplayVisitor) dropped them, token = their characters
   // Errors: the main line may be incomplete or corrupted (GameInfo::ok() is false).
   kTokenTooLong,         // movetext token longer than max_token; skipped
   kNulByte,              // NUL byte inside the game

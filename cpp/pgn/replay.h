@@ -166,6 +166,7 @@ class ReplayVisitor : public Visitor {
   std::vector<float> evals_, clocks_;
   std::string transcript_;
   ReplayError error_;
+  std::string fen_castling_dropped_;  // the FEN tag's castling rights its position cannot have
   uint64_t offset_ = 0;
   uint64_t hash_ = 0;  // FNV-1a over the tags so far, then the replayed moves (game_hash)
   uint64_t total_plies_ = 0;

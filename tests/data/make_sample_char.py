@@ -1,9 +1,8 @@
 """Rebuild ``tests/data/sample_char/``: the first games of the GNU Chess opening book as a `char`
 dataset (the paper's transcripts ``;1.e4 e5 2.Nf3 ...``), 95/5 train/val.
 
-Run from the repository root:
-``PYTHONPATH=python python tests/data/make_sample_char.py \\
-    /work/shared/data/gnuchess-book-1.02.pgn.zst``
+Run from the repository root with the path of the book's PGN (gnuchess-book-1.02.pgn.zst, 145,716
+games): ``python tests/data/make_sample_char.py PATH/gnuchess-book-1.02.pgn.zst``
 """
 
 from __future__ import annotations

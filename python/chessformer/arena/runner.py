@@ -14,7 +14,6 @@ import json
 import math
 import platform
 import queue
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from chessformer._progress import Progress as StatusProgress
 from chessformer.arena.adjudication import Ending, Score, Streaks, adjudicate, game_over
 from chessformer.arena.config import MatchConfig
 from chessformer.arena.pgn_file import PGN_FILE, pgn_game
@@ -76,53 +76,30 @@ class MatchStats:
         return d
 
 
-class Progress:
-    """games done/total, W/D/L from the model's view and ETA on one stderr line."""
+class Progress(StatusProgress):
+    """Games done of the total, with W/D/L from the model's view (and errors) after the numbers
+    (`chessformer._progress.Progress`: a bar on a terminal, a line every 10 s in a log)."""
 
     def __init__(self, total: int, done: int, wdl: list[int], stream: TextIO, enabled: bool):
-        self.total, self.start_done, self.done, self.wdl = total, done, done, wdl
-        self.stream, self.enabled = stream, enabled
-        self.tty = enabled and stream.isatty()
-        self.t0 = time.monotonic()
-        self.last = 0.0
-        self.errors = 0
-
-    def line(self) -> str:
-        width = 24
-        frac = self.done / self.total if self.total else 1.0
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        played = self.done - self.start_done
-        elapsed = time.monotonic() - self.t0
-        if played:
-            eta_s = elapsed / played * (self.total - self.done)
-            eta = f"ETA {int(eta_s) // 3600}:{int(eta_s) % 3600 // 60:02d}:{int(eta_s) % 60:02d}"
-        else:
-            eta = "ETA --:--:--"
-        w, d, lo = self.wdl
-        err = f" errors {self.errors}" if self.errors else ""
-        return (
-            f"games {self.done}/{self.total} [{bar}] W {w} D {d} L {lo}{err} | "
-            f"{elapsed:.0f}s | {eta}"
+        super().__init__(
+            total, desc="games", unit="game", initial=done, enabled=enabled, stream=stream
         )
+        self.wdl, self.errors = wdl, 0
+        self.update(0, self._counts())
 
-    def update(self, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if self.tty and (force or now - self.last > 0.2):
-            self.stream.write("\r" + self.line() + "\033[K")
-            self.stream.flush()
-            self.last = now
-        elif not self.tty and (force or now - self.last > 10.0):
-            self.stream.write(self.line() + "\n")
-            self.stream.flush()
-            self.last = now
+    def _counts(self) -> str:
+        w, d, lo = self.wdl
+        return f"W {w} D {d} L {lo}" + (f" errors {self.errors}" if self.errors else "")
 
-    def close(self) -> None:
-        self.update(force=True)
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+    def game(self, score: float) -> None:
+        """A game finished with ``score`` for the model (1, 0.5 or 0)."""
+        self.wdl[{1.0: 0, 0.5: 1, 0.0: 2}[score]] += 1
+        self.update(1, self._counts())
+
+    def error(self) -> None:
+        """A game given up after its retries."""
+        self.errors += 1
+        self.update(0, self._counts())
 
 
 @dataclass
@@ -212,7 +189,7 @@ class MatchRunner:
                 if ready and self._batch_due(ready) <= time.monotonic():
                     self._flush()
                 self._reap(free)
-                self.progress.update()
+                self.progress.update(0)
         finally:
             for player in (self.model, self.opponent):
                 player.stop(abort=bool(self.running))  # interrupted: do not wait for searches
@@ -350,7 +327,7 @@ class MatchRunner:
         )
         append_line(self.out / ERRORS_FILE, (line + "\n").encode())
         self.stats.errors += 1
-        self.progress.errors += 1
+        self.progress.error()
         g.state = _DONE
 
     def _finish(self, g: _Game, result: str, termination: str) -> None:
@@ -389,11 +366,8 @@ class MatchRunner:
         append_result(self.out / RESULTS_FILE, rec)
         append_line(self.out / PGN_FILE, pgn_game(asdict(rec)).encode("utf-8"))
         self.stats.games += 1
-        self.progress.done += 1
-        self.progress.wdl[{1.0: 0, 0.5: 1, 0.0: 2}[rec.score]] += 1
+        self.progress.game(rec.score)
         g.state = _DONE
 
     def _log(self, msg: str) -> None:
-        if self.progress.tty:
-            sys.stderr.write("\r\033[K")
-        print(msg, file=sys.stderr)
+        self.progress.message(msg)

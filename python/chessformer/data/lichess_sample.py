@@ -1,6 +1,6 @@
 """``chessformer lichess-sample``: real games rewritten in Lichess's export format.
 
-    chessformer lichess-sample ../shared/data/gnuchess-book-1.02.pgn.zst --out lichess.pgn.zst \\
+    chessformer lichess-sample gnuchess-book-1.02.pgn.zst --out lichess.pgn.zst \\
         --seed 1 --max-games 100000
 
 Lichess's monthly dumps cannot be downloaded here, so this keeps the moves of real games (any PGN

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from chessformer import _core
 from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
 from chessformer._io import TEMP_GLOB, replacing, write_atomic
+from chessformer._progress import Progress
 from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
 from chessformer.data.tokenizers import get_tokenizer
 
@@ -322,29 +323,9 @@ class Counters:
         return d
 
 
-class Progress:
-    """A one-line progress bar on stderr (MB/s, games/s, kept/dropped), redrawn twice a second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.t0, self.last = enabled, time.monotonic(), 0.0
-
-    def update(self, c: Counters, shards: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.5):
-            return
-        self.last = now
-        dt = max(now - self.t0, 1e-9)
-        dropped = c.games - c.kept
-        sys.stderr.write(
-            f"\rprep: {c.bytes / 1e6:9.1f} MB {c.bytes / 1e6 / dt:7.1f} MB/s | "
-            f"{c.games:,} games {c.games / dt:,.0f}/s | kept {c.kept:,} dropped {dropped:,} | "
-            f"{shards} shards "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+def _progress_text(c: Counters, shards: int) -> str:
+    """What prep's progress display shows after bytes read and MB/s."""
+    return f"{c.games:,} games, kept {c.kept:,}, dropped {c.games - c.kept:,} | {shards} shards"
 
 
 class Prep:
@@ -370,7 +351,7 @@ class Prep:
         self.position = (0, 0)  # (input index, byte offset) of the first game not yet handled
         self.pending_seq = 0
         self.stopped = False
-        self.progress = Progress(progress)
+        self.progress = Progress(None, desc="prep", unit="B", unit_scale=True, enabled=progress)
         self.input_records = [_input_record(p) for p in inputs]
 
     def _on_shard(self) -> None:
@@ -503,7 +484,7 @@ class Prep:
                     stream = InputStream(path, skip=offset)
                 except PgnInputError as e:
                     self.counters.input_errors.append(str(e))
-                    print(f"prep: {e}", file=sys.stderr)
+                    self.progress.message(f"prep: {e}")
                     self.position = (index + 1, 0)
                     continue
                 if path != "-" and path.lower().endswith(".zst") and not stream.compressed:
@@ -515,7 +496,7 @@ class Prep:
                         "start with the zstd magic bytes 28 b5 2f fd)"
                     )
                     self.counters.input_errors.append(error)
-                    print(f"\nprep: {error}; continuing with the next input", file=sys.stderr)
+                    self.progress.message(f"prep: {error}; continuing with the next input")
                     self.position = (index + 1, 0)
                     continue
                 inflight: deque[tuple[Future[dict[str, Any]], int, bool]] = deque()
@@ -533,7 +514,9 @@ class Prep:
                         if shards or self.stopped or now - last_checkpoint > 60:
                             self.checkpoint()
                             last_checkpoint = now
-                        self.progress.update(self.counters, self.shards_written)
+                        self.progress.set(
+                            self.counters.bytes, _progress_text(self.counters, self.shards_written)
+                        )
 
                 with stream:
                     for chunk, base, length, more in iter_chunk_parts(
@@ -548,9 +531,7 @@ class Prep:
                     drain(0)
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
-                    print(
-                        f"\nprep: {stream.error}; continuing with the next input", file=sys.stderr
-                    )
+                    self.progress.message(f"prep: {stream.error}; continuing with the next input")
                 if not self.stopped:
                     self.position = (index + 1, 0)
                 if index + 1 < len(self.inputs) and not self.stopped:
@@ -561,7 +542,9 @@ class Prep:
         for w in self.writers.values():
             w.flush()
         self.write_manifest()
-        self.progress.update(self.counters, self.shards_written, force=True)
+        self.progress.set(
+            self.counters.bytes, _progress_text(self.counters, self.shards_written), force=True
+        )
         self.progress.close()
         (self.out / "progress.json").unlink(missing_ok=True)
         for p in self.out.glob("pending-*.npz"):

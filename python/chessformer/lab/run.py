@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chessformer._io import write_json
 from chessformer.arena.stockfish import EngineError, EngineNotFoundError, find_stockfish
 from chessformer.lab.experiment import Experiment, ExperimentError, load_experiment
 from chessformer.lab.experts import Expert, parse_expert
@@ -38,7 +39,7 @@ from chessformer.lab.games import GameTask, task_seed
 from chessformer.lab.generate import GenerateConfig, add_play_options, generate, run_tasks
 from chessformer.lab.progress import Progress
 from chessformer.lab.ray_backend import RayUnavailableError
-from chessformer.lab.store import GameStore, StoreError, atomic_write_json, pgn_text
+from chessformer.lab.store import GameStore, StoreError, pgn_text
 
 __all__ = ["Lab", "main", "model_name"]
 
@@ -120,7 +121,7 @@ class Lab:
 
     def _finish(self, stage: str, seconds: float, **extra: Any) -> None:
         record = {"config": self.stage_config(stage), "seconds": round(seconds, 1), **extra}
-        atomic_write_json(self._marker(stage), record)
+        write_json(self._marker(stage), record)
 
     def log(self, msg: str) -> None:
         print(f"[lab {self.exp.name}] {msg}", file=sys.stderr, flush=True)
@@ -206,7 +207,7 @@ class Lab:
         from chessformer.lab.rating import fit_file_ratings
 
         ratings = fit_file_ratings([self.out / "calibrate.pgn.zst"], e.anchors)
-        atomic_write_json(
+        write_json(
             self.out / "expert-ratings.json",
             {k: v.rating for k, v in ratings.items() if v.finite} | dict(e.anchors),
         )
