@@ -282,9 +282,14 @@ def seal_results(path: Path) -> tuple[list[GameRecord], list[dict[str, Any]]]:
 
 
 def append_line(path: Path, data: bytes) -> None:
-    """One ``write`` of a complete entry, then fsync: a kill leaves whole entries or none."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """One ``write`` of a complete entry, then fsync: a kill leaves whole entries or none. A
+    file whose last line lacks its newline (written by something else) gets one first, so the
+    entry never glues onto it."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
         os.write(fd, data)
         os.fsync(fd)
     finally:
