@@ -42,6 +42,7 @@ from typing import Any
 import zstandard
 
 from chessformer import _core
+from chessformer._io import write_json
 
 # set by main() from the command line
 GNU = Path("gnuchess-book-1.02.pgn.zst")
@@ -402,7 +403,7 @@ def main() -> int:
     )
     dest = Path(__file__).parent / "results" / "prep-cpu.json"
     dest.parent.mkdir(exist_ok=True)
-    dest.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(dest, results, allow_nan=True)
     print(f"wrote {dest}")
     return 0
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = [
     "csv_strings",
@@ -65,16 +68,21 @@ def csv_strings(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+def _list_of(convert: Callable[[str], _T], kind: str, text: str) -> tuple[_T, ...]:
+    try:
+        vals = tuple(convert(x) for x in csv_strings(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of {kind}: {text!r}"
+        ) from None
+    return vals
+
+
 def number_list(at_least: float = -math.inf) -> Callable[[str], tuple[float, ...]]:
     """A non-empty comma-separated list of finite numbers, each >= ``at_least``."""
 
     def parse(text: str) -> tuple[float, ...]:
-        try:
-            vals = tuple(float(x) for x in csv_strings(text))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not a comma-separated list of numbers: {text!r}"
-            ) from None
+        vals = _list_of(float, "numbers", text)
         if not vals or any(not math.isfinite(v) or v < at_least for v in vals):
             rule = "finite numbers" if at_least == -math.inf else f"numbers >= {at_least:g}"
             raise argparse.ArgumentTypeError(f"need {rule}: {text!r}")
@@ -85,12 +93,7 @@ def number_list(at_least: float = -math.inf) -> Callable[[str], tuple[float, ...
 
 def int_list(text: str) -> tuple[int, ...]:
     """A non-empty comma-separated list of integers."""
-    try:
-        vals = tuple(int(x) for x in csv_strings(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of integers: {text!r}"
-        ) from None
+    vals = _list_of(int, "integers", text)
     if not vals:
         raise argparse.ArgumentTypeError(f"empty list: {text!r}")
     return vals

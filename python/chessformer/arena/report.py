@@ -25,16 +25,15 @@ The results format itself (reading and writing ``games.jsonl``) is :mod:`chessfo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import math
-import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chessformer._io import replacing
 from chessformer.arena.ratings import Glicko2Rating, anchor_argument, fit_bradley_terry, rate_games
 from chessformer.arena.results import (
     RESULTS_FILE,
@@ -276,23 +275,11 @@ CSV_COLUMNS = [
 ]
 
 
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path`` to write; renamed over ``path`` when the block ends
-    without an error, removed otherwise (so ``path`` is whole or untouched)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_csv(rows: Iterable[Row], path: Path, min_games: int = MIN_RATED_GAMES) -> None:
     """Full-precision numbers (``repr`` round-trips), computed whatever the number of games;
     ``inf`` for an infinite BT rating, ``nan`` for none; ``note`` says when a rating is not
     one to trust (too few games, every game won or lost)."""
-    with _replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for r in rows:
@@ -397,7 +384,7 @@ def write_plot(
         out = stem.with_suffix(f".{ext}")
         # No date and fixed clip-path ids (a fixed hash salt) in the SVG, so an unchanged report
         # is byte-identical.
-        with _replacing(out) as tmp, rc_context({"svg.hashsalt": "chessformer"}):
+        with replacing(out) as tmp, rc_context({"svg.hashsalt": "chessformer"}):
             meta = {"Date": None} if ext == "svg" else None
             fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
         written.append(out)
@@ -507,7 +494,7 @@ def main(argv: list[str]) -> int:
             "`chessformer report --anchor LEVEL=RATING`).\n"
         )
     print(table, end="")
-    with _replacing(out / "ratings.md") as tmp:
+    with replacing(out / "ratings.md") as tmp:
         tmp.write_text(table, encoding="utf-8")
     write_csv(rows, out / "ratings.csv", args.min_games)
     written = [out / "ratings.md", out / "ratings.csv"]

@@ -19,7 +19,6 @@ ones). ``python tests/data/make_sample_char.py`` rebuilds the committed sample.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from chessformer._io import read_versioned_json, write_json
 from chessformer.data.tokenizers import IGNORE_INDEX, Tokenizer, get_tokenizer
 
 FORMAT_NAME = "chessformer-dataset"
@@ -80,20 +80,9 @@ class Dataset:
     def open(cls, root: str | os.PathLike[str]) -> Dataset:
         root = Path(root)
         mpath = root / "manifest.json"
-        try:
-            manifest = json.loads(mpath.read_text())
-        except FileNotFoundError:
-            raise DatasetFormatError(f"{mpath}: not found (is {root} a dataset folder?)") from None
-        except json.JSONDecodeError as e:
-            raise DatasetFormatError(f"{mpath}: not valid JSON: {e}") from e
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            fmt = manifest.get("format") if isinstance(manifest, dict) else None
-            raise DatasetFormatError(f"{mpath}: format is {fmt!r}, expected {FORMAT_NAME!r}")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise DatasetFormatError(
-                f"{mpath}: format_version {manifest.get('format_version')!r} is not supported "
-                f"(this reader knows {FORMAT_VERSION})"
-            )
+        if not mpath.exists():
+            raise DatasetFormatError(f"{mpath}: not found (is {root} a dataset folder?)")
+        manifest = read_versioned_json(mpath, FORMAT_NAME, FORMAT_VERSION, DatasetFormatError)
         tok = manifest_tokenizer(manifest.get("tokenizer"), str(mpath))
         splits = {}
         for name, entry in (manifest.get("splits") or {}).items():
@@ -413,7 +402,7 @@ def write_dataset(
         "splits": splits,
         **(extra or {}),
     }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(root / "manifest.json", manifest)
     return root
 
 

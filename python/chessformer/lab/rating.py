@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chessformer._io import write_json
 from chessformer.arena.ratings import BTRating, fit_bradley_terry
-from chessformer.lab.store import atomic_write_json, read_pgn_zst
+from chessformer.lab.store import read_pgn_zst
 
 if TYPE_CHECKING:
     from chessformer.lab.experiment import Experiment
@@ -115,16 +116,25 @@ def write_report(out: Path, exp: Experiment, opponents: Sequence[str]) -> str:
             lines.append(f"| {name} | {_fmt(ratings[name])} | {ratings[name].games} |")
     lines += ["", f"**{verdict}**", ""]
     (out / "report.md").write_text("\n".join(lines))
-    atomic_write_json(
+    write_json(
         out / "ratings.json",
         {
-            str(k): {"rating": v.rating, "lower": v.lower, "upper": v.upper, "games": v.games}
+            str(k): {
+                "rating": _finite(v.rating),
+                "lower": _finite(v.lower),
+                "upper": _finite(v.upper),
+                "games": v.games,
+            }
             for k, v in ratings.items()
         }
         | {"verdict": verdict},
     )
     _plot(out / "rating.png", exp, model, ratings, expert_ratings)
     return verdict
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None  # JSON has no infinity: an open interval end is null
 
 
 def _verdict(best: BTRating | None, expert: BTRating | None, at_one: BTRating | None) -> str:

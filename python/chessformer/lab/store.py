@@ -12,7 +12,6 @@ The record also keeps the run's configuration; resuming with another configurati
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from typing import Any
 
 import zstandard
 
+from chessformer._io import read_versioned_json, write_json
 from chessformer.lab.games import GameResult
 
-__all__ = ["GameStore", "StoreError", "atomic_write_json", "pgn_text"]
+__all__ = ["GameStore", "StoreError", "pgn_text", "read_pgn_zst"]
 
 PROGRESS_FORMAT = "chessformer-lab-games"
 PROGRESS_VERSION = 1
@@ -33,16 +33,6 @@ FLUSH_SECONDS = 5.0  # ... or this often
 
 class StoreError(ValueError):
     """A game file's progress record is unreadable or belongs to another configuration."""
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _tag(value: object) -> str:
@@ -128,20 +118,18 @@ class GameStore:
                     "(or made by another program); --force overwrites it"
                 )
             return None
+        d = read_versioned_json(self.progress_path, PROGRESS_FORMAT, PROGRESS_VERSION, StoreError)
         try:
-            d = json.loads(self.progress_path.read_text())
-            if d.get("format") != PROGRESS_FORMAT or d.get("version") != PROGRESS_VERSION:
-                raise ValueError(f"format {d.get('format')!r} version {d.get('version')!r}")
             return _Progress(int(d["games"]), int(d["bytes"]), dict(d["config"]))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise StoreError(f"{self.progress_path}: unreadable progress record ({e})") from None
 
     def _write_progress(self) -> None:
-        atomic_write_json(
+        write_json(
             self.progress_path,
             {
                 "format": PROGRESS_FORMAT,
-                "version": PROGRESS_VERSION,
+                "format_version": PROGRESS_VERSION,
                 "games": self.done,
                 "bytes": self._bytes,
                 "config": self.config,
