@@ -42,6 +42,9 @@ from chessformer._progress import Progress
 from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
 from chessformer.data.tokenizers import get_tokenizer
 
+# the dataset folder format prep writes (docs/formats.md, "Dataset folder"; read by data/dataset.py)
+DATASET_FORMAT = "chessformer-dataset"
+DATASET_VERSION = 1
 PROGRESS_FORMAT = "chessformer-prep-progress"
 PROGRESS_VERSION = 1
 SPLITS = ("train", "val")
@@ -538,8 +541,8 @@ class Prep:
         tok = self.tok
         c = self.counters
         manifest = {
-            "format": "chessformer-dataset",
-            "format_version": 1,
+            "format": DATASET_FORMAT,
+            "format_version": DATASET_VERSION,
             "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
@@ -706,7 +709,7 @@ def _finished(prep: Prep, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.exists():
         return False
-    manifest = read_versioned_json(path, "chessformer-dataset", 1, ResumeRefused)
+    manifest = read_versioned_json(path, DATASET_FORMAT, DATASET_VERSION, ResumeRefused)
     prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
     return True
 
