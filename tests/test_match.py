@@ -480,7 +480,7 @@ def test_pgn_is_repaired_from_the_jsonl(move_model: Path, fake: Path, tmp_path: 
     assert main(argv) == 0
     pgn = out / "games.pgn"
     good = pgn.read_bytes()
-    raw = [obj for _, obj in read_result_lines(out / "games.jsonl")[0]]
+    raw = [obj for _, obj in read_result_lines(out / "games.jsonl")]
     last = good.rfind(b'[Event "')
     for broken in (
         good[:last],  # killed between the JSONL and the PGN write

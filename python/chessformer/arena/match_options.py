@@ -188,7 +188,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--force",
         action="store_true",
-        help="continue in a DIR whose match.json has another configuration",
+        help="continue in a DIR whose match.json has another configuration, or add the match to a "
+        "non-empty DIR that is not a match folder (files the match did not write are never "
+        "overwritten: it refuses instead)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-report", action="store_true", help="do not print the ratings table")

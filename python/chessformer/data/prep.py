@@ -37,11 +37,14 @@ import numpy.typing as npt
 
 from chessformer import _core
 from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
-from chessformer._io import TEMP_GLOB, replacing, write_atomic
+from chessformer._io import TEMP_GLOB, read_versioned_json, replacing, write_atomic
 from chessformer._progress import Progress
 from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
 from chessformer.data.tokenizers import get_tokenizer
 
+# the dataset folder format prep writes (docs/formats.md, "Dataset folder"; read by data/dataset.py)
+DATASET_FORMAT = "chessformer-dataset"
+DATASET_VERSION = 1
 PROGRESS_FORMAT = "chessformer-prep-progress"
 PROGRESS_VERSION = 1
 SPLITS = ("train", "val")
@@ -256,14 +259,6 @@ class ResumeRefused(Exception):
     """``--resume`` into a dataset written with other options or inputs (exit status 2)."""
 
 
-def _read_record(path: Path, what: str) -> Any:
-    """A JSON record of a run (progress.json, manifest.json); `ResumeRefused` if unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResumeRefused(f"{path}: unreadable {what} ({e})") from None
-
-
 def _differences(
     old_config: Any, new_config: dict[str, Any], old_inputs: Any, new_inputs: list[dict[str, Any]]
 ) -> list[str]:
@@ -403,16 +398,7 @@ class Prep:
         path = self.out / "progress.json"
         if not path.is_file():
             return False
-        record = _read_record(path, "progress file")
-        if (
-            not isinstance(record, dict)
-            or record.get("format") != PROGRESS_FORMAT
-            or record.get("format_version") != PROGRESS_VERSION
-        ):
-            raise ResumeRefused(
-                f"{path}: not a progress file this version understands (format "
-                f"{PROGRESS_FORMAT!r}, version {PROGRESS_VERSION})"
-            )
+        record = read_versioned_json(path, PROGRESS_FORMAT, PROGRESS_VERSION, ResumeRefused)
         self.check_unchanged(path, record.get("config"), record.get("inputs"))
         self.position = (int(record["next"]["input"]), int(record["next"]["offset"]))
         if self.position[1] and self.inputs[self.position[0]] == "-":
@@ -555,8 +541,8 @@ class Prep:
         tok = self.tok
         c = self.counters
         manifest = {
-            "format": "chessformer-dataset",
-            "format_version": 1,
+            "format": DATASET_FORMAT,
+            "format_version": DATASET_VERSION,
             "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
@@ -723,9 +709,7 @@ def _finished(prep: Prep, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.exists():
         return False
-    manifest = _read_record(path, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != "chessformer-dataset":
-        raise ResumeRefused(f"{path}: not a chessformer dataset manifest")
+    manifest = read_versioned_json(path, DATASET_FORMAT, DATASET_VERSION, ResumeRefused)
     prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
     return True
 
