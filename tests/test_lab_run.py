@@ -49,10 +49,16 @@ max_plies = 60
 def test_presets_load() -> None:
     names = preset_names()
     assert {"denoising", "complementary", "no-diversity", "stockfish-skill"} <= set(names)
+    from chessformer.model.gpt import CONFIGS
+    from chessformer.model.train import TrainConfig, apply_sets
+
     for name in names:
         exp = load_experiment(name)
         assert exp.experts and exp.anchors
         assert exp.temperatures == (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
+        # what the train stage passes to `chessformer train` is accepted by it
+        train, _ = apply_sets(TrainConfig(), CONFIGS[exp.train_config], exp.train_sets)
+        assert train.max_steps == 100_000  # max_steps comes from [train] max_steps, set last
     skill = load_experiment("stockfish-skill")
     assert skill.anchors == {
         "stockfish:skill=1": 1554.0,
@@ -74,6 +80,7 @@ def test_presets_load() -> None:
         ('experts = ["random"]\n[rate]\nladder = ["stockfish:skill=0"]', "anchors"),
         ('experts = ["random"]\n[rate]\nanchors = { "stockfish:skill=4" = 2006 }', "ladder"),
         ("experts = [", "not valid TOML"),
+        ('experts = ["random"]\n[train]\nset = ["max_steps=5"]', "give \\[train\\] max_steps"),
     ],
 )
 def test_bad_experiment_names_key_and_rule(text: str, words: str) -> None:
