@@ -20,26 +20,28 @@ import numpy as np
 
 from chessformer._io import write_json
 from chessformer.arena.ratings import BTRating, fit_bradley_terry, rate_games
-from chessformer.lab.store import read_pgn_zst
 
 if TYPE_CHECKING:
     from chessformer.lab.experiment import Experiment
 
 __all__ = ["fit_file_ratings", "read_results", "write_report"]
 
-_TAG = re.compile(r'^\[(White|Black|Result) "((?:[^"\\]|\\.)*)"\]$', re.M)
 _SCORE = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 
 
 def read_results(paths: Iterable[Path]) -> Iterator[tuple[str, str, float]]:
-    """``(white, black, white's score)`` of every finished game in PGN(.zst) files."""
+    """``(white, black, white's score)`` of every finished game in PGN(.zst) files (missing files
+    are skipped: a stage not run yet)."""
+    from chessformer.data.pgn import read_games
+
     for path in paths:
         if not Path(path).exists():
             continue
-        for block in read_pgn_zst(Path(path)).split("\n\n[Event "):
-            tags = dict(_TAG.findall(block))
-            if tags.get("Result") in _SCORE and "White" in tags and "Black" in tags:
-                yield tags["White"], tags["Black"], _SCORE[tags["Result"]]
+        for game in read_games(str(path), annotations=False, on_error="ignore"):
+            h = game.headers
+            score = _SCORE.get(h.get("Result", ""))
+            if score is not None and "White" in h and "Black" in h:
+                yield h["White"], h["Black"], score
 
 
 def joint_fit(
