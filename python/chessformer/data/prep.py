@@ -18,11 +18,14 @@ and produces the same bytes as an uninterrupted run. ``manifest.json`` is writte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
+import re
+import stat
 import sys
 import time
 import zipfile
@@ -37,7 +40,13 @@ import numpy as np
 import numpy.typing as npt
 
 from chessformer import _core
-from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
+from chessformer.data.pgn_input import (
+    MAX_GAME_BYTES,
+    InputStream,
+    PgnInputError,
+    input_paths,
+    iter_chunk_parts,
+)
 from chessformer.data.tokenizers import get_tokenizer
 
 PROGRESS_FORMAT = "chessformer-prep-progress"
@@ -59,6 +68,7 @@ META_COLUMNS: dict[str, str] = {
     "game_hash": "uint64",
 }
 SPLIT_HASH_VERSION = 2  # the game hash of _core.prep_chunk (cpp/pgn/replay.cpp)
+MAX_REPORTED = 10  # oversized games reported one by one (then only counted)
 CRASH_ENV = "CHESSFORMER_PREP_CRASH_AFTER_SHARDS"  # test hook: exit hard after N shard renames
 
 Columns = dict[str, npt.NDArray[Any]]
@@ -81,6 +91,7 @@ class PrepConfig:
     max_games: int = -1
     val_fraction: float = 0.05
     shard_tokens: int = 100_000_000
+    max_game_mb: float = MAX_GAME_BYTES / (1 << 20)  # a longer game is skipped (docs/formats.md)
     # the game hash that assigns the train/val split (docs/formats.md); not an option, recorded so
     # that --resume refuses a dataset begun by a chessformer that hashed games differently
     split_hash: int = SPLIT_HASH_VERSION
@@ -117,13 +128,22 @@ class PrepConfig:
 # ---- files ---------------------------------------------------------------------------------
 
 
+class OutputError(OSError):
+    """A file of the dataset could not be written (disk full, I/O error): exit status 4."""
+
+
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
     tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OutputError(e.errno, e.strerror or str(e), str(path)) from e
 
 
 def _write_npz(f: io.BufferedWriter, arrays: dict[str, npt.NDArray[Any]]) -> None:
@@ -200,7 +220,10 @@ class ShardWriter:
             "offsets": f"{self.split}/offsets-{i:05d}.npy",
             "games": f"{self.split}/games-{i:05d}.npz",
         }
-        (self.root / self.split).mkdir(parents=True, exist_ok=True)
+        try:
+            (self.root / self.split).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(e.errno, e.strerror or str(e), str(self.root / self.split)) from e
         _atomic_write(self.root / names["games"], lambda f: _write_npz(f, _meta(data)))
         _atomic_write(self.root / names["offsets"], lambda f: np.save(f, data["offsets"]))
         _atomic_write(self.root / names["tokens"], lambda f: f.write(data["tokens"].tobytes()))
@@ -220,14 +243,40 @@ class ShardWriter:
         self.pending_tokens = int(data["offsets"][-1])
 
 
+# the names of the files prep writes (and of their temporary forms): nothing else is ever deleted
+_TOP_FILES = re.compile(r"(\.tmp-)?(manifest\.json|progress\.json|pending-(train|val)-\d{6}\.npz)")
+_SHARD_FILES = re.compile(r"(\.tmp-)?(tokens-\d{5}\.bin|offsets-\d{5}\.npy|games-\d{5}\.npz)")
+
+
+def own_files(out: Path, temporary_only: bool = False, pending_only: bool = False) -> list[Path]:
+    """The files in ``out`` (and its ``train``/``val``) named as prep names its own: a user's
+    file, a folder or a link there is never among them."""
+    found: list[Path] = []
+    for folder, rule in ((out, _TOP_FILES), *((out / s, _SHARD_FILES) for s in SPLITS)):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for p in folder.iterdir():
+            m = rule.fullmatch(p.name)
+            if m is None or (temporary_only and not m.group(1)) or p.is_symlink():
+                continue
+            if pending_only and not (m.group(1) is None and p.name.startswith("pending-")):
+                continue
+            if p.is_file():
+                found.append(p)
+    return sorted(found)
+
+
 def _meta(data: Columns) -> dict[str, npt.NDArray[Any]]:
     return {k: data[k].astype(t, copy=False) for k, t in META_COLUMNS.items()}
 
 
 def _input_record(path: str) -> dict[str, Any]:
-    if path == "-":
-        return {"path": "-", "size": None, "mtime_ns": None, "sha256_1mib": None}
-    st = os.stat(path)
+    """What identifies an input for ``--resume``. Only a regular file is opened here: a pipe,
+    FIFO or stdin is read once, by the run itself (reading its head here would lose those bytes),
+    and is recorded without size or checksum (``"stream": true``)."""
+    st = None if path == "-" else os.stat(path)
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return {"path": path, "size": None, "mtime_ns": None, "sha256_1mib": None, "stream": True}
     with open(path, "rb") as f:
         head = f.read(1 << 20)
     return {
@@ -361,6 +410,7 @@ class Prep:
     ) -> None:
         self.inputs, self.out, self.config = inputs, out, config
         self.workers, self.chunk_size = max(1, workers), chunk_size
+        self.inflight_budget = 2 * self.workers * chunk_size  # chunk bytes parsed at once, or one
         self.tok = get_tokenizer(config.tokenizer)
         self.counters = Counters()
         self.writers = {s: ShardWriter(out, s, self.tok.dtype, config.shard_tokens) for s in SPLITS}
@@ -387,7 +437,7 @@ class Prep:
     def checkpoint(self) -> None:
         self.pending_seq += 1
         splits = {}
-        old = sorted(self.out.glob("pending-*.npz"))
+        old = own_files(self.out, pending_only=True)
         for s, w in self.writers.items():
             name = f"pending-{s}-{self.pending_seq:06d}.npz"
             w.save_pending(self.out / name)
@@ -437,10 +487,13 @@ class Prep:
             )
         self.check_unchanged(path, record.get("config"), record.get("inputs"))
         self.position = (int(record["next"]["input"]), int(record["next"]["offset"]))
-        if self.position[1] and self.inputs[self.position[0]] == "-":
+        at = self.position[0]
+        if self.position[1] and at < len(self.inputs) and self.input_records[at].get("stream"):
+            name = "stdin" if self.inputs[at] == "-" else repr(self.inputs[at])
             raise ResumeRefused(
-                f"{path}: the run stopped inside stdin, which cannot be resumed mid-stream; "
-                "rerun without --resume (--force)"
+                f"{path}: the run stopped inside {name}, a pipe or other stream, which cannot be "
+                "read again from the middle; rerun without --resume (--force), or save the stream "
+                "to a file first"
             )
         self.stopped = bool(record.get("stopped", False))
         self.pending_seq = int(record["pending_seq"])
@@ -453,6 +506,21 @@ class Prep:
         return True
 
     # ---- processing ----
+    def _oversized(self, path: str, base: int, length: int, limit: int) -> None:
+        """A game over the size limit, skipped: counted as read and dropped (``too_large``)."""
+        c = self.counters
+        c.bytes += length
+        c.games += 1
+        c.dropped["too_large"] = c.dropped.get("too_large", 0) + 1
+        n = c.dropped["too_large"]
+        if n <= MAX_REPORTED:
+            more = " (further ones are only counted)" if n == MAX_REPORTED else ""
+            print(
+                f"\nprep: {path}: skipped a game of {length:,} bytes at byte {base:,}: over the "
+                f"{limit:,}-byte limit on one game (--max-game-mb){more}",
+                file=sys.stderr,
+            )
+
     def _handle(self, result: dict[str, Any], file_index: int) -> int:
         self.counters.add(result["stats"])
         cfg = self.config
@@ -487,11 +555,8 @@ class Prep:
 
     def run(self) -> Counters:
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in self.out.glob(".tmp-*"):
+        for stale in own_files(self.out, temporary_only=True):
             stale.unlink()
-        for split in SPLITS:
-            for stale in (self.out / split).glob(".tmp-*") if (self.out / split).is_dir() else []:
-                stale.unlink()
         kwargs = self.config.core_kwargs()
         last_checkpoint = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="prep") as pool:
@@ -501,8 +566,6 @@ class Prep:
                     break
                 path = self.inputs[index]
                 offset = start_offset if index == start_index else 0
-                if offset and path == "-":
-                    raise SystemExit("prep: cannot resume inside stdin; rerun without --resume")
                 try:
                     stream = InputStream(path, skip=offset)
                 except PgnInputError as e:
@@ -522,12 +585,18 @@ class Prep:
                     print(f"\nprep: {error}; continuing with the next input", file=sys.stderr)
                     self.position = (index + 1, 0)
                     continue
-                inflight: deque[tuple[Future[dict[str, Any]], int, bool]] = deque()
+                inflight: deque[tuple[Future[dict[str, Any]], int, int, bool]] = deque()
 
-                def drain(limit: int, index: int = index, inflight: Any = inflight) -> None:
+                def drain(
+                    limit: int, extra: int = 0, index: int = index, inflight: Any = inflight
+                ) -> None:
                     nonlocal last_checkpoint
-                    while len(inflight) > limit or (inflight and inflight[0][0].done()):
-                        fut, end, more = inflight.popleft()
+                    while inflight and (
+                        len(inflight) > limit
+                        or inflight[0][0].done()
+                        or sum(i[2] for i in inflight) + extra > self.inflight_budget
+                    ):
+                        fut, end, _, more = inflight.popleft()
                         if self.stopped:
                             fut.cancel()
                             continue
@@ -540,15 +609,23 @@ class Prep:
                         self.progress.update(self.counters, self.shards_written)
 
                 with stream:
-                    for chunk, base, length, more in iter_chunk_parts(
-                        stream.blocks(self.chunk_size), self.chunk_size, base=offset
-                    ):
+                    blocks = stream.blocks(self.chunk_size)
+                    max_game = int(self.config.max_game_mb * (1 << 20))
+                    for item in iter_chunk_parts(blocks, self.chunk_size, offset, max_game):
                         if self.stopped:
                             break
+                        if item.oversized:
+                            drain(0)  # (in input order: the counters and position follow it)
+                            if not self.stopped:
+                                self._oversized(path, item.base, item.length, max_game)
+                                self.position = (index, item.base + item.length)
+                            continue
+                        drain(2 * self.workers - 1, item.length)
                         # the chunk is views of the decompressed blocks, parsed in place
-                        fut = pool.submit(_core.prep_chunk, chunk, more, base, **kwargs)
-                        inflight.append((fut, base + length, more))
-                        drain(2 * self.workers)
+                        fut = pool.submit(
+                            _core.prep_chunk, item.parts, item.more, item.base, **kwargs
+                        )
+                        inflight.append((fut, item.base + item.length, item.length, item.more))
                     drain(0)
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
@@ -568,7 +645,7 @@ class Prep:
         self.progress.update(self.counters, self.shards_written, force=True)
         self.progress.close()
         (self.out / "progress.json").unlink(missing_ok=True)
-        for p in self.out.glob("pending-*.npz"):
+        for p in own_files(self.out, pending_only=True):
             p.unlink()
         return self.counters
 
@@ -706,14 +783,53 @@ def _check_paths(inputs: list[str], out: Path) -> str | None:
     return None
 
 
+def nothing_kept(c: Counters, config: PrepConfig) -> str:
+    """Why a run kept no game, in words a user can act on."""
+    if c.games == 0:
+        if c.bytes == 0:
+            return "the inputs are empty"
+        return (
+            f"no game found in {c.bytes:,} bytes (is it PGN? a game starts with a tag section "
+            'such as [Event "..."] and its moves follow)'
+        )
+    reason, n = max(c.dropped.items(), key=lambda kv: kv[1], default=("", 0))
+    hints = {
+        "elo_unknown": "--max-elo/--min-elo drop games without WhiteElo/BlackElo tags; add "
+        "--keep-unknown-elo to keep them",
+        "elo_above": f"every rated game is above --max-elo {config.max_elo}",
+        "elo_below": f"every rated game is below --min-elo {config.min_elo}",
+        "time_control": "no game is of the selected --time-control classes "
+        "(games without a TimeControl tag are 'unknown')",
+        "unfinished": "the games have no result (1-0, 0-1, 1/2-1/2): add --keep-unfinished",
+        "parse_error": "the parser flagged the games (see parse errors above); --keep-partial "
+        "keeps their valid moves",
+        "start_position": "the games start from a FEN position: only --tokenizer fen keeps them",
+        "too_large": "the games are over --max-game-mb",
+    }
+    what = hints.get(reason, f"dropped as {reason}")
+    return f"{n:,} of {c.games:,} games dropped as {reason}: {what}"
+
+
+def _remove_dataset(out: Path, created: bool) -> None:
+    """Remove what this run wrote (its files, the split folders when left empty, ``out`` when
+    this run created it and it is empty)."""
+    for p in own_files(out):
+        p.unlink(missing_ok=True)
+    for folder in [*(out / s for s in SPLITS), *([out] if created else [])]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer prep",
         description="PGN(.zst) files to token shards filtered by rating (docs/formats.md).",
-        epilog="Exit status: 0 done; 1 no game kept; 2 bad arguments, an existing dataset, or "
-        "--resume with other options or inputs; "
+        epilog="Exit status: 0 done; 1 no game kept (nothing written); 2 bad arguments, an "
+        "existing dataset, or --resume with other options or inputs; "
         "3 done, but an input could not be read to the end (truncated or corrupted .zst, I/O "
-        "error) -- its games up to the damage are kept, and the manifest lists the errors.",
+        "error, a file that changed while read) -- its games up to the damage are kept, and the "
+        "manifest lists the errors; 4 an output file could not be written (disk full, I/O error): "
+        "free space and rerun with --resume; 130 interrupted (--resume goes on).",
     )
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
@@ -764,6 +880,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_at_least(1),
         default=100_000_000,
         help="tokens per shard (about)",
+    )
+    p.add_argument(
+        "--max-game-mb",
+        type=_positive_float,
+        default=MAX_GAME_BYTES / (1 << 20),
+        help="skip (and count as dropped: too_large) a game over N MB of PGN text; bounds memory "
+        "on any input (default 64)",
     )
     p.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1)
     p.add_argument(
@@ -820,8 +943,10 @@ def main(argv: list[str] | None = None) -> int:
         max_games=args.max_games,
         val_fraction=args.val_fraction,
         shard_tokens=args.shard_tokens,
+        max_game_mb=args.max_game_mb,
     )
     out: Path = args.out
+    created = not out.exists()
     problem = _check_paths(inputs, out)
     if problem is not None:
         print(f"prep: {problem}", file=sys.stderr)
@@ -830,12 +955,9 @@ def main(argv: list[str] | None = None) -> int:
     if existing and not (args.resume or args.force):
         print(f"prep: {out} already holds a dataset; use --resume or --force", file=sys.stderr)
         return 2
-    if args.force and not args.resume:
-        for p in [out / "manifest.json", out / "progress.json", *out.glob("pending-*.npz")]:
-            p.unlink(missing_ok=True)
-        for s in SPLITS:
-            for p in (out / s).glob("*") if (out / s).is_dir() else []:
-                p.unlink()
+    if args.force and not args.resume and existing:
+        for p in own_files(out):  # the old dataset's files only, never a user's
+            p.unlink()
     chunk = max(1 << 16, int(args.chunk_mb * (1 << 20)))
     try:
         prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
@@ -855,9 +977,29 @@ def main(argv: list[str] | None = None) -> int:
     except ResumeRefused as e:
         print(f"prep: --resume refused: {e}", file=sys.stderr)
         return 2
-    counters = prep.run()
+    try:
+        counters = prep.run()
+    except OutputError as e:
+        prep.progress.close()
+        print(
+            f"prep: cannot write {e.filename}: {e.strerror} (exit status 4); the run stopped "
+            "there: free space or fix the folder, then rerun with --resume to go on from the last "
+            "checkpoint",
+            file=sys.stderr,
+        )
+        return 4
+    except KeyboardInterrupt:
+        prep.progress.close()
+        print(
+            "\nprep: interrupted; rerun with --resume to go on from the last checkpoint",
+            file=sys.stderr,
+        )
+        return 130
     print(summary(counters, time.monotonic() - t0), file=sys.stderr)
     if counters.kept == 0:
+        why = nothing_kept(counters, config)
+        _remove_dataset(out, created)
+        print(f"prep: no game kept: {why}; nothing was written", file=sys.stderr)
         return 1
     if counters.input_errors:
         # the dataset is complete for what could be read; scripts still learn that an input was
