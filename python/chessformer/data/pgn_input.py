@@ -203,7 +203,10 @@ class InputStream:
                             piece, d, in_frame = d.unused_data, dctx.decompressobj(), False
                         else:
                             piece = b""
-                    feed = max(MIN_FEED, min(FEED_SIZE, DECODE_TARGET * n_in // max(n_out, 1)))
+                    # (grows at most twofold a call: a call without output says nothing of
+                    # how much the next bytes expand)
+                    want = DECODE_TARGET * n_in // n_out if n_out else FEED_SIZE
+                    feed = max(MIN_FEED, min(FEED_SIZE, want, 2 * feed))
         except zstandard.ZstdError as e:
             self.error = f"{self.name}: zstd error: {e}"
             return
