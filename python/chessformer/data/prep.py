@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import stat
@@ -40,6 +39,9 @@ import numpy as np
 import numpy.typing as npt
 
 from chessformer import _core
+from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
+from chessformer._io import replacing
+from chessformer._progress import Progress
 from chessformer.data.pgn_input import (
     MAX_GAME_BYTES,
     InputStream,
@@ -133,16 +135,12 @@ class OutputError(OSError):
 
 
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
+    """``write(file)`` into ``path`` whole or not at all (`chessformer._io.replacing`); an
+    `OutputError` naming ``path`` when that fails (disk full, I/O error)."""
     try:
-        with open(tmp, "wb") as f:
+        with replacing(path) as tmp, open(tmp, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise OutputError(e.errno, e.strerror or str(e), str(path)) from e
 
 
@@ -243,26 +241,38 @@ class ShardWriter:
         self.pending_tokens = int(data["offsets"][-1])
 
 
-# the names of the files prep writes (and of their temporary forms): nothing else is ever deleted
-_TOP_FILES = re.compile(r"(\.tmp-)?(manifest\.json|progress\.json|pending-(train|val)-\d{6}\.npz)")
-_SHARD_FILES = re.compile(r"(\.tmp-)?(tokens-\d{5}\.bin|offsets-\d{5}\.npy|games-\d{5}\.npz)")
+# the names of the files prep writes: nothing else in --out is ever deleted
+_TOP_NAMES = r"manifest\.json|progress\.json|pending-(?:train|val)-\d{6}\.npz"
+_SHARD_NAMES = r"tokens-\d{5}\.bin|offsets-\d{5}\.npy|games-\d{5}\.npz"
+
+
+def _name_rule(names: str) -> re.Pattern[str]:
+    # the name itself, or its temporary form: `_io.replacing`'s, or ".tmp-NAME" of older versions
+    return re.compile(
+        rf"(?P<name>{names})|\.(?P<tmp>{names})\.\d+-[0-9a-f]{{8}}\.tmp|\.tmp-(?P<old>{names})"
+    )
+
+
+_TOP_FILES, _SHARD_FILES = _name_rule(_TOP_NAMES), _name_rule(_SHARD_NAMES)
 
 
 def own_files(out: Path, temporary_only: bool = False, pending_only: bool = False) -> list[Path]:
-    """The files in ``out`` (and its ``train``/``val``) named as prep names its own: a user's
-    file, a folder or a link there is never among them."""
+    """The files in ``out`` (and its ``train``/``val``) named as prep names its own; a user's
+    file, a folder or a link there is never among them. ``temporary_only``: the temporary files
+    a killed run left; ``pending_only``: the pending-*.npz of checkpoints."""
     found: list[Path] = []
     for folder, rule in ((out, _TOP_FILES), *((out / s, _SHARD_FILES) for s in SPLITS)):
         if not folder.is_dir() or folder.is_symlink():
             continue
         for p in folder.iterdir():
             m = rule.fullmatch(p.name)
-            if m is None or (temporary_only and not m.group(1)) or p.is_symlink():
+            if m is None or p.is_symlink() or not p.is_file():
                 continue
-            if pending_only and not (m.group(1) is None and p.name.startswith("pending-")):
+            if temporary_only and m.group("name"):
                 continue
-            if p.is_file():
-                found.append(p)
+            if pending_only and not (m.group("name") or "").startswith("pending-"):
+                continue
+            found.append(p)
     return sorted(found)
 
 
@@ -373,29 +383,9 @@ class Counters:
         return d
 
 
-class Progress:
-    """A one-line progress bar on stderr (MB/s, games/s, kept/dropped), redrawn twice a second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.t0, self.last = enabled, time.monotonic(), 0.0
-
-    def update(self, c: Counters, shards: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.5):
-            return
-        self.last = now
-        dt = max(now - self.t0, 1e-9)
-        dropped = c.games - c.kept
-        sys.stderr.write(
-            f"\rprep: {c.bytes / 1e6:9.1f} MB {c.bytes / 1e6 / dt:7.1f} MB/s | "
-            f"{c.games:,} games {c.games / dt:,.0f}/s | kept {c.kept:,} dropped {dropped:,} | "
-            f"{shards} shards "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+def _progress_text(c: Counters, shards: int) -> str:
+    """What prep's progress display shows after bytes read and MB/s."""
+    return f"{c.games:,} games, kept {c.kept:,}, dropped {c.games - c.kept:,} | {shards} shards"
 
 
 class Prep:
@@ -422,7 +412,7 @@ class Prep:
         self.position = (0, 0)  # (input index, byte offset) of the first game not yet handled
         self.pending_seq = 0
         self.stopped = False
-        self.progress = Progress(progress)
+        self.progress = Progress(None, desc="prep", unit="B", unit_scale=True, enabled=progress)
         self.input_records = [_input_record(p) for p in inputs]
 
     def _on_shard(self) -> None:
@@ -515,10 +505,9 @@ class Prep:
         n = c.dropped["too_large"]
         if n <= MAX_REPORTED:
             more = " (further ones are only counted)" if n == MAX_REPORTED else ""
-            print(
-                f"\nprep: {path}: skipped a game of {length:,} bytes at byte {base:,}: over the "
-                f"{limit:,}-byte limit on one game (--max-game-mb){more}",
-                file=sys.stderr,
+            self.progress.message(
+                f"prep: {path}: skipped a game of {length:,} bytes at byte {base:,}: over the "
+                f"{limit:,}-byte limit on one game (--max-game-mb){more}"
             )
 
     def _handle(self, result: dict[str, Any], file_index: int) -> int:
@@ -570,7 +559,7 @@ class Prep:
                     stream = InputStream(path, skip=offset)
                 except PgnInputError as e:
                     self.counters.input_errors.append(str(e))
-                    print(f"prep: {e}", file=sys.stderr)
+                    self.progress.message(f"prep: {e}")
                     self.position = (index + 1, 0)
                     continue
                 if path != "-" and path.lower().endswith(".zst") and not stream.compressed:
@@ -582,7 +571,7 @@ class Prep:
                         "start with the zstd magic bytes 28 b5 2f fd)"
                     )
                     self.counters.input_errors.append(error)
-                    print(f"\nprep: {error}; continuing with the next input", file=sys.stderr)
+                    self.progress.message(f"prep: {error}; continuing with the next input")
                     self.position = (index + 1, 0)
                     continue
                 inflight: deque[tuple[Future[dict[str, Any]], int, int, bool]] = deque()
@@ -606,7 +595,9 @@ class Prep:
                         if shards or self.stopped or now - last_checkpoint > 60:
                             self.checkpoint()
                             last_checkpoint = now
-                        self.progress.update(self.counters, self.shards_written)
+                        self.progress.set(
+                            self.counters.bytes, _progress_text(self.counters, self.shards_written)
+                        )
 
                 with stream:
                     blocks = stream.blocks(self.chunk_size)
@@ -629,9 +620,7 @@ class Prep:
                     drain(0)
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
-                    print(
-                        f"\nprep: {stream.error}; continuing with the next input", file=sys.stderr
-                    )
+                    self.progress.message(f"prep: {stream.error}; continuing with the next input")
                 if not self.stopped:
                     self.position = (index + 1, 0)
                 if index + 1 < len(self.inputs) and not self.stopped:
@@ -642,7 +631,9 @@ class Prep:
         for w in self.writers.values():
             w.flush()
         self.write_manifest()
-        self.progress.update(self.counters, self.shards_written, force=True)
+        self.progress.set(
+            self.counters.bytes, _progress_text(self.counters, self.shards_written), force=True
+        )
         self.progress.close()
         (self.out / "progress.json").unlink(missing_ok=True)
         for p in own_files(self.out, pending_only=True):
@@ -655,7 +646,7 @@ class Prep:
         manifest = {
             "format": "chessformer-dataset",
             "format_version": 1,
-            "tokenizer": {**tok.info(), "pad_id": tok.pad if tok.pad is not None else 0},
+            "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
                 "method": "game_hash",
@@ -714,45 +705,6 @@ def summary(c: Counters, seconds: float | None = None) -> str:
     for e in c.input_errors:
         lines.append(f"input error: {e}")
     return "\n".join(lines)
-
-
-def _csv(s: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in s.split(",") if x.strip())
-
-
-def _int_at_least(lo: int) -> Callable[[str], int]:
-    """An argparse ``type=``: an integer >= ``lo`` (a negative Elo or ply count would silently
-    switch a filter off, since -1 means "off" inside)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _float_where(ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
-    """An argparse ``type=``: a number for which ``ok`` holds (``rule`` says which)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_float = _float_where(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_fraction = _float_where(lambda v: 0.0 <= v <= 1.0, "in [0, 1]")  # (NaN fails too)
 
 
 def _check_paths(inputs: list[str], out: Path) -> str | None:
@@ -834,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     p.add_argument("--tokenizer", choices=("char", "move", "fen"), default="char")
-    elo = _int_at_least(0)
+    elo = int_at_least(0)
     p.add_argument("--max-elo", type=elo, default=-1, help="keep max(WhiteElo, BlackElo) <= N")
     p.add_argument("--min-elo", type=elo, default=-1, help="keep min(WhiteElo, BlackElo) >= N")
     p.add_argument(
@@ -842,21 +794,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--time-control",
-        type=_csv,
+        type=csv_strings,
         default=tuple(TIME_CLASSES),
         help=f"time classes to keep, comma-separated, from {','.join(TIME_CLASSES)} (Lichess rule "
         "on base + 40 x increment; ultrabullet is its own class). Default: all",
     )
     p.add_argument(
         "--drop-termination",
-        type=_csv,
+        type=csv_strings,
         default=("Abandoned", "Unterminated"),
         help="Termination tag values to drop (default: Abandoned,Unterminated; '' keeps all)",
     )
-    p.add_argument("--min-plies", type=_int_at_least(0), default=0, help="keep games of >= N plies")
+    p.add_argument("--min-plies", type=int_at_least(0), default=0, help="keep games of >= N plies")
     p.add_argument(
         "--variants",
-        type=_csv,
+        type=csv_strings,
         default=("standard",),
         help="standard[,chess960] (default standard)",
     )
@@ -868,30 +820,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-games",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=-1,
         help="stop after keeping N >= 1 games (default: no limit)",
     )
     p.add_argument(
-        "--val-fraction", type=_fraction, default=0.05, help="share of games in val, in [0, 1]"
+        "--val-fraction", type=fraction, default=0.05, help="share of games in val, in [0, 1]"
     )
     p.add_argument(
         "--shard-tokens",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=100_000_000,
         help="tokens per shard (about)",
     )
     p.add_argument(
         "--max-game-mb",
-        type=_positive_float,
+        type=positive_number,
         default=MAX_GAME_BYTES / (1 << 20),
         help="skip (and count as dropped: too_large) a game over N MB of PGN text; bounds memory "
         "on any input (default 64)",
     )
-    p.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
     p.add_argument(
         "--chunk-mb",
-        type=_positive_float,
+        type=positive_number,
         default=2.0,
         help="MB of PGN per work item (about; default 2)",
     )
