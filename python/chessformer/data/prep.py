@@ -13,67 +13,52 @@ Resume: shards are written under temporary names and renamed; ``progress.json`` 
 atomically) lists the finished shards, the not-yet-sharded games of each split (``pending-*.npz``),
 the counters and the input position (file, byte offset) reached. ``--resume`` restarts from there
 and produces the same bytes as an uninterrupted run. ``manifest.json`` is written last.
+
+The input layer (reading once, chunking, the game size limit) is `chessformer.data.pgn_input`, the
+shard files `chessformer.data.shards`, the command line and exit statuses
+`chessformer.data.prep_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
-import io
 import json
 import os
-import re
 import stat
 import sys
 import time
-import zipfile
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from chessformer import _core
-from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
-from chessformer._io import replacing
 from chessformer._progress import Progress
 from chessformer.data.pgn_input import (
     MAX_GAME_BYTES,
     InputStream,
     PgnInputError,
-    input_paths,
     iter_chunk_parts,
+)
+from chessformer.data.shards import (
+    META_COLUMNS,
+    SPLITS,
+    ShardWriter,
+    atomic_write,
+    own_files,
+    slice_columns,
 )
 from chessformer.data.tokenizers import get_tokenizer
 
 PROGRESS_FORMAT = "chessformer-prep-progress"
 PROGRESS_VERSION = 1
-SPLITS = ("train", "val")
 TIME_CLASSES: list[str] = list(_core.PREP_TIME_CLASSES)
-# Per-game metadata columns of games-NNNNN.npz (name -> dtype); documented in docs/formats.md.
-META_COLUMNS: dict[str, str] = {
-    "white_elo": "int32",
-    "black_elo": "int32",
-    "result": "int8",
-    "tc_base": "int32",
-    "tc_inc": "int32",
-    "time_class": "int8",
-    "termination": "int8",
-    "plies": "int32",
-    "source": "int32",
-    "byte_offset": "int64",
-    "game_hash": "uint64",
-}
 SPLIT_HASH_VERSION = 2  # the game hash of _core.prep_chunk (cpp/pgn/replay.cpp)
 MAX_REPORTED = 10  # oversized games reported one by one (then only counted)
 CRASH_ENV = "CHESSFORMER_PREP_CRASH_AFTER_SHARDS"  # test hook: exit hard after N shard renames
-
-Columns = dict[str, npt.NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -125,159 +110,6 @@ class PrepConfig:
             "keep_partial": self.keep_partial,
             "val_fraction": self.val_fraction,
         }
-
-
-# ---- files ---------------------------------------------------------------------------------
-
-
-class OutputError(OSError):
-    """A file of the dataset could not be written (disk full, I/O error): exit status 4."""
-
-
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    """``write(file)`` into ``path`` whole or not at all (`chessformer._io.replacing`); an
-    `OutputError` naming ``path`` when that fails (disk full, I/O error)."""
-    try:
-        with replacing(path) as tmp, open(tmp, "wb") as f:
-            write(f)
-    except OSError as e:
-        raise OutputError(e.errno, e.strerror or str(e), str(path)) from e
-
-
-def _write_npz(f: io.BufferedWriter, arrays: dict[str, npt.NDArray[Any]]) -> None:
-    """An uncompressed .npz (np.load reads it) with fixed timestamps, so equal arrays give equal
-    bytes (np.savez stamps the current time into the zip)."""
-    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
-
-
-def _slice(cols: Columns, a: int, b: int) -> Columns:
-    off = cols["offsets"]
-    out = {k: v[a:b] for k, v in cols.items() if k not in ("tokens", "offsets")}
-    out["tokens"] = cols["tokens"][int(off[a]) : int(off[b])]
-    out["offsets"] = off[a : b + 1] - off[a]
-    return out
-
-
-def _concat(parts: list[Columns], dtype: str) -> Columns:
-    if not parts:
-        empty: Columns = {k: np.zeros(0, dtype=t) for k, t in META_COLUMNS.items()}
-        empty["tokens"] = np.zeros(0, dtype=dtype)
-        empty["offsets"] = np.zeros(1, dtype=np.int64)
-        return empty
-    out = {k: np.concatenate([p[k] for p in parts]) for k in META_COLUMNS}
-    out["tokens"] = np.concatenate([p["tokens"] for p in parts]).astype(dtype, copy=False)
-    lengths = np.concatenate([np.diff(p["offsets"]) for p in parts])
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    out["offsets"] = offsets
-    return out
-
-
-class ShardWriter:
-    """Games of one split, cut into shards of at least ``shard_tokens`` tokens in arrival order
-    (a shard ends with the game that reaches the size)."""
-
-    def __init__(self, root: Path, split: str, dtype: str, shard_tokens: int) -> None:
-        self.root, self.split, self.dtype, self.shard_tokens = root, split, dtype, shard_tokens
-        self.pending: list[Columns] = []
-        self.pending_tokens = 0
-        self.shards: list[dict[str, Any]] = []
-        self.on_shard: Callable[[], None] = lambda: None
-
-    def add(self, cols: Columns) -> int:
-        """Append games; returns how many shards were completed."""
-        off = cols["offsets"]
-        n, start, done = len(off) - 1, 0, 0
-        while start < n:
-            need = self.shard_tokens - self.pending_tokens
-            cum = off[start + 1 :] - off[start]
-            k = int(np.searchsorted(cum, need, side="left"))
-            if k >= n - start:
-                self.pending.append(_slice(cols, start, n))
-                self.pending_tokens += int(cum[-1])
-                break
-            self.pending.append(_slice(cols, start, start + k + 1))
-            self.flush()
-            done += 1
-            start += k + 1
-        return done
-
-    def flush(self) -> None:
-        """Write the pending games as the next shard (nothing when there are none)."""
-        data = _concat(self.pending, self.dtype)
-        n_games = len(data["offsets"]) - 1
-        if n_games == 0:
-            return
-        i = len(self.shards)
-        names = {
-            "tokens": f"{self.split}/tokens-{i:05d}.bin",
-            "offsets": f"{self.split}/offsets-{i:05d}.npy",
-            "games": f"{self.split}/games-{i:05d}.npz",
-        }
-        try:
-            (self.root / self.split).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(e.errno, e.strerror or str(e), str(self.root / self.split)) from e
-        _atomic_write(self.root / names["games"], lambda f: _write_npz(f, _meta(data)))
-        _atomic_write(self.root / names["offsets"], lambda f: np.save(f, data["offsets"]))
-        _atomic_write(self.root / names["tokens"], lambda f: f.write(data["tokens"].tobytes()))
-        self.shards.append({**names, "n_games": n_games, "n_tokens": len(data["tokens"])})
-        self.pending, self.pending_tokens = [], 0
-        self.on_shard()
-
-    def save_pending(self, path: Path) -> None:
-        data = _concat(self.pending, self.dtype)
-        _atomic_write(path, lambda f: _write_npz(f, data))
-        self.pending = [data] if len(data["offsets"]) > 1 else []
-
-    def load_pending(self, path: Path) -> None:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        self.pending = [data] if len(data["offsets"]) > 1 else []
-        self.pending_tokens = int(data["offsets"][-1])
-
-
-# the names of the files prep writes: nothing else in --out is ever deleted
-_TOP_NAMES = r"manifest\.json|progress\.json|pending-(?:train|val)-\d{6}\.npz"
-_SHARD_NAMES = r"tokens-\d{5}\.bin|offsets-\d{5}\.npy|games-\d{5}\.npz"
-
-
-def _name_rule(names: str) -> re.Pattern[str]:
-    # the name itself, or its temporary form: `_io.replacing`'s, or ".tmp-NAME" of older versions
-    return re.compile(
-        rf"(?P<name>{names})|\.(?P<tmp>{names})\.\d+-[0-9a-f]{{8}}\.tmp|\.tmp-(?P<old>{names})"
-    )
-
-
-_TOP_FILES, _SHARD_FILES = _name_rule(_TOP_NAMES), _name_rule(_SHARD_NAMES)
-
-
-def own_files(out: Path, temporary_only: bool = False, pending_only: bool = False) -> list[Path]:
-    """The files in ``out`` (and its ``train``/``val``) named as prep names its own; a user's
-    file, a folder or a link there is never among them. ``temporary_only``: the temporary files
-    a killed run left; ``pending_only``: the pending-*.npz of checkpoints."""
-    found: list[Path] = []
-    for folder, rule in ((out, _TOP_FILES), *((out / s, _SHARD_FILES) for s in SPLITS)):
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        for p in folder.iterdir():
-            m = rule.fullmatch(p.name)
-            if m is None or p.is_symlink() or not p.is_file():
-                continue
-            if temporary_only and m.group("name"):
-                continue
-            if pending_only and not (m.group("name") or "").startswith("pending-"):
-                continue
-            found.append(p)
-    return sorted(found)
-
-
-def _meta(data: Columns) -> dict[str, npt.NDArray[Any]]:
-    return {k: data[k].astype(t, copy=False) for k, t in META_COLUMNS.items()}
 
 
 def _input_record(path: str) -> dict[str, Any]:
@@ -443,7 +275,7 @@ class Prep:
             "splits": splits,
         }
         text = json.dumps(record, indent=1).encode()
-        _atomic_write(self.out / "progress.json", lambda f: f.write(text))
+        atomic_write(self.out / "progress.json", lambda f: f.write(text))
         for p in old:
             if p.name not in {v["pending"] for v in splits.values()}:
                 p.unlink(missing_ok=True)
@@ -527,7 +359,7 @@ class Prep:
                     extra += n - k
                     self.counters.plies_kept -= int(cols["plies"][k:].sum())
                     self.counters.tokens_kept -= int(cols["offsets"][n] - cols["offsets"][k])
-                    result[s] = _slice(cols, 0, k)
+                    result[s] = slice_columns(cols, 0, k)
             if extra:
                 self.counters.kept -= extra
                 self.counters.dropped["max_games"] = (
@@ -681,288 +513,14 @@ class Prep:
             "created_by": "chessformer prep",
         }
         text = (json.dumps(manifest, indent=2) + "\n").encode()
-        _atomic_write(self.out / "manifest.json", lambda f: f.write(text))
-
-
-def summary(c: Counters, seconds: float | None = None) -> str:
-    lines = [
-        f"games read {c.games:,}, kept {c.kept:,} ({c.plies_kept:,} plies, "
-        f"{c.tokens_kept:,} tokens), dropped {c.games - c.kept:,}"
-    ]
-    if seconds is not None and seconds > 0:
-        lines.append(
-            f"{c.bytes / 1e6:.1f} MB in {seconds:.2f} s: {c.bytes / 1e6 / seconds:.1f} MB/s, "
-            f"{c.games / seconds:,.0f} games/s, {c.plies_replayed / seconds / 1e6:.2f}M plies/s"
-        )
-    for title, d in (
-        ("dropped", c.dropped),
-        ("replay errors", c.replay_errors),
-        ("parse errors", c.parse_errors),
-    ):
-        if d:
-            items = sorted(d.items(), key=lambda kv: -kv[1])
-            lines.append(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in items))
-    for e in c.input_errors:
-        lines.append(f"input error: {e}")
-    return "\n".join(lines)
-
-
-def _check_paths(inputs: list[str], out: Path) -> str | None:
-    """The first problem with an input or the output folder, as a message naming the path (None
-    when all is well), found before any work starts: an input must be a readable file, ``--out``
-    a folder that exists or can be created."""
-    for path in inputs:
-        if path == "-":
-            continue
-        if os.path.isdir(path):
-            return f"input {path!r} is a directory (give its files, e.g. '{path}/*.pgn.zst')"
-        if os.path.isfile(path):  # (a pipe is not opened here: that could lose its data)
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError as e:
-                return f"cannot read input {path!r}: {e.strerror or e}"
-        elif not os.path.exists(path):
-            return f"input {path!r} does not exist"
-    if out.exists() and not out.is_dir():
-        return f"--out {str(out)!r} exists and is not a directory"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot create --out {str(out)!r}: {e.strerror or e}"
-    if not os.access(out, os.W_OK | os.X_OK):
-        return f"--out {str(out)!r} is not writable"
-    return None
-
-
-def nothing_kept(c: Counters, config: PrepConfig) -> str:
-    """Why a run kept no game, in words a user can act on."""
-    if c.games == 0:
-        if c.bytes == 0:
-            return "the inputs are empty"
-        return (
-            f"no game found in {c.bytes:,} bytes (is it PGN? a game starts with a tag section "
-            'such as [Event "..."] and its moves follow)'
-        )
-    reason, n = max(c.dropped.items(), key=lambda kv: kv[1], default=("", 0))
-    hints = {
-        "elo_unknown": "--max-elo/--min-elo drop games without WhiteElo/BlackElo tags; add "
-        "--keep-unknown-elo to keep them",
-        "elo_above": f"every rated game is above --max-elo {config.max_elo}",
-        "elo_below": f"every rated game is below --min-elo {config.min_elo}",
-        "time_control": "no game is of the selected --time-control classes "
-        "(games without a TimeControl tag are 'unknown')",
-        "unfinished": "the games have no result (1-0, 0-1, 1/2-1/2): add --keep-unfinished",
-        "parse_error": "the parser flagged the games (see parse errors above); --keep-partial "
-        "keeps their valid moves",
-        "start_position": "the games start from a FEN position: only --tokenizer fen keeps them",
-        "too_large": "the games are over --max-game-mb",
-    }
-    what = hints.get(reason, f"dropped as {reason}")
-    return f"{n:,} of {c.games:,} games dropped as {reason}: {what}"
-
-
-def _remove_dataset(out: Path, created: bool) -> None:
-    """Remove what this run wrote (its files, the split folders when left empty, ``out`` when
-    this run created it and it is empty)."""
-    for p in own_files(out):
-        p.unlink(missing_ok=True)
-    for folder in [*(out / s for s in SPLITS), *([out] if created else [])]:
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="chessformer prep",
-        description="PGN(.zst) files to token shards filtered by rating (docs/formats.md).",
-        epilog="Exit status: 0 done; 1 no game kept (nothing written); 2 bad arguments, an "
-        "existing dataset, or --resume with other options or inputs; "
-        "3 done, but an input could not be read to the end (truncated or corrupted .zst, I/O "
-        "error, a file that changed while read) -- its games up to the damage are kept, and the "
-        "manifest lists the errors; 4 an output file could not be written (disk full, I/O error): "
-        "free space and rerun with --resume; 130 interrupted (--resume goes on).",
-    )
-    p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
-    p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
-    p.add_argument("--tokenizer", choices=("char", "move", "fen"), default="char")
-    elo = int_at_least(0)
-    p.add_argument("--max-elo", type=elo, default=-1, help="keep max(WhiteElo, BlackElo) <= N")
-    p.add_argument("--min-elo", type=elo, default=-1, help="keep min(WhiteElo, BlackElo) >= N")
-    p.add_argument(
-        "--keep-unknown-elo", action="store_true", help="with an Elo filter, keep games lacking Elo"
-    )
-    p.add_argument(
-        "--time-control",
-        type=csv_strings,
-        default=tuple(TIME_CLASSES),
-        help=f"time classes to keep, comma-separated, from {','.join(TIME_CLASSES)} (Lichess rule "
-        "on base + 40 x increment; ultrabullet is its own class). Default: all",
-    )
-    p.add_argument(
-        "--drop-termination",
-        type=csv_strings,
-        default=("Abandoned", "Unterminated"),
-        help="Termination tag values to drop (default: Abandoned,Unterminated; '' keeps all)",
-    )
-    p.add_argument("--min-plies", type=int_at_least(0), default=0, help="keep games of >= N plies")
-    p.add_argument(
-        "--variants",
-        type=csv_strings,
-        default=("standard",),
-        help="standard[,chess960] (default standard)",
-    )
-    p.add_argument("--keep-unfinished", action="store_true", help="keep games with result *")
-    p.add_argument(
-        "--keep-partial",
-        action="store_true",
-        help="keep the moves before a null/illegal move or a parse error (result *)",
-    )
-    p.add_argument(
-        "--max-games",
-        type=int_at_least(1),
-        default=-1,
-        help="stop after keeping N >= 1 games (default: no limit)",
-    )
-    p.add_argument(
-        "--val-fraction", type=fraction, default=0.05, help="share of games in val, in [0, 1]"
-    )
-    p.add_argument(
-        "--shard-tokens",
-        type=int_at_least(1),
-        default=100_000_000,
-        help="tokens per shard (about)",
-    )
-    p.add_argument(
-        "--max-game-mb",
-        type=positive_number,
-        default=MAX_GAME_BYTES / (1 << 20),
-        help="skip (and count as dropped: too_large) a game over N MB of PGN text; bounds memory "
-        "on any input (default 64)",
-    )
-    p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
-    p.add_argument(
-        "--chunk-mb",
-        type=positive_number,
-        default=2.0,
-        help="MB of PGN per work item (about; default 2)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--force", action="store_true", help="overwrite an existing dataset in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def _finished(prep: Prep, out: Path) -> bool:
-    """Whether ``out`` holds a finished dataset (manifest.json) of this run's options and inputs;
-    `ResumeRefused` when its manifest records others (or cannot be read)."""
-    path = out / "manifest.json"
-    if not path.exists():
-        return False
-    manifest = _read_record(path, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != "chessformer-dataset":
-        raise ResumeRefused(f"{path}: not a chessformer dataset manifest")
-    prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
-    return True
+        atomic_write(self.out / "manifest.json", lambda f: f.write(text))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    bad = [t for t in args.time_control if t not in TIME_CLASSES]
-    if bad:
-        print(f"prep: unknown time class(es) {bad}; known: {TIME_CLASSES}", file=sys.stderr)
-        return 2
-    bad = [v for v in args.variants if v not in ("standard", "chess960")]
-    if bad:
-        print(f"prep: unknown variant(s) {bad}; known: standard, chess960", file=sys.stderr)
-        return 2
-    try:
-        inputs = input_paths(args.inputs)
-    except PgnInputError as e:
-        print(f"prep: {e}", file=sys.stderr)
-        return 2
-    config = PrepConfig(
-        tokenizer=args.tokenizer,
-        max_elo=args.max_elo,
-        min_elo=args.min_elo,
-        keep_unknown_elo=args.keep_unknown_elo,
-        time_classes=tuple(args.time_control),
-        drop_terminations=tuple(args.drop_termination),
-        min_plies=args.min_plies,
-        variants=tuple(args.variants),
-        keep_unfinished=args.keep_unfinished,
-        keep_partial=args.keep_partial,
-        max_games=args.max_games,
-        val_fraction=args.val_fraction,
-        shard_tokens=args.shard_tokens,
-        max_game_mb=args.max_game_mb,
-    )
-    out: Path = args.out
-    created = not out.exists()
-    problem = _check_paths(inputs, out)
-    if problem is not None:
-        print(f"prep: {problem}", file=sys.stderr)
-        return 2
-    existing = (out / "manifest.json").exists() or (out / "progress.json").exists()
-    if existing and not (args.resume or args.force):
-        print(f"prep: {out} already holds a dataset; use --resume or --force", file=sys.stderr)
-        return 2
-    if args.force and not args.resume and existing:
-        for p in own_files(out):  # the old dataset's files only, never a user's
-            p.unlink()
-    chunk = max(1 << 16, int(args.chunk_mb * (1 << 20)))
-    try:
-        prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
-    except OSError as e:  # an input that vanished or became unreadable since the check above
-        print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    t0 = time.monotonic()
-    try:
-        if args.resume and not (out / "progress.json").exists() and _finished(prep, out):
-            print(f"prep: {out} is already complete (same options and inputs)", file=sys.stderr)
-            return 0
-        if args.resume and prep.restore():
-            print(
-                f"prep: resuming at input {prep.position[0]} byte {prep.position[1]:,}",
-                file=sys.stderr,
-            )
-    except ResumeRefused as e:
-        print(f"prep: --resume refused: {e}", file=sys.stderr)
-        return 2
-    try:
-        counters = prep.run()
-    except OutputError as e:
-        prep.progress.close()
-        print(
-            f"prep: cannot write {e.filename}: {e.strerror} (exit status 4); the run stopped "
-            "there: free space or fix the folder, then rerun with --resume to go on from the last "
-            "checkpoint",
-            file=sys.stderr,
-        )
-        return 4
-    except KeyboardInterrupt:
-        prep.progress.close()
-        print(
-            "\nprep: interrupted; rerun with --resume to go on from the last checkpoint",
-            file=sys.stderr,
-        )
-        return 130
-    print(summary(counters, time.monotonic() - t0), file=sys.stderr)
-    if counters.kept == 0:
-        why = nothing_kept(counters, config)
-        _remove_dataset(out, created)
-        print(f"prep: no game kept: {why}; nothing was written", file=sys.stderr)
-        return 1
-    if counters.input_errors:
-        # the dataset is complete for what could be read; scripts still learn that an input was
-        # damaged (its games up to the damage are kept, the rest of that input is lost)
-        print(
-            f"prep: {len(counters.input_errors)} input(s) could not be read to the end "
-            "(exit status 3); the dataset holds everything before the damage",
-            file=sys.stderr,
-        )
-        return 3
-    return 0
+    """``chessformer prep`` (`chessformer.data.prep_cli`)."""
+    from chessformer.data.prep_cli import main as run_main
+
+    return run_main(argv)
 
 
 if __name__ == "__main__":
