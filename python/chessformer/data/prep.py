@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from chessformer import _core
+from chessformer._io import read_versioned_json
 from chessformer._progress import Progress
 from chessformer.data.pgn_input import (
     MAX_GAME_BYTES,
@@ -53,6 +54,9 @@ from chessformer.data.shards import (
 )
 from chessformer.data.tokenizers import get_tokenizer
 
+# the dataset folder format prep writes (docs/formats.md, "Dataset folder"; read by data/dataset.py)
+DATASET_FORMAT = "chessformer-dataset"
+DATASET_VERSION = 1
 PROGRESS_FORMAT = "chessformer-prep-progress"
 PROGRESS_VERSION = 1
 TIME_CLASSES: list[str] = list(_core.PREP_TIME_CLASSES)
@@ -146,14 +150,6 @@ def _show(value: Any) -> str:
 
 class ResumeRefused(Exception):
     """``--resume`` into a dataset written with other options or inputs (exit status 2)."""
-
-
-def _read_record(path: Path, what: str) -> Any:
-    """A JSON record of a run (progress.json, manifest.json); `ResumeRefused` if unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResumeRefused(f"{path}: unreadable {what} ({e})") from None
 
 
 def _differences(
@@ -297,16 +293,7 @@ class Prep:
         path = self.out / "progress.json"
         if not path.is_file():
             return False
-        record = _read_record(path, "progress file")
-        if (
-            not isinstance(record, dict)
-            or record.get("format") != PROGRESS_FORMAT
-            or record.get("format_version") != PROGRESS_VERSION
-        ):
-            raise ResumeRefused(
-                f"{path}: not a progress file this version understands (format "
-                f"{PROGRESS_FORMAT!r}, version {PROGRESS_VERSION})"
-            )
+        record = read_versioned_json(path, PROGRESS_FORMAT, PROGRESS_VERSION, ResumeRefused)
         self.check_unchanged(path, record.get("config"), record.get("inputs"))
         self.position = (int(record["next"]["input"]), int(record["next"]["offset"]))
         at = self.position[0]
@@ -476,8 +463,8 @@ class Prep:
         tok = self.tok
         c = self.counters
         manifest = {
-            "format": "chessformer-dataset",
-            "format_version": 1,
+            "format": DATASET_FORMAT,
+            "format_version": DATASET_VERSION,
             "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {

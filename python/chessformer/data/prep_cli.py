@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 
 from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
+from chessformer._io import read_versioned_json
 from chessformer.data.pgn_input import MAX_GAME_BYTES, PgnInputError, input_paths
 from chessformer.data.prep import (
+    DATASET_FORMAT,
+    DATASET_VERSION,
     TIME_CLASSES,
     Counters,
     Prep,
     PrepConfig,
     ResumeRefused,
-    _read_record,
 )
 from chessformer.data.shards import SPLITS, OutputError, own_files
 
@@ -198,9 +200,7 @@ def _finished(prep: Prep, out: Path) -> bool:
     path = out / "manifest.json"
     if not path.exists():
         return False
-    manifest = _read_record(path, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != "chessformer-dataset":
-        raise ResumeRefused(f"{path}: not a chessformer dataset manifest")
+    manifest = read_versioned_json(path, DATASET_FORMAT, DATASET_VERSION, ResumeRefused)
     prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
     return True
 
