@@ -128,3 +128,20 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path) -> None:
     assert json.loads((out / "stages" / "train.json").read_text()) == stages["train"]
     exp.write_text(TINY.replace("max_steps = 2", "max_steps = 3"))
     assert main([str(exp), "--out", str(out), "--quiet"]) == 2
+
+
+def test_paper_glicko2_takes_both_colours_in_order() -> None:
+    from chessformer.arena.ratings import rate_games
+    from chessformer.lab.rating import paper_glicko2
+
+    games = [("M", "X", 1.0), ("X", "M", 1.0), ("Y", "X", 0.5), ("M", "X", 0.5), ("X", "M", 0.0)]
+    got = paper_glicko2(games, "M", {"X": 1400.0})
+    want = rate_games([("X", 1.0), ("X", 0.0), ("X", 0.5), ("X", 1.0)], {"X": 1400.0})
+    assert got is not None and got.games == 4 and got.points == 2.5
+    assert math.isclose(got.rating, want.rating) and math.isclose(
+        got.upper - got.lower, 2 * 1.96 * want.rd
+    )
+    # a single draw against a 1500 opponent from the paper's start (1500) leaves 1500
+    one = paper_glicko2([("M", "Z", 0.5)], "M", {"Z": 1500.0})
+    assert one is not None and math.isclose(one.rating, 1500.0, abs_tol=1e-9)
+    assert paper_glicko2(games, "nobody", {"X": 1400.0}) is None

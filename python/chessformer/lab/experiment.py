@@ -37,14 +37,19 @@ name. Every value is checked here, with an error that names the file, the key an
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from chessformer.arena.ratings import STOCKFISH_ANCHORS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
 from chessformer.lab.experts import ExpertSpecError, parse_expert
 
 __all__ = ["Experiment", "ExperimentError", "load_experiment", "preset_names"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chessformer._io import write_json
-from chessformer.arena.ratings import BTRating, fit_bradley_terry
+from chessformer.arena.ratings import BTRating, fit_bradley_terry, rate_games
 from chessformer.lab.store import read_pgn_zst
 
 if TYPE_CHECKING:
@@ -101,15 +101,25 @@ def write_report(out: Path, exp: Experiment, opponents: Sequence[str]) -> str:
         lines[-1] += f" ({note})"
     lines += [
         "",
-        "| τ | rating [95% CI] | " + " | ".join(f"score vs {o}" for o in opponents) + " |",
+        "| τ | rating [95% CI] | Glicko-2 [95% CI] | "
+        + " | ".join(f"score vs {o}" for o in opponents)
+        + " |",
     ]
-    lines += ["|---|---|" + "---|" * len(opponents)]
+    lines += ["|---|---|---|" + "---|" * len(opponents)]
+    fixed = {k: r.rating for k, r in ratings.items() if r.finite and _temperature(str(k)) is None}
     for t, name in model:
         cells = []
         for o in opponents:
             got = points.get((name, o), [])
             cells.append(f"{sum(got) / len(got):.2f} ({len(got)})" if got else "")
-        lines.append(f"| {t:g} | {_fmt(ratings[name])} | " + " | ".join(cells) + " |")
+        g2 = paper_glicko2(games, name, fixed)
+        g2_text = f"{g2.rating:.0f} [{g2.lower:.0f}, {g2.upper:.0f}]" if g2 else ""
+        lines.append(f"| {t:g} | {_fmt(ratings[name])} | {g2_text} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Glicko-2: the paper's protocol (start 1500, RD 500, one rating period per game, in the",
+        "order played), each opponent fixed at its joint-fit rating.",
+    ]
     lines += ["", "| player | rating [95% CI] | games |", "|---|---|---|"]
     for name in (*exp.experts, *exp.ladder):
         if name in ratings:
@@ -131,6 +141,24 @@ def write_report(out: Path, exp: Experiment, opponents: Sequence[str]) -> str:
     )
     _plot(out / "rating.png", exp, model, ratings, expert_ratings)
     return verdict
+
+
+def paper_glicko2(
+    games: Sequence[tuple[str, str, float]], player: str, fixed: dict[str, float]
+) -> BTRating | None:
+    """``player``'s Glicko-2 rating as the paper computes it, from its games (in file order)
+    against opponents held at ``fixed`` ratings; None without such games."""
+    played = []
+    for w, b, s in games:
+        if w == player and b in fixed:
+            played.append((b, s))
+        elif b == player and w in fixed:
+            played.append((w, 1.0 - s))
+    if not played:
+        return None
+    r = rate_games(played, fixed)
+    lo, hi = r.interval()
+    return BTRating(r.rating, r.rd, lo, hi, len(played), sum(s for _, s in played))
 
 
 def _finite(x: float) -> float | None:
