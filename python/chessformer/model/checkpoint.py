@@ -17,7 +17,6 @@ goes through ``torch.load(weights_only=True)``, which refuses anything but tenso
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from chessformer._io import TEMP_GLOB, fsync_path, read_json, read_versioned_json, write_json
 from chessformer.model.gpt import GPT, GPTConfig
 
 FORMAT_NAME = "chessformer-checkpoint"
@@ -88,21 +88,6 @@ def load_weights(model: GPT, path: Path) -> None:
         )
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with open(path, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _write_optimizer(path: Path, state: dict[str, Any]) -> None:
     with open(path, "wb") as f:
         torch.save(state, f)
@@ -127,7 +112,8 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _restore_moved_aside(run_dir)
-    for stale in run_dir.glob(".tmp-*"):  # left by a crashed writer; only rank 0 writes here
+    # left by a crashed writer; only rank 0 writes here
+    for stale in [*run_dir.glob(".tmp-*"), *run_dir.glob(TEMP_GLOB)]:
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -139,8 +125,8 @@ def save_checkpoint(
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp / "model.safetensors", 0o666 & ~umask)  # safetensors writes 0600; match the rest
-    _fsync_path(tmp / "model.safetensors")
-    _write_json(
+    fsync_path(tmp / "model.safetensors")
+    write_json(
         tmp / "config.json",
         {
             "format": FORMAT_NAME,
@@ -150,11 +136,12 @@ def save_checkpoint(
             "train": train_config,
             "tokenizer": tokenizer,
         },
+        allow_nan=True,  # a diverged run's numbers are still recorded
     )
     if optimizer_state is not None:
         _write_optimizer(tmp / "optimizer.pt", optimizer_state)
-    _write_json(tmp / "state.json", {"step": step, **(state or {})})
-    _fsync_path(tmp)
+    write_json(tmp / "state.json", {"step": step, **(state or {})}, allow_nan=True)
+    fsync_path(tmp)
 
     final = run_dir / name
     if final.exists():  # re-saving a step (e.g. after a resume): move the old copy aside first
@@ -164,10 +151,7 @@ def save_checkpoint(
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(final)
-    pointer = run_dir / f".tmp-latest-{uuid.uuid4().hex[:8]}"
-    _write_json(pointer, name)
-    os.replace(pointer, run_dir / "latest")
-    _fsync_path(run_dir)
+    write_json(run_dir / "latest", name)  # replaced atomically, the folder fsynced
 
     if keep_last > 0:
         for old_ckpt in sorted(run_dir.glob("ckpt-*"))[:-keep_last]:
@@ -193,7 +177,7 @@ def resolve(path: str | os.PathLike[str]) -> Path:
         return path
     pointer = path / "latest"
     if pointer.is_file():
-        name = json.loads(pointer.read_text())
+        name = read_json(pointer, CheckpointError)
         if not isinstance(name, str) or "/" in name or name.startswith("."):
             raise CheckpointError(f"{pointer}: bad checkpoint name {name!r}")
         if not (path / name).exists():
@@ -210,25 +194,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's metadata (config.json, state.json); weights load on demand."""
     ckpt = resolve(path)
     cpath = ckpt / "config.json"
-    try:
-        meta = json.loads(cpath.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{cpath}: not found (incomplete checkpoint?)") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{cpath}: not valid JSON: {e}") from e
-    if meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(
-            f"{cpath}: format is {meta.get('format')!r}, expected {FORMAT_NAME!r}"
-        )
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{cpath}: format_version {meta.get('format_version')!r} is not "
-            f"supported (this reader knows {FORMAT_VERSION})"
-        )
+    if not cpath.exists():
+        raise CheckpointError(f"{cpath}: not found (incomplete checkpoint?)")
+    meta = read_versioned_json(cpath, FORMAT_NAME, FORMAT_VERSION, CheckpointError)
     if not (ckpt / "model.safetensors").is_file():
         raise CheckpointError(f"{ckpt / 'model.safetensors'}: not found")
     spath = ckpt / "state.json"
-    state = json.loads(spath.read_text()) if spath.is_file() else {}
+    state = read_json(spath, CheckpointError) if spath.is_file() else {}
     return Checkpoint(
         ckpt,
         int(meta.get("step", 0)),
