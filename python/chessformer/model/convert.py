@@ -32,7 +32,15 @@ from typing import Any
 import torch
 
 from chessformer.data.dataset import CHAR_VOCAB, MOVE_PAD, char_tokenizer_info
-from chessformer.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from chessformer.model.checkpoint import (
+    CONFIG_LIMITS,
+    CheckpointError,
+    check_fits,
+    config_from_record,
+    load_checkpoint,
+    save_checkpoint,
+    shorten,
+)
 from chessformer.model.gpt import GPT, GPTConfig
 
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
@@ -55,10 +63,17 @@ def _strip(key: str) -> str:
     return key
 
 
-def from_nanogpt_state(sd: dict[str, Any], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """Our state dict from a nanoGPT one (prefixes stripped, mask buffers dropped, tie checked)."""
+def from_nanogpt_state(
+    sd: Any, cfg: GPTConfig, where: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """Our state dict from a nanoGPT one (prefixes stripped, mask buffers dropped), checked to be
+    exactly the weights ``cfg`` describes (`check_fits`) and tied."""
+    if not isinstance(sd, dict):
+        raise ConvertError(f"{where}: 'model' is a {type(sd).__name__}, not a state dict")
     out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
+        if not isinstance(key, str):
+            raise ConvertError(f"{where}: state dict key {shorten(repr(key))} is not a string")
         name = _strip(key)
         # nanoGPT without flash attention registered the causal mask as 'attn.bias' (1, 1, T, T)
         if name.endswith(".attn.bias") and getattr(value, "dim", lambda: 0)() == 4:
@@ -67,33 +82,38 @@ def from_nanogpt_state(sd: dict[str, Any], cfg: GPTConfig) -> dict[str, torch.Te
             continue
         if not isinstance(value, torch.Tensor):
             raise ConvertError(
-                f"state dict entry {key!r} is a {type(value).__name__}, not a tensor"
+                f"{where}: state dict entry {shorten(repr(key))} is a {type(value).__name__}, "
+                "not a tensor"
             )
         out[name] = value
+    try:
+        check_fits(cfg, {k: tuple(v.shape) for k, v in out.items()}, where)
+    except CheckpointError as e:
+        raise ConvertError(str(e)) from None
     wte, head = out.get("transformer.wte.weight"), out.get("lm_head.weight")
     if wte is not None and head is not None and not torch.equal(wte, head):
         raise ConvertError(
-            "lm_head.weight differs from transformer.wte.weight: untied heads are "
+            f"{where}: lm_head.weight differs from transformer.wte.weight: untied heads are "
             "not supported (nanoGPT ties them)"
         )
     return out
 
 
-def config_from_model_args(args: dict[str, Any]) -> GPTConfig:
+def config_from_model_args(args: Any, where: str = "model_args") -> GPTConfig:
+    """The config of nanoGPT's ``model_args``: the five sizes required, each an integer within
+    `CONFIG_LIMITS` (checked before anything is built)."""
+    if not isinstance(args, dict):
+        raise ConvertError(f"{where}: model_args is a {type(args).__name__}, not a dict")
+    for key in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+        if key not in args:
+            raise ConvertError(f"{where}: model_args lacks {key!r}: {shorten(repr(args), 300)}")
+    record = {k: args[k] for k in (*CONFIG_LIMITS, "bias") if k in args}
+    record["dropout"] = args.get("dropout", 0.0) or 0.0
+    record["bias"] = bool(record.get("bias", False))
     try:
-        return GPTConfig(
-            vocab_size=int(args["vocab_size"]),
-            block_size=int(args["block_size"]),
-            n_layer=int(args["n_layer"]),
-            n_head=int(args["n_head"]),
-            n_embd=int(args["n_embd"]),
-            bias=bool(args.get("bias", False)),
-            dropout=float(args.get("dropout", 0.0) or 0.0),
-        )
-    except KeyError as e:
-        raise ConvertError(f"model_args lacks {e.args[0]!r}: {args!r}") from None
-    except (TypeError, ValueError) as e:
-        raise ConvertError(f"model_args has a bad value: {e}: {args!r}") from None
+        return config_from_record(record, where)
+    except CheckpointError as e:
+        raise ConvertError(str(e)) from None
 
 
 def _check_torch_file(path: str | Path) -> None:
@@ -153,9 +173,9 @@ def read_nanogpt(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]
 def load_nanogpt(path: str | Path, trust_pickle: bool = False) -> tuple[GPT, dict[str, Any]]:
     """A GPT with a nanoGPT checkpoint's weights, and the checkpoint's raw dict."""
     ckpt = read_nanogpt(path, trust_pickle)
-    cfg = config_from_model_args(dict(ckpt["model_args"]))
+    cfg = config_from_model_args(ckpt["model_args"], f"{path}: model_args")
+    sd = from_nanogpt_state(ckpt["model"], cfg, str(path))  # checked before the model is built
     model = GPT(cfg)
-    sd = from_nanogpt_state(dict(ckpt["model"]), cfg)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]
     if missing or unexpected:
