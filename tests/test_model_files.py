@@ -235,3 +235,28 @@ def test_good_files_still_load(tmp_path: Path) -> None:
         assert all(torch.equal(a, b) for a, b in zip(
             model.state_dict().values(), other.state_dict().values(), strict=True))  # fmt: skip
     assert tok == TOK
+
+
+def test_convert_refuses_an_existing_out_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run_with_model_record(tmp_path, lambda m: None)
+    pt = tmp_path / "mine.pt"
+    pt.write_bytes(b"the user's own file")
+    assert convert_main(["--to-nanogpt", str(run), "--out", str(pt)]) == 2
+    assert "file exists; pass --force" in capsys.readouterr().err
+    assert pt.read_bytes() == b"the user's own file"
+    assert convert_main(["--to-nanogpt", str(run), "--out", str(pt), "--force"]) == 0
+    assert load_nanogpt(pt)[1]["iter_num"] == 1
+    assert not list(tmp_path.glob(".tmp-*"))
+    # import: a folder holding anything is not silently given a new checkpoint and 'latest'
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "latest").write_text("my notes")
+    assert convert_main(["--from-nanogpt", str(pt), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "not empty; pass --force" in err and "Traceback" not in err
+    assert (folder / "latest").read_text() == "my notes"
+    assert convert_main(["--from-nanogpt", str(pt), "--out", str(pt.with_suffix(".x"))]) == 0
+    assert convert_main(["--from-nanogpt", str(pt), "--out", str(pt)]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -3,6 +3,8 @@
     chessformer convert --from-nanogpt ckpt.pt --out runs/paper-cf1000   # the paper's release
     chessformer convert --to-nanogpt runs/cf1000 --out cf1000-nanogpt.pt
 
+An existing ``--out`` (a non-empty folder, a file) is refused unless ``--force`` is given.
+
 A nanoGPT checkpoint is a ``torch.save``d dict with ``model_args`` (n_layer, n_head, n_embd,
 block_size, bias, vocab_size) and ``model``, a state dict with nanoGPT's names — which are ours, so
 the mapping only strips wrapper prefixes (``_orig_mod.`` from torch.compile, ``module.`` from DDP)
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 import zipfile
@@ -278,6 +281,25 @@ def _json_config(config: Any) -> dict[str, Any]:
     return out
 
 
+def _check_out(out: Path, importing: bool, force: bool) -> None:
+    """Refuse an ``--out`` that holds something already, unless ``force``: an import writes a run
+    folder (an existing non-empty folder would get a new checkpoint and its ``latest`` moved), an
+    export one file (an existing file would be replaced)."""
+    if importing:
+        if out.exists() and not out.is_dir():
+            raise ConvertError(f"--out {out}: is a file; an import writes a run folder")
+        if out.is_dir() and any(out.iterdir()) and not force:
+            raise ConvertError(
+                f"--out {out}: folder exists and is not empty; pass --force to add the converted "
+                "checkpoint to it (its 'latest' then points at the new one)"
+            )
+    else:
+        if out.is_dir():
+            raise ConvertError(f"--out {out}: is a folder; an export writes one .pt file")
+        if out.exists() and not force:
+            raise ConvertError(f"--out {out}: file exists; pass --force to replace it")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chessformer convert", description=__doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
@@ -294,12 +316,19 @@ def main(argv: list[str] | None = None) -> int:
         "1974 -> move), char or move",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="write over an existing --out (import: a non-empty folder gets the converted "
+        "checkpoint beside what it holds; export: the file is replaced)",
+    )
+    p.add_argument(
         "--trust-pickle",
         action="store_true",
         help="import: allow arbitrary unpickling (only for files you trust)",
     )
     args = p.parse_args(argv)
     try:
+        _check_out(Path(args.out), importing=bool(args.from_nanogpt), force=args.force)
         if args.from_nanogpt:
             model, ckpt = load_nanogpt(args.from_nanogpt, args.trust_pickle)
             step = int(ckpt.get("iter_num", 0) or 0)
@@ -317,7 +346,15 @@ def main(argv: list[str] | None = None) -> int:
             model = ours.load_model()
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), out)
+            tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
+            try:  # written aside and renamed: a crash never leaves a half file at --out
+                with open(tmp, "wb") as f:
+                    torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
             print(f"wrote {out}", file=sys.stderr)
     except (ConvertError, CheckpointError, OSError) as e:
         print(f"chessformer convert: {e}", file=sys.stderr)
