@@ -1,20 +1,22 @@
 """PGN parse + SAN replay + tokenize throughput of `prep` against peers, in one run.
 
-    python bench/bench_prep.py [--lichess-games 30000] [--pychess-seconds 6] [--scaling-rounds 10]
-                               [--scaling-mb 300] [--no-peers]
+    python bench/bench_prep.py --corpus gnuchess-book-1.02.pgn.zst [--work DIR]
+                               [--lichess-games 30000] [--pychess-seconds 6] [--scaling-rounds 10]
+                               [--scaling-mb 300] [--no-peers] [--python313 EXE]
 
-Files (made once under /tmp/chessformer-bench): the GNU Chess book corpus decompressed (plain PGN)
-and a Lichess-format file rewritten from it by `chessformer lichess-sample`. Measured on each:
+Files (made once under --work, default chessformer-bench in the system's temporary folder): the GNU
+Chess book corpus (``--corpus``, the 145,716-game gnuchess-book-1.02.pgn.zst) decompressed (plain
+PGN) and a Lichess-format file rewritten from it by `chessformer lichess-sample`. Measured on each:
 ours (`_core.prep_chunk`, move tokenizer, 1 and 2 threads in alternating runs, from memory; the
 2-thread scaling also on the file repeated to >= 300 MB, where the last chunk's idle tail is small);
 python-chess `chess.pgn.read_game` (windows of whole games spread over the file, at least 6 s of
 python-chess time, each window followed by one run of ours on the whole file, so both see the same
 machine load; the ratio is per MB over those interleaved runs, by wall clock and by process CPU
-time, which leaves out the time the process waited for a core on a shared VM); Debian's
-`pgn-extract -s -o /dev/null`; and the PyPI peers of ../shared/PEERS.md that install under
-Python 3.13 (rust-pgn-reader-python-binding, bulletchess). Then the whole GNU corpus -> `move`
-shards with `chessformer prep --workers 2`. Ratios are printed; results go to
-bench/results/prep-cpu.json.
+time, which leaves out the time the process waited for a core on a shared VM); Debian's `pgn-extract
+-s -o /dev/null`; and the PyPI PGN readers that install under Python 3.13
+(rust-pgn-reader-python-binding, bulletchess; ``--python313``, default ``python3.13`` on PATH, in a
+venv under --work). Then the whole GNU corpus -> `move` shards with `chessformer prep --workers 2`.
+Ratios are printed; results go to bench/results/prep-cpu.json.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,11 +42,12 @@ from typing import Any
 import zstandard
 
 from chessformer import _core
+from chessformer._io import write_json
 
-GNU = Path(__file__).resolve().parents[2] / "shared" / "data" / "gnuchess-book-1.02.pgn.zst"
-WORK = Path("/tmp/chessformer-bench")
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-VENV = Path("/tmp/v313")
+# set by main() from the command line
+GNU = Path("gnuchess-book-1.02.pgn.zst")
+WORK = Path(tempfile.gettempdir()) / "chessformer-bench"
+PY313: str | None = shutil.which("python3.13")
 
 
 def ours(
@@ -229,11 +233,12 @@ print(json.dumps(out))
 
 
 def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
-    if not Path(PY313).exists():
+    if PY313 is None or not Path(PY313).exists():
         return None
-    py = VENV / "bin" / "python"
+    venv = WORK / "venv-py313"
+    py = venv / "bin" / "python"
     if not py.exists():
-        subprocess.run([PY313, "-m", "venv", str(VENV)], capture_output=True)
+        subprocess.run([PY313, "-m", "venv", str(venv)], capture_output=True)
     mod = {"rust": "rust_pgn_reader_python_binding", "bullet": "bulletchess"}[which]
     if subprocess.run([str(py), "-c", f"import {mod}"], capture_output=True).returncode:
         subprocess.run([str(py), "-m", "pip", "install", "-q", package], capture_output=True)
@@ -246,7 +251,11 @@ def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
 
 
 def main() -> int:
+    global GNU, WORK, PY313
     ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, required=True, help="gnuchess-book-1.02.pgn.zst")
+    ap.add_argument("--work", type=Path, default=WORK, help=f"scratch folder ({WORK})")
+    ap.add_argument("--python313", default=PY313, help="Python 3.13 for the PyPI peers")
     ap.add_argument("--lichess-games", type=int, default=30000)
     ap.add_argument("--pychess-seconds", type=float, default=6.0, help="python-chess time at least")
     ap.add_argument("--no-peers", action="store_true")
@@ -260,7 +269,8 @@ def main() -> int:
         help="also measure the scaling on the file repeated to at least this many MB (0: skip)",
     )
     args = ap.parse_args()
-    WORK.mkdir(exist_ok=True)
+    GNU, WORK, PY313 = args.corpus, args.work, args.python313
+    WORK.mkdir(parents=True, exist_ok=True)
     plain = WORK / "gnu.pgn"
     if not plain.exists():
         plain.write_bytes(zstandard.ZstdDecompressor().decompressobj().decompress(GNU.read_bytes()))
@@ -393,7 +403,7 @@ def main() -> int:
     )
     dest = Path(__file__).parent / "results" / "prep-cpu.json"
     dest.parent.mkdir(exist_ok=True)
-    dest.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(dest, results, allow_nan=True)
     print(f"wrote {dest}")
     return 0
 

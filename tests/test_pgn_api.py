@@ -15,7 +15,7 @@ import pytest
 import zstandard
 from conftest import damaged_zst
 
-from chessformer import _core
+from chessformer import Board, _core
 from chessformer.data.pgn import (
     Game,
     PgnInputError,
@@ -40,6 +40,7 @@ EXPECTED: dict[str, list[tuple[int, str | None]]] = {
     "crlf_line_endings.pgn": [(4, None), (3, None)],
     "empty_games.pgn": [(0, None)] * 6,
     "escaped_quote_in_tag.pgn": [(2, None), (2, None), (1, None)],
+    "fen_impossible_castling.pgn": [(10, None), (2, None)],
     "fen_setup_black_to_move.pgn": [(3, None)],
     "illegal_san_mid_game.pgn": [(2, "illegal_san"), (4, "ambiguous_san")],
     "latin1_names.pgn": [(4, None)],
@@ -50,6 +51,7 @@ EXPECTED: dict[str, list[tuple[int, str | None]]] = {
     "move_number_forms.pgn": [(20, None)],
     "nags_and_suffixes.pgn": [(14, None), (4, None)],
     "nested_variations.pgn": [(5, None)],
+    "no_result_tag.pgn": [(7, None), (2, None), (1, None), (2, None)],
     "no_blank_line_after_tags.pgn": [(3, None), (2, None)],
     "no_blank_line_before_next_game.pgn": [(2, None), (2, None), (1, None)],
     "null_moves.pgn": [(1, "null_move")],
@@ -212,6 +214,8 @@ def test_agrees_with_python_chess(path: Path) -> None:
         "nags_and_suffixes.pgn",
         "nested_variations.pgn",
         "fen_setup_black_to_move.pgn",
+        "fen_impossible_castling.pgn",
+        "no_result_tag.pgn",
         "percent_escape_line.pgn",
     ],
 )
@@ -221,6 +225,38 @@ def test_fixture_agrees_with_python_chess(name: str) -> None:
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs, strict=True):
         _agree(a, b)
+
+
+def test_result_header_from_the_termination_marker() -> None:
+    """A game without a Result tag takes its result from the game-termination marker, as
+    python-chess reads it; a Result tag is kept as the file gives it."""
+    path = FIXTURES / "no_result_tag.pgn"
+    ours = list(read_games(path))
+    theirs = _python_chess_games(path)
+    assert [g.headers.get("Result") for g in ours] == ["1-0", None, "*", "1/2-1/2"]
+    for a, b in zip(ours, theirs, strict=True):
+        if "Result" in a.headers:
+            assert a.headers["Result"] == b.headers["Result"]
+    assert [w.code for w in ours[1].warnings] == ["missing_result"]
+
+
+def test_fen_tag_with_impossible_castling_rights() -> None:
+    """A FEN tag whose castling rights the position cannot have (a real Lichess study) loses those
+    rights, with a warning, not the game; the start position is python-chess's reading of the FEN
+    in standard chess. A FEN given to Board stays strict."""
+    path = FIXTURES / "fen_impossible_castling.pgn"
+    ours = list(read_games(path))
+    theirs = _python_chess_games(path)
+    assert [(w.code, w.token, w.fatal) for g in ours for w in g.warnings] == [
+        ("fen_castling_dropped", "Kq", False),
+        ("fen_castling_dropped", "Q", False),
+    ]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.ok and a.moves == [m.uci() for m in b.mainline_moves()]
+        assert a.start_fen == chess.Board(b.headers["FEN"]).fen()
+    assert ours[1].moves == ["e1g1", "e8c8"]  # the rights that remain still castle
+    with pytest.raises(ValueError, match="castling right 'K'"):
+        Board(ours[0].headers["FEN"])
 
 
 def test_inputs_zst_fileobj_stdin(tmp_path: Path) -> None:

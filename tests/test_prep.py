@@ -60,9 +60,9 @@ def test_quirk_fixtures(tmp_path: Path) -> None:
     assert d["illegal_move"] == 2  # Ke3, Nd2
     assert d["null_move"] == 1
     assert d["variant"] == 3  # crazyhouse x2, chess960
-    assert d["start_position"] == 3  # FEN starts: not representable in move tokens
+    assert d["start_position"] == 5  # FEN starts: not representable in move tokens
     assert d["parse_error"] == 4  # truncated mid-comment/-move/-tag, unterminated brace
-    assert d["unfinished"] == 6  # result * (or none)
+    assert d["unfinished"] == 8  # result * (or none)
     assert d["termination"] == 1  # an Abandoned game in the Lichess fixture
     assert c["replay_errors"] == {
         "ambiguous_san": 1,

@@ -12,7 +12,7 @@
 #include "pgn/prep.h"
 #include "pgn/replay.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
@@ -292,4 +292,4 @@ void bind_pgn(py::module_& m) {
       "columns, 'stats': counts}.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "chessformer.data.lichess_sample",
         "rewrite PGN games in Lichess export format",
     ),
+    "lab": ("chessformer.lab.cli", "the transcendence lab: experts, games, experiments"),
     "perft": ("chessformer.perft", "count leaf nodes of the legal move tree"),
     "bench": ("chessformer.inference.bench", "benchmarks: `chessformer bench inference`"),
 }

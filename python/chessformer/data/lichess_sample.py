@@ -1,6 +1,6 @@
 """``chessformer lichess-sample``: real games rewritten in Lichess's export format.
 
-    chessformer lichess-sample ../shared/data/gnuchess-book-1.02.pgn.zst --out lichess.pgn.zst \\
+    chessformer lichess-sample gnuchess-book-1.02.pgn.zst --out lichess.pgn.zst \\
         --seed 1 --max-games 100000
 
 Lichess's monthly dumps cannot be downloaded here, so this keeps the moves of real games (any PGN
@@ -26,10 +26,10 @@ import os
 import random
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from chessformer._io import replacing
 from chessformer.data.pgn import Game, PgnInputError, read_games
 
 # (TimeControl, weight): Lichess's common pools, correspondence ("-") included.
@@ -259,34 +259,22 @@ def _write_stdout(games: Iterator[str]) -> int:
 
 
 def _write_file(games: Iterator[str], path: Path) -> int:
-    """Write to a temporary file next to ``path``, then rename it over ``path``; on any failure
-    (or Ctrl-C) the temporary file is removed and ``path`` is left as it was."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    """Write ``path`` whole or not at all (`chessformer._io.replacing`): on any failure (or
+    Ctrl-C) ``path`` is left as it was."""
     n = 0
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.suffix == ".zst":
-                import zstandard
+    with replacing(path) as tmp, open(tmp, "wb") as raw:
+        if path.suffix == ".zst":
+            import zstandard
 
-                cctx = zstandard.ZstdCompressor(level=10)
-                with cctx.stream_writer(raw, closefd=False) as zw:
-                    for text in games:
-                        zw.write(text.encode())
-                        n += 1
-            else:
+            cctx = zstandard.ZstdCompressor(level=10)
+            with cctx.stream_writer(raw, closefd=False) as zw:
                 for text in games:
-                    raw.write(text.encode())
+                    zw.write(text.encode())
                     n += 1
-            raw.flush()
-            os.fsync(raw.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give what open() would have
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        else:
+            for text in games:
+                raw.write(text.encode())
+                n += 1
     return n
 
 

@@ -67,7 +67,9 @@ class GameError:
 
 @dataclass
 class Game:
-    headers: dict[str, str]  # tag name -> value, file order; bytes decoded UTF-8, else Latin-1
+    # tag name -> value, file order; bytes decoded UTF-8, else Latin-1. A game without a Result
+    # tag gets one from its game-termination marker (`1-0`, `0-1`, `1/2-1/2`, `*`) when it has one.
+    headers: dict[str, str]
     moves: list[str]  # UCI, main line, up to the first error
     error: GameError | None = None  # the first fatal problem (replay cut or parser error)*
     evals: list[float] | None = None  # per ply, pawns from White's view (mate: +/-(1000 - n)), NaN
@@ -335,8 +337,12 @@ def _game(rec: tuple[Any, ...]) -> Game:
     if error is None and not ok:  # truncated without a recorded error (cannot happen; be safe)
         error = GameError("truncated", len(moves), "", int(offset))
         fatal = [error]
+    headers = {_text(k): _text(v) for k, v in tags}
+    if "Result" not in headers and result:
+        # No Result tag: the game-termination marker gives it (as python-chess reads such a game).
+        headers["Result"] = str(result)
     return Game(
-        headers={_text(k): _text(v) for k, v in tags},
+        headers=headers,
         moves=list(moves),
         error=error,
         evals=evals,

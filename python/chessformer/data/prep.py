@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import io
 import json
-import math
 import os
 import sys
 import time
@@ -37,6 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from chessformer import _core
+from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
+from chessformer._io import TEMP_GLOB, replacing, write_atomic
+from chessformer._progress import Progress
 from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
 from chessformer.data.tokenizers import get_tokenizer
 
@@ -118,12 +120,9 @@ class PrepConfig:
 
 
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as f:
+    """``write(file)`` into ``path`` whole or not at all (`chessformer._io.replacing`)."""
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _write_npz(f: io.BufferedWriter, arrays: dict[str, npt.NDArray[Any]]) -> None:
@@ -324,29 +323,9 @@ class Counters:
         return d
 
 
-class Progress:
-    """A one-line progress bar on stderr (MB/s, games/s, kept/dropped), redrawn twice a second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.t0, self.last = enabled, time.monotonic(), 0.0
-
-    def update(self, c: Counters, shards: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.5):
-            return
-        self.last = now
-        dt = max(now - self.t0, 1e-9)
-        dropped = c.games - c.kept
-        sys.stderr.write(
-            f"\rprep: {c.bytes / 1e6:9.1f} MB {c.bytes / 1e6 / dt:7.1f} MB/s | "
-            f"{c.games:,} games {c.games / dt:,.0f}/s | kept {c.kept:,} dropped {dropped:,} | "
-            f"{shards} shards "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+def _progress_text(c: Counters, shards: int) -> str:
+    """What prep's progress display shows after bytes read and MB/s."""
+    return f"{c.games:,} games, kept {c.kept:,}, dropped {c.games - c.kept:,} | {shards} shards"
 
 
 class Prep:
@@ -372,7 +351,7 @@ class Prep:
         self.position = (0, 0)  # (input index, byte offset) of the first game not yet handled
         self.pending_seq = 0
         self.stopped = False
-        self.progress = Progress(progress)
+        self.progress = Progress(None, desc="prep", unit="B", unit_scale=True, enabled=progress)
         self.input_records = [_input_record(p) for p in inputs]
 
     def _on_shard(self) -> None:
@@ -402,8 +381,7 @@ class Prep:
             "counters": self.counters.to_json(),
             "splits": splits,
         }
-        text = json.dumps(record, indent=1).encode()
-        _atomic_write(self.out / "progress.json", lambda f: f.write(text))
+        write_atomic(self.out / "progress.json", json.dumps(record, indent=1))
         for p in old:
             if p.name not in {v["pending"] for v in splits.values()}:
                 p.unlink(missing_ok=True)
@@ -487,10 +465,9 @@ class Prep:
 
     def run(self) -> Counters:
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in self.out.glob(".tmp-*"):
-            stale.unlink()
-        for split in SPLITS:
-            for stale in (self.out / split).glob(".tmp-*") if (self.out / split).is_dir() else []:
+        for folder in [self.out, *(self.out / split for split in SPLITS)]:
+            # a killed run's temporary files (".tmp-*": written by older versions)
+            for stale in [*folder.glob(TEMP_GLOB), *folder.glob(".tmp-*")]:
                 stale.unlink()
         kwargs = self.config.core_kwargs()
         last_checkpoint = time.monotonic()
@@ -507,7 +484,7 @@ class Prep:
                     stream = InputStream(path, skip=offset)
                 except PgnInputError as e:
                     self.counters.input_errors.append(str(e))
-                    print(f"prep: {e}", file=sys.stderr)
+                    self.progress.message(f"prep: {e}")
                     self.position = (index + 1, 0)
                     continue
                 if path != "-" and path.lower().endswith(".zst") and not stream.compressed:
@@ -519,7 +496,7 @@ class Prep:
                         "start with the zstd magic bytes 28 b5 2f fd)"
                     )
                     self.counters.input_errors.append(error)
-                    print(f"\nprep: {error}; continuing with the next input", file=sys.stderr)
+                    self.progress.message(f"prep: {error}; continuing with the next input")
                     self.position = (index + 1, 0)
                     continue
                 inflight: deque[tuple[Future[dict[str, Any]], int, bool]] = deque()
@@ -537,7 +514,9 @@ class Prep:
                         if shards or self.stopped or now - last_checkpoint > 60:
                             self.checkpoint()
                             last_checkpoint = now
-                        self.progress.update(self.counters, self.shards_written)
+                        self.progress.set(
+                            self.counters.bytes, _progress_text(self.counters, self.shards_written)
+                        )
 
                 with stream:
                     for chunk, base, length, more in iter_chunk_parts(
@@ -552,9 +531,7 @@ class Prep:
                     drain(0)
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
-                    print(
-                        f"\nprep: {stream.error}; continuing with the next input", file=sys.stderr
-                    )
+                    self.progress.message(f"prep: {stream.error}; continuing with the next input")
                 if not self.stopped:
                     self.position = (index + 1, 0)
                 if index + 1 < len(self.inputs) and not self.stopped:
@@ -565,7 +542,9 @@ class Prep:
         for w in self.writers.values():
             w.flush()
         self.write_manifest()
-        self.progress.update(self.counters, self.shards_written, force=True)
+        self.progress.set(
+            self.counters.bytes, _progress_text(self.counters, self.shards_written), force=True
+        )
         self.progress.close()
         (self.out / "progress.json").unlink(missing_ok=True)
         for p in self.out.glob("pending-*.npz"):
@@ -578,7 +557,7 @@ class Prep:
         manifest = {
             "format": "chessformer-dataset",
             "format_version": 1,
-            "tokenizer": {**tok.info(), "pad_id": tok.pad if tok.pad is not None else 0},
+            "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
                 "method": "game_hash",
@@ -612,8 +591,7 @@ class Prep:
             },
             "created_by": "chessformer prep",
         }
-        text = (json.dumps(manifest, indent=2) + "\n").encode()
-        _atomic_write(self.out / "manifest.json", lambda f: f.write(text))
+        write_atomic(self.out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
 def summary(c: Counters, seconds: float | None = None) -> str:
@@ -637,45 +615,6 @@ def summary(c: Counters, seconds: float | None = None) -> str:
     for e in c.input_errors:
         lines.append(f"input error: {e}")
     return "\n".join(lines)
-
-
-def _csv(s: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in s.split(",") if x.strip())
-
-
-def _int_at_least(lo: int) -> Callable[[str], int]:
-    """An argparse ``type=``: an integer >= ``lo`` (a negative Elo or ply count would silently
-    switch a filter off, since -1 means "off" inside)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _float_where(ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
-    """An argparse ``type=``: a number for which ``ok`` holds (``rule`` says which)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_float = _float_where(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_fraction = _float_where(lambda v: 0.0 <= v <= 1.0, "in [0, 1]")  # (NaN fails too)
 
 
 def _check_paths(inputs: list[str], out: Path) -> str | None:
@@ -718,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
     p.add_argument("--tokenizer", choices=("char", "move", "fen"), default="char")
-    elo = _int_at_least(0)
+    elo = int_at_least(0)
     p.add_argument("--max-elo", type=elo, default=-1, help="keep max(WhiteElo, BlackElo) <= N")
     p.add_argument("--min-elo", type=elo, default=-1, help="keep min(WhiteElo, BlackElo) >= N")
     p.add_argument(
@@ -726,21 +665,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--time-control",
-        type=_csv,
+        type=csv_strings,
         default=tuple(TIME_CLASSES),
         help=f"time classes to keep, comma-separated, from {','.join(TIME_CLASSES)} (Lichess rule "
         "on base + 40 x increment; ultrabullet is its own class). Default: all",
     )
     p.add_argument(
         "--drop-termination",
-        type=_csv,
+        type=csv_strings,
         default=("Abandoned", "Unterminated"),
         help="Termination tag values to drop (default: Abandoned,Unterminated; '' keeps all)",
     )
-    p.add_argument("--min-plies", type=_int_at_least(0), default=0, help="keep games of >= N plies")
+    p.add_argument("--min-plies", type=int_at_least(0), default=0, help="keep games of >= N plies")
     p.add_argument(
         "--variants",
-        type=_csv,
+        type=csv_strings,
         default=("standard",),
         help="standard[,chess960] (default standard)",
     )
@@ -752,23 +691,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-games",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=-1,
         help="stop after keeping N >= 1 games (default: no limit)",
     )
     p.add_argument(
-        "--val-fraction", type=_fraction, default=0.05, help="share of games in val, in [0, 1]"
+        "--val-fraction", type=fraction, default=0.05, help="share of games in val, in [0, 1]"
     )
     p.add_argument(
         "--shard-tokens",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=100_000_000,
         help="tokens per shard (about)",
     )
-    p.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
     p.add_argument(
         "--chunk-mb",
-        type=_positive_float,
+        type=positive_number,
         default=2.0,
         help="MB of PGN per work item (about; default 2)",
     )

@@ -23,7 +23,6 @@ weights file is refused in milliseconds instead of allocating gigabytes.
 
 from __future__ import annotations
 
-import json
 import operator
 import os
 import pickle
@@ -39,6 +38,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from chessformer._io import TEMP_GLOB, fsync_path, read_json, read_versioned_json, write_json
 from chessformer.model.gpt import GPT, GPTConfig
 
 FORMAT_NAME = "chessformer-checkpoint"
@@ -204,21 +204,6 @@ def load_weights(model: GPT, path: Path) -> None:
         )
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with open(path, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _write_optimizer(path: Path, state: dict[str, Any]) -> None:
     with open(path, "wb") as f:
         torch.save(state, f)
@@ -243,7 +228,8 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _restore_moved_aside(run_dir)
-    for stale in run_dir.glob(".tmp-*"):  # left by a crashed writer; only rank 0 writes here
+    # left by a crashed writer; only rank 0 writes here
+    for stale in [*run_dir.glob(".tmp-*"), *run_dir.glob(TEMP_GLOB)]:
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -255,8 +241,8 @@ def save_checkpoint(
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp / "model.safetensors", 0o666 & ~umask)  # safetensors writes 0600; match the rest
-    _fsync_path(tmp / "model.safetensors")
-    _write_json(
+    fsync_path(tmp / "model.safetensors")
+    write_json(
         tmp / "config.json",
         {
             "format": FORMAT_NAME,
@@ -266,11 +252,12 @@ def save_checkpoint(
             "train": train_config,
             "tokenizer": tokenizer,
         },
+        allow_nan=True,  # a diverged run's numbers are still recorded
     )
     if optimizer_state is not None:
         _write_optimizer(tmp / "optimizer.pt", optimizer_state)
-    _write_json(tmp / "state.json", {"step": step, **(state or {})})
-    _fsync_path(tmp)
+    write_json(tmp / "state.json", {"step": step, **(state or {})}, allow_nan=True)
+    fsync_path(tmp)
 
     final = run_dir / name
     if final.exists():  # re-saving a step (e.g. after a resume): move the old copy aside first
@@ -280,10 +267,7 @@ def save_checkpoint(
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(final)
-    pointer = run_dir / f".tmp-latest-{uuid.uuid4().hex[:8]}"
-    _write_json(pointer, name)
-    os.replace(pointer, run_dir / "latest")
-    _fsync_path(run_dir)
+    write_json(run_dir / "latest", name)  # replaced atomically, the folder fsynced
 
     if keep_last > 0:
         for old_ckpt in sorted(run_dir.glob("ckpt-*"))[:-keep_last]:
@@ -309,7 +293,7 @@ def resolve(path: str | os.PathLike[str]) -> Path:
         return path
     pointer = path / "latest"
     if pointer.is_file():
-        name = _read_json(pointer)
+        name = read_json(pointer, CheckpointError)
         if not isinstance(name, str) or "/" in name or name.startswith(".") or not name:
             raise CheckpointError(f"{pointer}: bad checkpoint name {shorten(repr(name))}")
         if not (path / name).exists():
@@ -326,18 +310,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's metadata (config.json, state.json); weights load on demand."""
     ckpt = resolve(path)
     cpath = ckpt / "config.json"
-    meta = _read_json(cpath, "incomplete checkpoint?")
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{cpath}: holds a {type(meta).__name__}, not a JSON object")
-    if meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(
-            f"{cpath}: format is {shorten(repr(meta.get('format')))}, expected {FORMAT_NAME!r}"
-        )
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{cpath}: format_version {shorten(repr(meta.get('format_version')))} is not "
-            f"supported (this reader knows {FORMAT_VERSION})"
-        )
+    if not cpath.exists():
+        raise CheckpointError(f"{cpath}: not found (incomplete checkpoint?)")
+    meta = read_versioned_json(cpath, FORMAT_NAME, FORMAT_VERSION, CheckpointError)
     if "model" not in meta:
         raise CheckpointError(f"{cpath}: has no model config (the 'model' entry)")
     model_config = config_from_record(meta["model"], str(cpath))
@@ -350,25 +325,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if not (ckpt / "model.safetensors").is_file():
         raise CheckpointError(f"{ckpt / 'model.safetensors'}: not found")
     spath = ckpt / "state.json"
-    state = _read_json(spath) if spath.is_file() else {}
+    state = read_json(spath, CheckpointError) if spath.is_file() else {}
     if not isinstance(state, dict):
         raise CheckpointError(f"{spath}: holds a {type(state).__name__}, not a JSON object")
     return Checkpoint(
         ckpt, step, model_config, meta.get("train") or {}, meta.get("tokenizer") or {}, state
     )
-
-
-def _read_json(path: Path, hint: str = "") -> Any:
-    """A JSON file's value; a missing, unreadable, non-UTF-8 or invalid file is a CheckpointError
-    naming it."""
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found" + (f" ({hint})" if hint else "")) from None
-    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError included
-        raise CheckpointError(f"{path}: not valid JSON: {shorten(str(e), 200)}") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: unreadable: {e.strerror or e}") from None
 
 
 def load_model(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import sys
 import zipfile
@@ -34,7 +33,8 @@ from typing import Any
 
 import torch
 
-from chessformer.data.dataset import CHAR_VOCAB, MOVE_PAD, char_tokenizer_info
+from chessformer._io import replacing
+from chessformer.data.tokenizers import TOKENIZERS, get_tokenizer
 from chessformer.model.checkpoint import (
     CONFIG_LIMITS,
     CheckpointError,
@@ -49,7 +49,7 @@ from chessformer.model.gpt import GPT, GPTConfig
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 TOKENIZER_KEY = "chessformer_tokenizer"  # our extra top-level key in exported nanoGPT files
 TOKENIZER_CHOICES = ("auto", "char", "move")
-MOVE_VOCAB_SIZE = 1974  # 1968 moves, PAD, BOS and four results (chessformer.data.tokenizers)
+CHAR, MOVE = TOKENIZERS["char"], TOKENIZERS["move"]
 
 
 class ConvertError(ValueError):
@@ -227,26 +227,25 @@ def _tokenizer_for(vocab_size: int, name: str) -> dict[str, Any]:
             f"use one of {', '.join(TOKENIZER_CHOICES)}"
         )
     if name == "auto":
-        guesses = {len(CHAR_VOCAB): "char", MOVE_VOCAB_SIZE: "move"}
+        guesses = {CHAR.vocab_size: "char", MOVE.vocab_size: "move"}
         if vocab_size not in guesses:
             raise ConvertError(
-                f"vocab_size {vocab_size} is neither the char vocabulary ({len(CHAR_VOCAB)}) nor "
-                f"the move vocabulary ({MOVE_VOCAB_SIZE}) and the file records no tokenizer, so "
+                f"vocab_size {vocab_size} is neither the char vocabulary ({CHAR.vocab_size}) nor "
+                f"the move vocabulary ({MOVE.vocab_size}) and the file records no tokenizer, so "
                 "the tokenizer cannot be guessed"
             )
         name = guesses[vocab_size]
     if name == "char":
-        if vocab_size != len(CHAR_VOCAB):
+        if vocab_size != CHAR.vocab_size:
             raise ConvertError(
-                f"tokenizer char needs vocab_size {len(CHAR_VOCAB)}, the model has {vocab_size}"
+                f"tokenizer char needs vocab_size {CHAR.vocab_size}, the model has {vocab_size}"
             )
-        return char_tokenizer_info().to_json()
-    if vocab_size < MOVE_VOCAB_SIZE:
+        return CHAR.info()
+    if vocab_size < MOVE.vocab_size:
         raise ConvertError(
-            f"tokenizer move needs vocab_size >= {MOVE_VOCAB_SIZE}, the model has {vocab_size}"
+            f"tokenizer move needs vocab_size >= {MOVE.vocab_size}, the model has {vocab_size}"
         )
-    return {"name": "move", "version": 1, "vocab_size": vocab_size, "dtype": "uint16",
-            "pad_id": MOVE_PAD}  # fmt: skip
+    return {**MOVE.info(), "vocab_size": vocab_size}
 
 
 def nanogpt_tokenizer(ckpt: dict[str, Any], vocab_size: int, name: str = "auto") -> dict[str, Any]:
@@ -259,9 +258,10 @@ def nanogpt_tokenizer(ckpt: dict[str, Any], vocab_size: int, name: str = "auto")
         if recorded["name"] not in ("char", "move"):
             raise ConvertError(f"{TOKENIZER_KEY} names tokenizer {recorded['name']!r}; "
                                "only char and move models can be imported")  # fmt: skip
-        if int(recorded.get("version", 1)) != 1:
-            raise ConvertError(f"{TOKENIZER_KEY}: tokenizer {recorded['name']!r} version "
-                               f"{recorded.get('version')!r} is not supported")  # fmt: skip
+        try:
+            get_tokenizer(recorded)  # its version and token format are ours
+        except ValueError as e:
+            raise ConvertError(f"{TOKENIZER_KEY}: {e}") from None
         return {**_tokenizer_for(vocab_size, recorded["name"]), **recorded}
     return _tokenizer_for(vocab_size, name)
 
@@ -312,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         "--tokenizer",
         default="auto",
         choices=TOKENIZER_CHOICES,
-        help="import: auto (the tokenizer the file records, else by vocab_size: 32 -> char, "
-        "1974 -> move), char or move",
+        help="import: auto (the tokenizer the file records, else by vocab_size: "
+        f"{CHAR.vocab_size} -> char, {MOVE.vocab_size} -> move), char or move",
     )
     p.add_argument(
         "--force",
@@ -346,15 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             model = ours.load_model()
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
-            try:  # written aside and renamed: a crash never leaves a half file at --out
-                with open(tmp, "wb") as f:
-                    torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, out)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with replacing(out) as tmp:  # a crash never leaves a half file at --out
+                torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), tmp)
             print(f"wrote {out}", file=sys.stderr)
     except (ConvertError, CheckpointError, OSError) as e:
         print(f"chessformer convert: {e}", file=sys.stderr)

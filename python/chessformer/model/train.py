@@ -35,7 +35,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from chessformer.data.dataset import Batcher, Dataset, DatasetFormatError, GameStream, TokenizerInfo
+from chessformer.data.dataset import Batcher, Dataset, DatasetFormatError, GameStream
+from chessformer.data.tokenizers import Tokenizer
 from chessformer.model.checkpoint import (
     CheckpointError,
     has_checkpoint,
@@ -209,7 +210,7 @@ def train_step(
 def evaluate(
     model: nn.Module,
     batches: Sequence[Batch],
-    tok: TokenizerInfo,
+    tok: Tokenizer,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> dict[str, float]:
     """Mean loss over all scored targets, and top-1 accuracy (for ``move``: over moves only).
@@ -574,7 +575,7 @@ def _train(args: argparse.Namespace) -> int:
                 step,
                 raw,
                 dataclasses.asdict(cfg),
-                tok.to_json(),
+                tok.info(),
                 optimizer.state_dict(),
                 {"data": positions, "tokens": tokens_seen, "world_size": world},
                 keep_last=cfg.keep_last,
