@@ -23,13 +23,14 @@ weights file is refused in milliseconds instead of allocating gigabytes.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import pickle
 import re
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,10 +143,27 @@ def shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """The name and shape of every tensor in a safetensors file, read from its header only."""
+@contextlib.contextmanager
+def _rust_path(path: Path) -> Iterator[str]:
+    """A path safetensors (Rust, UTF-8 paths only) can open: ``path`` itself, or for a file
+    name that is not UTF-8 (legal on POSIX) the same file through ``/dev/fd``."""
     try:
-        with safe_open(str(path), framework="pt") as f:
+        text = str(path).encode("utf-8").decode("utf-8")
+    except UnicodeEncodeError:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            yield f"/dev/fd/{fd}"
+        finally:
+            os.close(fd)
+    else:
+        yield text
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor in a safetensors file, from its header only (which
+    safetensors checks against the bytes present: each shape is backed by its data)."""
+    try:
+        with _rust_path(path) as where, safe_open(where, framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
@@ -192,7 +210,8 @@ def _listed(items: list[str], shown: int = 3) -> str:
 
 def load_weights(model: GPT, path: Path) -> None:
     try:
-        sd = load_file(str(path))
+        with _rust_path(path) as where:
+            sd = load_file(where)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
     missing, unexpected = model.load_state_dict(sd, strict=False)
