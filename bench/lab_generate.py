@@ -47,7 +47,10 @@ def _python_chess_worker(args: tuple[str, list[tuple[int, int, float]], int]) ->
             if eps and rng.random() < eps:
                 move = rng.choice(list(board.legal_moves))
             else:
-                move = engine.play(board, chess.engine.Limit(depth=1)).move
+                played = engine.play(board, chess.engine.Limit(depth=1)).move
+                if played is None:  # the engine resigned or gave no move: the game ends here
+                    break
+                move = played
             board.san(move)  # the PGN writer needs it, as ours does
             board.push(move)
             plies += 1

@@ -171,6 +171,17 @@ def test_append_result_keeps_a_complete_unterminated_record(tmp_path: Path) -> N
     assert read_results(path) == [recs[0], recs[2]]
 
 
+def test_runs_and_errors_lines_never_glue_onto_a_partial_line(
+    played: tuple[list[str], Path],
+) -> None:
+    argv, out = played
+    runs = out / "runs.jsonl"
+    runs.write_bytes(runs.read_bytes() + b'{"time": "2026-')  # someone else's partial line
+    assert main([*argv, "--games", "4"]) == 0
+    lines = runs.read_text().splitlines()
+    assert lines[1] == '{"time": "2026-' and json.loads(lines[2])["games"] == 2
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

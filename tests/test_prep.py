@@ -324,10 +324,15 @@ def test_resume_refuses_unreadable_records(
     out, base = _finished_dataset(tmp_path, capsys)
     (out / "manifest.json").write_text("{not json")
     assert prep.main([*base, "--resume"]) == 2
-    assert f"{out / 'manifest.json'}: unreadable manifest" in capsys.readouterr().err
+    assert f"{out / 'manifest.json'} is not valid JSON" in capsys.readouterr().err
     (out / "progress.json").write_bytes(b"\xff\xfe")
     assert prep.main([*base, "--resume"]) == 2
-    assert f"{out / 'progress.json'}: unreadable progress file" in capsys.readouterr().err
+    assert f"{out / 'progress.json'} is not UTF-8 text" in capsys.readouterr().err
+    (out / "progress.json").write_text(
+        '{"format": "chessformer-prep-progress", "format_version": 9}'
+    )
+    assert prep.main([*base, "--resume"]) == 2
+    assert "progress.json: format_version 9 is not supported" in capsys.readouterr().err
 
 
 def test_resume_after_crash(tmp_path: Path) -> None:

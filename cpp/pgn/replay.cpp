@@ -80,7 +80,7 @@ inline uint64_t mix64(uint64_t z) {
 // along a line of 8 squares depend only on the slider's place on it and the occupancy of the 6
 // inner squares. With PEXT/PDEP that is two small lookups instead of one in the 200 KB packed rook
 // table, whose lines the parser's streaming evicts between moves (GNU move tokens +4.5%, Lichess
-// +0.5%, char +1.5%; docs/pgn.md, round 5).
+// +0.5%, char +1.5%; docs/pgn-diary.md, round 5).
 #if CHESSFORMER_USE_PEXT
 struct SplitRook {
   uint8_t along[8][64];  // [place on the line][inner occupancy]: the attacked places, as 8 bits

@@ -188,7 +188,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--force",
         action="store_true",
-        help="continue in a DIR whose match.json has another configuration",
+        help="continue in a DIR whose match.json has another configuration, or add the match to a "
+        "non-empty DIR that is not a match folder (files the match did not write are never "
+        "overwritten: it refuses instead)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-report", action="store_true", help="do not print the ratings table")
@@ -225,6 +227,10 @@ _MINIMA: dict[str, tuple[float, str]] = {
 }
 
 
+MAX_GAMES = 10_000_000  # per match: its schedule (~300 bytes a game) is held in memory
+MAX_RANDOM_PLIES = 200  # a random opening longer than a game under the paper's move cap
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Every numeric option in its range, and the lists without repeats; MatchConfigError names
     the option and the rule. Runs before the model or Stockfish is loaded."""
@@ -246,6 +252,17 @@ def check_args(args: argparse.Namespace) -> None:
         raise MatchConfigError(f"Skill Levels are 0..20, got {levels!r}")
     if args.openings and args.random_plies:
         raise MatchConfigError("give --openings or --random-plies, not both")
+    total = args.games * len(levels) * len(args.temperatures)
+    if total > MAX_GAMES:
+        raise MatchConfigError(
+            f"--games {args.games} x {len(levels)} levels x {len(args.temperatures)} "
+            f"temperatures is {total:,} games; one match plays at most {MAX_GAMES:,} (the "
+            "schedule is held in memory)"
+        )
+    if args.random_plies > MAX_RANDOM_PLIES:
+        raise MatchConfigError(
+            f"--random-plies must be <= {MAX_RANDOM_PLIES}, got {args.random_plies}"
+        )
 
 
 def config_from_args(

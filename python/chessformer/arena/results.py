@@ -169,13 +169,10 @@ def _parse_line(raw: bytes, where: str) -> tuple[GameRecord, dict[str, Any]]:
     return parse_record(obj, where), obj
 
 
-def read_result_lines(
-    path: str | os.PathLike[str], *, warn: bool = True
-) -> tuple[list[tuple[GameRecord, dict[str, Any]]], int]:
-    """Every game of a results file as (record, the decoded JSON object), in file order, and
-    the byte length of the valid part: the whole file, or up to a partial last line (which is
-    reported on stderr when ``warn``). Raises :class:`ResultsFormatError` naming the file and
-    line for anything else that is not a valid record, or a repeated game."""
+def read_result_lines(path: str | os.PathLike[str]) -> list[tuple[GameRecord, dict[str, Any]]]:
+    """Every game of a results file as (record, the decoded JSON object), in file order. A
+    partial last line is reported on stderr and skipped; anything else that is not a valid
+    record, or a repeated game, raises :class:`ResultsFormatError` naming the file and line."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -184,10 +181,7 @@ def read_result_lines(
     lines = data.split(b"\n")
     out: list[tuple[GameRecord, dict[str, Any]]] = []
     seen: dict[tuple[str, float, int], int] = {}
-    valid = len(data)
-    offset = 0
     for i, line in enumerate(lines):
-        start, offset = offset, offset + len(line) + 1
         if not line.strip():
             continue
         where = f"{path}:{i + 1}"
@@ -197,9 +191,7 @@ def read_result_lines(
         except ResultsFormatError as e:
             if terminated:
                 raise
-            if warn:
-                print(f"warning: {e}; ignoring this incomplete last line", file=sys.stderr)
-            valid = start
+            print(f"warning: {e}; ignoring this incomplete last line", file=sys.stderr)
             break
         key = (rec.model, rec.temperature, rec.game_index)
         if key in seen:
@@ -209,13 +201,13 @@ def read_result_lines(
             )
         seen[key] = i + 1
         out.append((rec, obj))
-    return out, valid
+    return out
 
 
 def read_results(path: str | os.PathLike[str]) -> list[GameRecord]:
     """All games of a ``games.jsonl`` file, in file order (see the module docstring for what a
     damaged file gives)."""
-    return [rec for rec, _ in read_result_lines(path)[0]]
+    return [rec for rec, _ in read_result_lines(path)]
 
 
 def _seal_tail(f: Any, where: str) -> bool:
@@ -272,7 +264,7 @@ def seal_results(path: Path) -> tuple[list[GameRecord], list[dict[str, Any]]]:
     and return (records, JSON objects)."""
     if not path.exists():
         return [], []
-    lines, _ = read_result_lines(path)
+    lines = read_result_lines(path)
     with open(path, "r+b") as f:
         if _seal_tail(f, f"{path}: last line"):
             print(f"{path}: cut off the partial last line a kill left behind", file=sys.stderr)
@@ -282,9 +274,14 @@ def seal_results(path: Path) -> tuple[list[GameRecord], list[dict[str, Any]]]:
 
 
 def append_line(path: Path, data: bytes) -> None:
-    """One ``write`` of a complete entry, then fsync: a kill leaves whole entries or none."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """One ``write`` of a complete entry, then fsync: a kill leaves whole entries or none. A
+    file whose last line lacks its newline (written by something else) gets one first, so the
+    entry never glues onto it."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
         os.write(fd, data)
         os.fsync(fd)
     finally:

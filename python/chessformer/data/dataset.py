@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from chessformer._io import read_versioned_json, write_json
+from chessformer.data.prep import DATASET_FORMAT, DATASET_VERSION
 from chessformer.data.tokenizers import IGNORE_INDEX, Tokenizer, get_tokenizer
 
-FORMAT_NAME = "chessformer-dataset"
-FORMAT_VERSION = 1
+FORMAT_NAME, FORMAT_VERSION = DATASET_FORMAT, DATASET_VERSION  # the format prep writes
 
 
 class DatasetFormatError(ValueError):

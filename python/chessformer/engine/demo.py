@@ -6,7 +6,8 @@
 Plays a short match with the paper's protocol (Stockfish ``Skill Level`` 1, 0.1 s a move, half
 the games with the model as White, legal-move masking) at two temperatures, concurrently, then
 prints the result table and the Glicko-2 / Bradley-Terry rating estimates -- the paper's
-experiment in miniature. Results go to ``--out`` (default ``chessformer-demo/``), so a rerun
+experiment in miniature (ratings need 10 games a temperature: the default 4 show "too few
+games"). Results go to ``--out`` (default ``chessformer-demo/``), so a rerun
 resumes and more ``--games`` extend it; ``chessformer report DIR`` redraws the table and plot.
 """
 

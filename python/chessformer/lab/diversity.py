@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chessformer import _core
+from chessformer._argtypes import int_at_least
 from chessformer._io import write_json
 from chessformer.lab.sources import SourceError, SourceGame, iter_games
 
@@ -119,11 +120,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="chessformer lab diversity", description=__doc__.split("\n\n")[0]
     )
     p.add_argument("inputs", nargs="+", help="dataset folders, PGN(.zst) files, match folders")
-    p.add_argument("--plies", type=int, default=PAPER_PLIES, help="opening depth (paper: 16)")
     p.add_argument(
-        "--min-visits", type=int, default=PAPER_MIN_VISITS, help="common = visited > N times"
+        "--plies", type=int_at_least(1), default=PAPER_PLIES, help="opening depth (paper: 16)"
     )
-    p.add_argument("--max-games", type=int, help="read at most N games of each input")
+    p.add_argument(
+        "--min-visits",
+        type=int_at_least(0),
+        default=PAPER_MIN_VISITS,
+        help="common = visited > N times",
+    )
+    p.add_argument("--max-games", type=int_at_least(1), help="read at most N games of each input")
     p.add_argument("--json", type=Path, help="write every position's numbers here")
     p.add_argument("--plot", type=Path, help="write the per-position distribution plot here")
     return p
@@ -131,9 +137,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.plies < 1 or args.min_visits < 0:
-        print("chessformer lab diversity: --plies must be >= 1, --min-visits >= 0", file=sys.stderr)
-        return 2
     results = []
     try:
         for src in args.inputs:

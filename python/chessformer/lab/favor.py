@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from chessformer import _core
+from chessformer._argtypes import int_at_least, number_list
 from chessformer._io import write_atomic, write_json
 from chessformer.arena.stockfish import EngineError, EngineNotFoundError, find_stockfish
 from chessformer.lab.sources import SourceError, iter_games
@@ -228,31 +229,21 @@ def _plot(path: Path, results: list[PositionFavor], summary: dict[str, Any]) -> 
     plt.close(fig)
 
 
-def _temperatures(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of numbers"
-        ) from None
-    if not values or any(not (v > 0 and math.isfinite(v)) for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: temperatures must be > 0")
-    return values
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chessformer lab favor", description=__doc__.split("\n\n")[0])
     p.add_argument("games", help="games to take positions from: lab/match folder, PGN, dataset")
     p.add_argument("--model", required=True, help="the model (a train run or checkpoint)")
     p.add_argument("--out", type=Path, required=True, help="folder for the results")
     p.add_argument("--player", help="keep positions where the mover's name contains this")
-    p.add_argument("--positions", type=int, default=300, help="positions to analyse")
-    p.add_argument("--max-games", type=int, help="read at most N games")
-    p.add_argument("--temperatures", type=_temperatures, default=DEFAULT_TEMPERATURES)
-    p.add_argument("--depth", type=int, default=8, help="Stockfish depth of the reward search")
+    p.add_argument("--positions", type=int_at_least(1), default=300, help="positions to analyse")
+    p.add_argument("--max-games", type=int_at_least(1), help="read at most N games")
+    p.add_argument("--temperatures", type=number_list(0.0), default=DEFAULT_TEMPERATURES)
+    p.add_argument(
+        "--depth", type=int_at_least(1), default=8, help="Stockfish depth of the reward search"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--stockfish", help="Stockfish executable")
-    p.add_argument("--engines", type=int, default=2, help="Stockfish processes")
+    p.add_argument("--engines", type=int_at_least(1), default=2, help="Stockfish processes")
     return p
 
 

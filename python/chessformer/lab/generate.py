@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chessformer._argtypes import int_at_least
 from chessformer.arena.stockfish import EngineError, EngineNotFoundError, find_stockfish
 from chessformer.lab.experts import Expert, ExpertSpecError, parse_expert
 from chessformer.lab.games import DEFAULT_MAX_PLIES, GameResult, GameTask, play_games, task_seed
-from chessformer.lab.progress import Progress
+from chessformer.lab.progress import GameProgress
 from chessformer.lab.ray_backend import RayUnavailableError
 from chessformer.lab.store import GameStore, StoreError, pgn_text
 
@@ -76,7 +77,7 @@ def generate(
     experts = {s: parse_expert(s) for s in cfg.experts}
     store = GameStore(out, cfg.identity(), force=force)
     tasks = list(pairing_tasks(cfg, store.done))
-    bar = Progress(cfg.games, store.done, "games", enabled=progress)
+    bar = GameProgress(cfg.games, store.done, enabled=progress)
     try:
         for result in run_tasks(
             tasks, experts, stockfish, engines, concurrency, ray_address, bar.plies
@@ -113,18 +114,7 @@ def run_tasks(
     )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
-def _at_least_zero(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+_positive = int_at_least(1)
 
 
 def add_play_options(p: argparse.ArgumentParser) -> None:
@@ -149,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--games", type=_positive, required=True, help="games in the file")
     p.add_argument("--out", type=Path, required=True, help="output .pgn.zst")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--opening-plies", type=_at_least_zero, default=4, help="random plies first")
+    p.add_argument("--opening-plies", type=int_at_least(0), default=4, help="random plies first")
     p.add_argument(
         "--max-plies", type=_positive, default=DEFAULT_MAX_PLIES, help="adjudicate a draw here"
     )

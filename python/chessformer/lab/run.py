@@ -37,7 +37,7 @@ from chessformer.lab.experiment import Experiment, ExperimentError, load_experim
 from chessformer.lab.experts import Expert, parse_expert
 from chessformer.lab.games import GameTask, task_seed
 from chessformer.lab.generate import GenerateConfig, add_play_options, generate, run_tasks
-from chessformer.lab.progress import Progress
+from chessformer.lab.progress import GameProgress
 from chessformer.lab.ray_backend import RayUnavailableError
 from chessformer.lab.store import GameStore, StoreError, pgn_text
 
@@ -158,11 +158,13 @@ class Lab:
                 return
 
     def _play(
-        self, name: str, tasks: list[GameTask], experts: dict[str, Expert], event: str
+        self, stage: str, tasks: list[GameTask], experts: dict[str, Expert], event: str
     ) -> int:
-        store = GameStore(self.out / name, {"tasks": len(tasks), "stage": name})
+        # the game file remembers its stage's settings: a changed experiment cannot resume into it
+        name = f"{'matches' if stage == 'match' else stage}.pgn.zst"
+        store = GameStore(self.out / name, {"stage": stage, **self.stage_config(stage)})
         todo = tasks[store.done :]
-        bar = Progress(len(tasks), store.done, "games", enabled=self.play.progress)
+        bar = GameProgress(len(tasks), store.done, desc=stage, enabled=self.play.progress)
         stockfish = self.play.stockfish
         if any(e.uses_stockfish for e in experts.values()) and not self.play.ray:
             stockfish = find_stockfish(stockfish)
@@ -203,7 +205,7 @@ class Lab:
                     )
                 )
         experts = {s: parse_expert(s) for s in (*e.experts, *e.ladder)}
-        n = self._play("calibrate.pgn.zst", tasks, experts, "chessformer lab calibration")
+        n = self._play("calibrate", tasks, experts, "chessformer lab calibration")
         from chessformer.lab.rating import fit_file_ratings
 
         ratings = fit_file_ratings([self.out / "calibrate.pgn.zst"], e.anchors)
@@ -280,7 +282,7 @@ class Lab:
                     tasks.append(
                         GameTask(k, white, black, seed, e.match_opening_plies, e.match_max_plies)
                     )
-        n = self._play("matches.pgn.zst", tasks, experts, "chessformer lab match")
+        n = self._play("match", tasks, experts, "chessformer lab match")
         return {"games": n}
 
     def report(self) -> dict[str, Any]:
