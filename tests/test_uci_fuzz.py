@@ -9,6 +9,7 @@ import pytest
 from conftest import save_tiny_model
 from uci_fuzz import check_session, fuzz
 
+import chessformer.engine.uci as uci_mod
 from chessformer.engine.uci import UciEngine
 
 
@@ -26,6 +27,7 @@ def test_the_oracle_catches_a_broken_engine(model: str, monkeypatch: pytest.Monk
     move, or crashes on a command is caught."""
     long = ["isready", "x" * 5000]
     monkeypatch.setattr(UciEngine, "info_string", lambda self, t: self.write("info string " + t))
+    monkeypatch.setattr(uci_mod, "shown", repr)
     with pytest.raises(AssertionError, match="long line"):
         check_session(model, long)
     monkeypatch.undo()
