@@ -499,14 +499,15 @@ class UciEngine:
         best = choice.move.uci()
         elapsed_ms = max(1, int((time.perf_counter() - start) * 1000))
         root = self._root_score(eng, board)
+        # Adapters such as polyglot show every info string as a line of analysis: in play
+        # (MultiPV 1) the probability is told only under `debug on`, and before the move line,
+        # so that the analysis a GUI keeps is the move, never the text.
         if multipv > 1:
             ranked = _rank_lines(
                 eng.move_probabilities(board, slot=1, temperature=1.0),
                 searchmoves,
                 best,
             )[:multipv]
-            # the probabilities first: a GUI that shows the last info line as the PV (polyglot)
-            # then shows the move lines, never this text
             top = ", ".join(f"{u} {p:.3f}" for u, p in ranked)
             self.info_string(
                 f"move probabilities: {top}; played {best} (temperature {temperature:g})"
@@ -515,7 +516,10 @@ class UciEngine:
                 score = _mate_score(board, uci) or (root if k == 1 else "")
                 self.write(_info_line(k, score, elapsed_ms, uci))
         else:
-            self.info_string(f"move {best} p={choice.probability:.4f} temperature {temperature:g}")
+            if self.debug:
+                self.info_string(
+                    f"move {best} p={choice.probability:.4f} temperature {temperature:g}"
+                )
             self.write(_info_line(1, _mate_score(board, best) or root, elapsed_ms, best))
         ponder = None
         if self.values["ponder"]:
