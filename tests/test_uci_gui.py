@@ -45,7 +45,7 @@ def test_python_chess_analyse_depth_pv_and_no_made_up_score(model_dir: Path) -> 
     """A move-only model has no evaluation: analyse() gets depth 1 and a legal PV, and no score
     -- except where the rules know it: a checkmating move is mate 1."""
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model_dir)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         board = chess.Board()
         info = engine.analyse(board, chess.engine.Limit(time=0.1))
         assert info["depth"] == 1 and info["pv"][0] in board.legal_moves
@@ -54,7 +54,7 @@ def test_python_chess_analyse_depth_pv_and_no_made_up_score(model_dir: Path) -> 
         ra8 = chess.Move.from_uci("a1a8")
         info = engine.analyse(mate, chess.engine.Limit(time=0.1), root_moves=[ra8])
         assert info["pv"] == [ra8] and info["score"].relative == chess.engine.Mate(1)
-        infos = engine.analyse(mate, chess.engine.Limit(time=0.1), multipv=30)
+        infos = engine.analyse(mate, chess.engine.Limit(time=0.1), multipv=20)
         for line in infos:
             if line["pv"][0] == ra8:
                 assert line["score"].relative == chess.engine.Mate(1)
