@@ -14,7 +14,7 @@ import torch
 
 import chessformer.model.checkpoint as ckpt_mod
 import chessformer.model.convert as convert_mod
-from chessformer.data.dataset import char_tokenizer_info
+from chessformer.data.tokenizers import TOKENIZERS
 from chessformer.model.checkpoint import (
     CONFIG_LIMITS,
     CheckpointError,
@@ -26,7 +26,7 @@ from chessformer.model.convert import ConvertError, load_nanogpt, to_nanogpt
 from chessformer.model.convert import main as convert_main
 from chessformer.model.gpt import GPT, GPTConfig
 
-TOK = char_tokenizer_info().to_json()
+TOK = TOKENIZERS["char"].info()
 SMALL = GPTConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_embd=8)
 
 
