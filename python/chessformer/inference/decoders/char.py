@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from chessformer.board import Board, Move
+from chessformer.data.tokenizers import CHAR_VOCAB
 from chessformer.inference.decoders.base import (
     MAX_SAN_CHARS,
     Decoder,
@@ -24,7 +25,6 @@ from chessformer.inference.decoders.base import (
     Sampling,
 )
 
-CHAR_VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
 CHAR_ID = {c: i for i, c in enumerate(CHAR_VOCAB)}
 _CHAR_TABLE = bytes.maketrans(CHAR_VOCAB.encode(), bytes(range(len(CHAR_VOCAB))))
 PAPER_ATTEMPTS = 5  # the paper resamples an illegal move up to 5 times
