@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
 from chessformer._io import read_versioned_json
@@ -111,6 +113,30 @@ def _remove_dataset(out: Path, created: bool) -> None:
     for folder in [*(out / s for s in SPLITS), *([out] if created else [])]:
         with contextlib.suppress(OSError):
             folder.rmdir()  # only when empty
+
+
+FEN_BYTES_PER_PGN_BYTE = 20  # plain PGN: 79 uint16 tokens a ply for about 7.6 bytes a ply
+
+
+def fen_warning(records: list[dict[str, Any]], out: Path) -> str:
+    """The ``fen`` tokenizer's output size, said before it is written: a board per ply makes
+    the dataset up to 20x its PGN (5x for Lichess text with clock comments)."""
+    plain = sum(r["size"] for r in records if r.get("size") and not r.get("compressed"))
+    packed = sum(r["size"] for r in records if r.get("size") and r.get("compressed"))
+    free = shutil.disk_usage(out).free
+    text = (
+        f"the fen tokenizer writes a whole board per ply (158 bytes a ply), up to "
+        f"{FEN_BYTES_PER_PGN_BYTE}x the PGN's size"
+    )
+    if plain:
+        text += f": up to {_size(FEN_BYTES_PER_PGN_BYTE * plain)} for the plain inputs"
+    if packed:
+        text += f"; .zst inputs: {FEN_BYTES_PER_PGN_BYTE}x their decompressed size"
+    return text + f" ({_size(free)} free in {out})"
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # an input that vanished or became unreadable since the check above
         print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
         return 2
+    if config.tokenizer == "fen":
+        print(f"prep: {fen_warning(prep.input_records, out)}", file=sys.stderr)
     t0 = time.monotonic()
     try:
         if args.resume and not (out / "progress.json").exists() and _finished(prep, out):
