@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import io
 import os
-import queue
 import stat
 import sys
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GAME_BOUNDARY = b'\n[Event "'  # a line the parser always starts a game at (docs/pgn.md)
@@ -229,64 +227,6 @@ class InputStream:
             yield b
 
 
-class Prefetch:
-    """``blocks`` produced on a thread of their own, up to ``depth`` ahead: reading and zstd
-    decompression (which release the GIL) overlap with the parsers and the shard writing instead
-    of taking turns with them on the main thread. Iterate it once; ``close()`` (or the ``with``
-    block's end) stops the thread early and waits for it."""
-
-    _END = object()
-
-    def __init__(self, blocks: Iterator[bytes], depth: int = 8) -> None:
-        self._blocks = blocks
-        self._queue: queue.Queue[Any] = queue.Queue(depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="prep-read", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for block in self._blocks:
-                if not self._put(block):
-                    break
-        except BaseException as e:  # handed to the consumer, raised there
-            self._put(e)
-            return
-        finally:
-            close = getattr(self._blocks, "close", None)
-            if close is not None:
-                close()
-        self._put(self._END)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __enter__(self) -> Prefetch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 Chunk = list[memoryview]  # pieces of one chunk, in order (the C++ side reads them back to back)
 
 
@@ -421,7 +361,7 @@ class _Cutter:
 
 
 def iter_chunk_parts(
-    blocks: Iterable[bytes], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
+    blocks: Iterator[bytes], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
 ) -> Iterator[ChunkItem]:
     """The stream cut into chunks of whole games, handed on as views of the blocks they span
     (``_core.prep_chunk`` and ``_core.read_chunk`` read them in place: nothing is joined).
@@ -443,7 +383,7 @@ def iter_chunk_parts(
 
 
 def iter_chunks(
-    blocks: Iterable[bytes], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
+    blocks: Iterator[bytes], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
 ) -> Iterator[tuple[bytes, int, bool]]:
     """``(chunk, base_offset, more_follows)``: `iter_chunk_parts` joined (oversized games
     skipped)."""

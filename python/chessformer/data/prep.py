@@ -44,7 +44,6 @@ from chessformer.data.pgn_input import (
     Chunk,
     InputStream,
     PgnInputError,
-    Prefetch,
     head,
     iter_chunk_parts,
 )
@@ -425,7 +424,8 @@ class Prep:
                             self.counters.bytes, _progress_text(self.counters, self.shards_written)
                         )
 
-                with stream, Prefetch(stream.blocks(self.chunk_size)) as blocks:
+                with stream:
+                    blocks = stream.blocks(self.chunk_size)
                     max_game = int(self.config.max_game_mb * (1 << 20))
                     for item in iter_chunk_parts(blocks, self.chunk_size, offset, max_game):
                         if self.stopped:
