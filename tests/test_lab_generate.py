@@ -203,3 +203,38 @@ def test_stockfish_experts_survive_kill_9(tmp_path: Path) -> None:
     subprocess.run([*cmd, "--games", "200"], check=True, stderr=subprocess.DEVNULL, timeout=120)
     games = _check_games(out, 200)
     assert {g.headers["White"] for g in games} == {parse_expert(e).spec for e in experts}
+
+
+def test_pool_restarts_a_dying_engine_and_loses_no_search(tmp_path: Path) -> None:
+    # a UCI engine that answers two searches, then dies: every search must still be answered
+    fake = tmp_path / "dying-engine"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "answered = 0\n"
+        "for line in sys.stdin:\n"
+        "    cmd = line.split()\n"
+        "    if cmd == ['uci']: print('uciok', flush=True)\n"
+        "    elif cmd == ['isready']: print('readyok', flush=True)\n"
+        "    elif cmd[:1] == ['go']:\n"
+        "        if answered == 2: sys.exit(3)\n"
+        "        answered += 1\n"
+        "        print('info depth 1 score cp 0 pv e2e4', flush=True)\n"
+        "        print('bestmove e2e4', flush=True)\n"
+    )
+    fake.chmod(0o755)
+    from chessformer.lab.uci import EnginePool, Search
+
+    pool = EnginePool(str(fake), 2, depth=2, timeout=10)
+    try:
+        for i in range(9):
+            pool.submit(Search(i, _core.Board().fen()))
+        got = []
+        deadline = time.monotonic() + 30
+        while len(got) < 9 and time.monotonic() < deadline:
+            got += pool.poll(1.0)
+    finally:
+        pool.close()
+    assert sorted(r.token for r in got) == list(range(9))
+    assert all(r.move == "e2e4" for r in got)
+    assert pool.restarts >= 2

@@ -49,10 +49,16 @@ max_plies = 60
 def test_presets_load() -> None:
     names = preset_names()
     assert {"denoising", "complementary", "no-diversity", "stockfish-skill"} <= set(names)
+    from chessformer.model.gpt import CONFIGS
+    from chessformer.model.train import TrainConfig, apply_sets
+
     for name in names:
         exp = load_experiment(name)
         assert exp.experts and exp.anchors
         assert exp.temperatures == (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
+        # what the train stage passes to `chessformer train` is accepted by it
+        train, _ = apply_sets(TrainConfig(), CONFIGS[exp.train_config], exp.train_sets)
+        assert train.max_steps == 100_000  # max_steps comes from [train] max_steps, set last
     skill = load_experiment("stockfish-skill")
     assert skill.anchors == {
         "stockfish:skill=1": 1554.0,
@@ -74,6 +80,7 @@ def test_presets_load() -> None:
         ('experts = ["random"]\n[rate]\nladder = ["stockfish:skill=0"]', "anchors"),
         ('experts = ["random"]\n[rate]\nanchors = { "stockfish:skill=4" = 2006 }', "ladder"),
         ("experts = [", "not valid TOML"),
+        ('experts = ["random"]\n[train]\nset = ["max_steps=5"]', "give \\[train\\] max_steps"),
     ],
 )
 def test_bad_experiment_names_key_and_rule(text: str, words: str) -> None:
@@ -128,3 +135,20 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path) -> None:
     assert json.loads((out / "stages" / "train.json").read_text()) == stages["train"]
     exp.write_text(TINY.replace("max_steps = 2", "max_steps = 3"))
     assert main([str(exp), "--out", str(out), "--quiet"]) == 2
+
+
+def test_paper_glicko2_takes_both_colours_in_order() -> None:
+    from chessformer.arena.ratings import rate_games
+    from chessformer.lab.rating import paper_glicko2
+
+    games = [("M", "X", 1.0), ("X", "M", 1.0), ("Y", "X", 0.5), ("M", "X", 0.5), ("X", "M", 0.0)]
+    got = paper_glicko2(games, "M", {"X": 1400.0})
+    want = rate_games([("X", 1.0), ("X", 0.0), ("X", 0.5), ("X", 1.0)], {"X": 1400.0})
+    assert got is not None and got.games == 4 and got.points == 2.5
+    assert math.isclose(got.rating, want.rating) and math.isclose(
+        got.upper - got.lower, 2 * 1.96 * want.rd
+    )
+    # a single draw against a 1500 opponent from the paper's start (1500) leaves 1500
+    one = paper_glicko2([("M", "Z", 0.5)], "M", {"Z": 1500.0})
+    assert one is not None and math.isclose(one.rating, 1500.0, abs_tol=1e-9)
+    assert paper_glicko2(games, "nobody", {"X": 1400.0}) is None

@@ -293,14 +293,56 @@ def test_chunk_parts_cover_the_stream(step: int) -> None:
     raw = (DATA / "lichess_sample.pgn").read_bytes()
     blocks = [raw[i : i + step] for i in range(0, len(raw), step)]
     chunks = list(iter_chunk_parts(iter(blocks), 5000))
-    joined = [b"".join(parts) for parts, _, _, _ in chunks]
+    joined = [b"".join(c.parts) for c in chunks]
     assert b"".join(joined) == raw
+    assert not any(c.oversized for c in chunks)
     assert all(c.startswith(b'[Event "') for c in joined if c)
-    assert [length for _, _, length, _ in chunks] == [len(c) for c in joined]
-    assert all(base == raw.index(c) for c, (_, base, _, _) in zip(joined, chunks, strict=True) if c)
-    assert [more for _, _, _, more in chunks][-1] is False
-    # the same cuts as the copying version
-    assert joined == [c for c, _, _ in iter_chunks(iter(blocks), 5000)]
+    assert [c.length for c in chunks] == [len(c) for c in joined]
+    assert all(c.base == raw.index(j) for c, j in zip(chunks, joined, strict=True) if j)
+    assert [c.more for c in chunks][-1] is False
+    # the cut is the last game boundary in sight: a chunk but the last is never much over the size
+    assert all(len(j) < 5000 + step + 3000 for j in joined[:-1])
+    # whole games: the chunks parsed one by one give the games of the whole stream
+    games = [r[2] for c in chunks for r in _core.read_chunk(c.parts, c.more, c.base)]
+    assert games == [r[2] for r in _core.read_chunk(raw, False)]
+
+
+def _game(i: int) -> bytes:
+    return b'[Event "g%d"]\n\n1. e4 e5 2. Nf3 Nc6 1-0\n\n' % i
+
+
+@pytest.mark.parametrize("step", [5, 64, 4096, 1 << 20])
+@pytest.mark.parametrize("junk", [b"\0", b"1. e4 e5 ", b"\n", b"{ comment ", b'[White "'])
+def test_oversized_games_are_skipped_and_reported(step: int, junk: bytes) -> None:
+    """A game over the limit is skipped to the next game and reported (offset, length); the games
+    around it are read as usual (issue 18: a stream without separators grew one chunk forever)."""
+    big = junk * (300_000 // len(junk))
+    before, after = b"".join(map(_game, range(50))), b"".join(map(_game, range(50, 60)))
+    raw = before + b'[Event "big"]\n' + big + b"\n\n" + after
+    blocks = [raw[i : i + step] for i in range(0, len(raw), step)]
+    items = list(iter_chunk_parts(iter(blocks), 1000, max_game=100_000))
+    assert b"".join(b"".join(c.parts) for c in items) == before + after
+    skipped = [(c.base, c.length) for c in items if c.oversized]
+    assert skipped == [(len(before), len(raw) - len(before) - len(after))]
+    games = list(read_games(io.BytesIO(raw), chunk_size=1000, max_game_bytes=100_000))
+    assert [g.headers.get("Event") for g in games] == [
+        *(f"g{i}" for i in range(50)),
+        None,
+        *(f"g{i}" for i in range(50, 60)),
+    ]
+    flagged = games[50]
+    assert flagged.error is not None and flagged.error.code == "game_too_large"
+    assert flagged.offset == len(before)
+
+
+def test_a_stream_without_any_separator_is_one_oversized_game() -> None:
+    raw = b"\0" * 1_000_000
+    blocks = [raw[i : i + 4096] for i in range(0, len(raw), 4096)]
+    items = list(iter_chunk_parts(iter(blocks), 1000, max_game=10_000))
+    assert [(c.oversized, c.base, c.length, c.more) for c in items] == [
+        (True, 0, len(raw), True),
+        (False, len(raw), 0, False),
+    ]
 
 
 def test_chunk_given_in_pieces() -> None:

@@ -14,7 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("chessformer.engine.demo", "the bundled model against Stockfish at two temperatures"),
     "play": ("chessformer.engine.play", "play the model in the terminal"),
     "uci": ("chessformer.engine.uci", "run the model as a UCI engine (for chess GUIs)"),
-    "prep": ("chessformer.data.prep", "PGN(.zst) files to token shards filtered by rating"),
+    "prep": ("chessformer.data.prep_cli", "PGN(.zst) files to token shards filtered by rating"),
     "train": ("chessformer.model.train", "train a model on a prepared dataset"),
     "match": ("chessformer.arena.match", "play the model against Stockfish at many temperatures"),
     "report": (

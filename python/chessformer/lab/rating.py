@@ -19,27 +19,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chessformer._io import write_json
-from chessformer.arena.ratings import BTRating, fit_bradley_terry
-from chessformer.lab.store import read_pgn_zst
+from chessformer.arena.ratings import BTRating, fit_bradley_terry, rate_games
 
 if TYPE_CHECKING:
     from chessformer.lab.experiment import Experiment
 
 __all__ = ["fit_file_ratings", "read_results", "write_report"]
 
-_TAG = re.compile(r'^\[(White|Black|Result) "((?:[^"\\]|\\.)*)"\]$', re.M)
 _SCORE = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 
 
 def read_results(paths: Iterable[Path]) -> Iterator[tuple[str, str, float]]:
-    """``(white, black, white's score)`` of every finished game in PGN(.zst) files."""
+    """``(white, black, white's score)`` of every finished game in PGN(.zst) files (missing files
+    are skipped: a stage not run yet)."""
+    from chessformer.data.pgn import read_games
+
     for path in paths:
         if not Path(path).exists():
             continue
-        for block in read_pgn_zst(Path(path)).split("\n\n[Event "):
-            tags = dict(_TAG.findall(block))
-            if tags.get("Result") in _SCORE and "White" in tags and "Black" in tags:
-                yield tags["White"], tags["Black"], _SCORE[tags["Result"]]
+        for game in read_games(str(path), annotations=False, on_error="ignore"):
+            h = game.headers
+            score = _SCORE.get(h.get("Result", ""))
+            if score is not None and "White" in h and "Black" in h:
+                yield h["White"], h["Black"], score
 
 
 def joint_fit(
@@ -101,15 +103,25 @@ def write_report(out: Path, exp: Experiment, opponents: Sequence[str]) -> str:
         lines[-1] += f" ({note})"
     lines += [
         "",
-        "| τ | rating [95% CI] | " + " | ".join(f"score vs {o}" for o in opponents) + " |",
+        "| τ | rating [95% CI] | Glicko-2 [95% CI] | "
+        + " | ".join(f"score vs {o}" for o in opponents)
+        + " |",
     ]
-    lines += ["|---|---|" + "---|" * len(opponents)]
+    lines += ["|---|---|---|" + "---|" * len(opponents)]
+    fixed = {k: r.rating for k, r in ratings.items() if r.finite and _temperature(str(k)) is None}
     for t, name in model:
         cells = []
         for o in opponents:
             got = points.get((name, o), [])
             cells.append(f"{sum(got) / len(got):.2f} ({len(got)})" if got else "")
-        lines.append(f"| {t:g} | {_fmt(ratings[name])} | " + " | ".join(cells) + " |")
+        g2 = paper_glicko2(games, name, fixed)
+        g2_text = f"{g2.rating:.0f} [{g2.lower:.0f}, {g2.upper:.0f}]" if g2 else ""
+        lines.append(f"| {t:g} | {_fmt(ratings[name])} | {g2_text} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Glicko-2: the paper's protocol (start 1500, RD 500, one rating period per game, in the",
+        "order played), each opponent fixed at its joint-fit rating.",
+    ]
     lines += ["", "| player | rating [95% CI] | games |", "|---|---|---|"]
     for name in (*exp.experts, *exp.ladder):
         if name in ratings:
@@ -131,6 +143,24 @@ def write_report(out: Path, exp: Experiment, opponents: Sequence[str]) -> str:
     )
     _plot(out / "rating.png", exp, model, ratings, expert_ratings)
     return verdict
+
+
+def paper_glicko2(
+    games: Sequence[tuple[str, str, float]], player: str, fixed: dict[str, float]
+) -> BTRating | None:
+    """``player``'s Glicko-2 rating as the paper computes it, from its games (in file order)
+    against opponents held at ``fixed`` ratings; None without such games."""
+    played = []
+    for w, b, s in games:
+        if w == player and b in fixed:
+            played.append((b, s))
+        elif b == player and w in fixed:
+            played.append((w, 1.0 - s))
+    if not played:
+        return None
+    r = rate_games(played, fixed)
+    lo, hi = r.interval()
+    return BTRating(r.rating, r.rd, lo, hi, len(played), sum(s for _, s in played))
 
 
 def _finite(x: float) -> float | None:
