@@ -78,8 +78,13 @@ class Tokenizer:
 
     def info(self) -> dict[str, Any]:
         """The record a dataset manifest or a checkpoint keeps of its tokenizer."""
-        return {"name": self.name, "version": self.version, "vocab_size": self.vocab_size,
-                "dtype": self.dtype, "pad_id": self.pad_id}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "vocab_size": self.vocab_size,
+            "dtype": self.dtype,
+            "pad_id": self.pad_id,
+        }
 
     @property
     def packed(self) -> bool:
@@ -110,9 +115,13 @@ class Tokenizer:
             arr = _core.encode_board(self.name, game._board, bool(with_result), result)
         else:
             arr = _core.encode_game(
-                self.name, start_fen, list(game), result, False,
+                self.name,
+                start_fen,
+                list(game),
+                result,
+                False,
                 True if with_result is None else with_result,
-            )  # fmt: skip
+            )
         return np.asarray(arr, dtype=self.dtype)
 
     def decode(self, tokens: npt.ArrayLike) -> DecodedGame:
@@ -152,18 +161,33 @@ _CHAR_IDS = bytes.maketrans(CHAR_VOCAB.encode(), bytes(range(len(CHAR_VOCAB))))
 
 TOKENIZERS: dict[str, Tokenizer] = {
     "char": Tokenizer(
-        "char", _core.TOKENIZER_VERSION, len(CHAR_VOCAB), "uint8", pad_id=0,
-        game_start=_core.CHAR_GAME_START, symbols=CHAR_VOCAB,
+        "char",
+        _core.TOKENIZER_VERSION,
+        len(CHAR_VOCAB),
+        "uint8",
+        pad_id=0,
+        game_start=_core.CHAR_GAME_START,
+        symbols=CHAR_VOCAB,
     ),
     "move": Tokenizer(
-        "move", _core.TOKENIZER_VERSION, _core.MOVE_VOCAB_SIZE, "uint16", pad_id=MOVE_PAD,
-        game_start=MOVE_BOS, specials={"PAD": MOVE_PAD, "BOS": MOVE_BOS, **MOVE_RESULT_TOKENS},
+        "move",
+        _core.TOKENIZER_VERSION,
+        _core.MOVE_VOCAB_SIZE,
+        "uint16",
+        pad_id=MOVE_PAD,
+        game_start=MOVE_BOS,
+        specials={"PAD": MOVE_PAD, "BOS": MOVE_BOS, **MOVE_RESULT_TOKENS},
     ),
     "fen": Tokenizer(
-        "fen", _core.TOKENIZER_VERSION, _core.FEN_VOCAB_SIZE, "uint16", pad_id=0,
-        game_start=None, symbols=_core.FEN_VOCAB,
+        "fen",
+        _core.TOKENIZER_VERSION,
+        _core.FEN_VOCAB_SIZE,
+        "uint16",
+        pad_id=0,
+        game_start=None,
+        symbols=_core.FEN_VOCAB,
     ),
-}  # fmt: skip
+}
 
 
 def char_ids(text: str) -> list[int]:
@@ -195,8 +219,10 @@ def get_tokenizer(name: str | dict[str, Any]) -> Tokenizer:
         raise ValueError(f"unknown tokenizer {record.get('name')!r}; known: {sorted(TOKENIZERS)}")
     version = record.get("version", tok.version)
     if version != tok.version:
-        raise ValueError(f"tokenizer {tok.name!r} version {version!r} is not supported "
-                         f"(this chessformer reads version {tok.version})")  # fmt: skip
+        raise ValueError(
+            f"tokenizer {tok.name!r} version {version!r} is not supported "
+            f"(this chessformer reads version {tok.version})"
+        )
     for key, want in (("dtype", tok.dtype), ("pad_id", tok.pad_id)):
         if key in record and record[key] != want:
             raise ValueError(f"tokenizer {tok.name!r} {key} {record[key]!r} is not {want!r}")
