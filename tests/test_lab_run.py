@@ -18,6 +18,7 @@ from chessformer.lab.experiment import (
 )
 from chessformer.lab.rating import joint_fit
 from chessformer.lab.run import main
+from chessformer.lab.store import read_pgn_zst
 
 STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
 needs_stockfish = pytest.mark.skipif(
@@ -49,10 +50,16 @@ max_plies = 60
 def test_presets_load() -> None:
     names = preset_names()
     assert {"denoising", "complementary", "no-diversity", "stockfish-skill"} <= set(names)
+    from chessformer.model.gpt import CONFIGS
+    from chessformer.model.train import TrainConfig, apply_sets
+
     for name in names:
         exp = load_experiment(name)
         assert exp.experts and exp.anchors
         assert exp.temperatures == (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)
+        # what the train stage passes to `chessformer train` is accepted by it
+        train, _ = apply_sets(TrainConfig(), CONFIGS[exp.train_config], exp.train_sets)
+        assert train.max_steps == 100_000  # max_steps comes from [train] max_steps, set last
     skill = load_experiment("stockfish-skill")
     assert skill.anchors == {
         "stockfish:skill=1": 1554.0,
@@ -74,6 +81,7 @@ def test_presets_load() -> None:
         ('experts = ["random"]\n[rate]\nladder = ["stockfish:skill=0"]', "anchors"),
         ('experts = ["random"]\n[rate]\nanchors = { "stockfish:skill=4" = 2006 }', "ladder"),
         ("experts = [", "not valid TOML"),
+        ('experts = ["random"]\n[train]\nset = ["max_steps=5"]', "give \\[train\\] max_steps"),
     ],
 )
 def test_bad_experiment_names_key_and_rule(text: str, words: str) -> None:
@@ -115,6 +123,8 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path) -> None:
     assert main([str(exp), "--out", str(out), "--quiet", "--engines", "2"]) == 0
     for name in ("calibrate.pgn.zst", "games.pgn.zst", "matches.pgn.zst", "report.md"):
         assert (out / name).exists(), name
+    tags = read_pgn_zst(out / "games.pgn.zst")
+    assert '[WhiteElo "?"]' not in tags and "[WhiteElo " in tags  # measured in calibration
     ratings = json.loads((out / "ratings.json").read_text())
     assert ratings["stockfish:skill=1"]["rating"] == 1554.0
     for t in ("0.001", "1"):

@@ -609,5 +609,12 @@ def test_formats_doc_examples_are_what_the_encoders_give() -> None:
     moves = [
         int(line.split()[1]) for line in block.splitlines() if line[:4] in ("e2e4", "e7e5", "g1f3")
     ]
-    assert [*numbers[:77], moves[0], *numbers[77:154], moves[1], *numbers[154:231], moves[2],
-            *numbers[231:]] == fen  # fmt: skip
+    assert [
+        *numbers[:77],
+        moves[0],
+        *numbers[77:154],
+        moves[1],
+        *numbers[154:231],
+        moves[2],
+        *numbers[231:],
+    ] == fen

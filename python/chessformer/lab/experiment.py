@@ -199,6 +199,10 @@ def parse_experiment(text: str, where: str) -> Experiment:
     ):
         raise ExperimentError(f"{where}: [match] temperatures must be a list of numbers >= 0")
     opponents = match.specs("opponents", ("experts",), allow=frozenset({"experts", "ladder"}))
+    train_sets = train.strs("set", ())
+    for item in train_sets:
+        if item.partition("=")[0].strip() == "max_steps":
+            raise ExperimentError(f"{where}: [train] set {item!r}: give [train] max_steps instead")
     tokenizer = prep.text("tokenizer", "move")
     if tokenizer not in ("char", "move", "fen"):
         raise ExperimentError(f"{where}: [prep] tokenizer must be char, move or fen")
@@ -214,7 +218,7 @@ def parse_experiment(text: str, where: str) -> Experiment:
         prep_args=prep.strs("args", ()),
         train_config=train.text("config", "tiny"),
         max_steps=train.integer("max_steps", 2000, 1),
-        train_sets=train.strs("set", ()),
+        train_sets=train_sets,
         ladder=ladder,
         anchors=anchors,
         rate_games=rate.integer("games", 40, 1),

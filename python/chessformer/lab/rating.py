@@ -20,47 +20,55 @@ import numpy as np
 
 from chessformer._io import write_json
 from chessformer.arena.ratings import BTRating, fit_bradley_terry, rate_games
-from chessformer.lab.store import read_pgn_zst
 
 if TYPE_CHECKING:
     from chessformer.lab.experiment import Experiment
 
 __all__ = ["fit_file_ratings", "read_results", "write_report"]
 
-_TAG = re.compile(r'^\[(White|Black|Result) "((?:[^"\\]|\\.)*)"\]$', re.M)
 _SCORE = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}
 
 
 def read_results(paths: Iterable[Path]) -> Iterator[tuple[str, str, float]]:
-    """``(white, black, white's score)`` of every finished game in PGN(.zst) files."""
+    """``(white, black, white's score)`` of every finished game in PGN(.zst) files (missing files
+    are skipped: a stage not run yet)."""
+    from chessformer.data.pgn import read_games
+
     for path in paths:
         if not Path(path).exists():
             continue
-        for block in read_pgn_zst(Path(path)).split("\n\n[Event "):
-            tags = dict(_TAG.findall(block))
-            if tags.get("Result") in _SCORE and "White" in tags and "Black" in tags:
-                yield tags["White"], tags["Black"], _SCORE[tags["Result"]]
+        for game in read_games(str(path), annotations=False, on_error="ignore"):
+            h = game.headers
+            score = _SCORE.get(h.get("Result", ""))
+            if score is not None and "White" in h and "Black" in h:
+                yield h["White"], h["Black"], score
 
 
 def joint_fit(
-    games: Sequence[tuple[str, str, float]], anchors: dict[str, float]
+    games: Sequence[tuple[str, str, float]], anchors: dict[str, float], *, prior: bool = False
 ) -> tuple[dict[Any, BTRating], str]:
     """The joint fit, and a note when it needed a prior.
 
     Small samples can leave the maximum-likelihood fit undefined (chains of players who won or
     lost everything); the fit is then redone with one virtual draw per pairing (a weak prior, as
-    BayesElo adds), and the note says so.
+    BayesElo adds), and the note says so. ``prior=True`` always adds it (every rating finite).
     """
-    try:
-        return fit_bradley_terry(games, anchors), ""
-    except (np.linalg.LinAlgError, RuntimeError):
-        prior = [(w, b, 0.5) for w, b in sorted({(w, b) for w, b, _ in games})]
-        note = "one virtual draw per pairing: the plain fit does not exist for these games"
-        return fit_bradley_terry([*games, *prior], anchors), note
+    if not prior:
+        try:
+            return fit_bradley_terry(games, anchors), ""
+        except (np.linalg.LinAlgError, RuntimeError):
+            pass
+    draws = [(w, b, 0.5) for w, b in sorted({(w, b) for w, b, _ in games})]
+    note = "one virtual draw per pairing: the plain fit does not exist for these games"
+    if prior:
+        note = "one virtual draw per pairing"
+    return fit_bradley_terry([*games, *draws], anchors), note
 
 
-def fit_file_ratings(paths: Sequence[Path], anchors: dict[str, float]) -> dict[Any, BTRating]:
-    return joint_fit(list(read_results(paths)), anchors)[0]
+def fit_file_ratings(
+    paths: Sequence[Path], anchors: dict[str, float], *, prior: bool = False
+) -> dict[Any, BTRating]:
+    return joint_fit(list(read_results(paths)), anchors, prior=prior)[0]
 
 
 def _fmt(r: BTRating) -> str:
