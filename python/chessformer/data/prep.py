@@ -444,6 +444,12 @@ class Prep:
                         end = item.base + item.length
                         inflight.append((fut, end, item.length, item.more, item.parts))
                     drain(0)
+                recorded = self.input_records[index].get("size")
+                if stream.error is None and stream.size is not None and stream.size != recorded:
+                    stream.error = (
+                        f"{path}: changed since the run began ({recorded:,} bytes then, "
+                        f"{stream.size:,} when opened)"
+                    )
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
                     self.progress.message(f"prep: {stream.error}; continuing with the next input")

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import stat
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,9 @@ def _check_paths(inputs: list[str], out: Path) -> str | None:
                 return f"cannot read input {path!r}: {e.strerror or e}"
         elif not os.path.exists(path):
             return f"input {path!r} does not exist"
+        elif stat.S_ISCHR(os.stat(path).st_mode) and not _is_terminal(path):
+            # /dev/zero, /dev/urandom: endless bytes that are not PGN (a pipe or a FIFO is fine)
+            return f"input {path!r} is a device, not a PGN file or a pipe"
     if out.exists() and not out.is_dir():
         return f"--out {str(out)!r} exists and is not a directory"
     try:
@@ -76,6 +80,17 @@ def _check_paths(inputs: list[str], out: Path) -> str | None:
     if not os.access(out, os.W_OK | os.X_OK):
         return f"--out {str(out)!r} is not writable"
     return None
+
+
+def _is_terminal(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def nothing_kept(c: Counters, config: PrepConfig) -> str:
@@ -279,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
     except OSError as e:  # an input that vanished or became unreadable since the check above
+        _remove_dataset(out, created)
         print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
         return 2
     if config.tokenizer == "fen":
