@@ -281,3 +281,22 @@ def test_why_nothing_was_kept(
     err = capsys.readouterr().err
     assert "no game kept" in err and why in err
     assert not out.exists()
+
+
+def test_the_fen_tokenizer_says_its_output_size_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        prep.main([str(SAMPLE), "--out", str(tmp_path / "d"), "--quiet", "--tokenizer", "fen"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "fen tokenizer" in err and "20x" in err and "free in" in err
+    first = err.index("fen tokenizer")
+    assert first < err.index("games read")  # before the work, not after
+
+
+def test_an_endless_device_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`prep /dev/zero` read forever; a device is no PGN input (a pipe or FIFO is, above)."""
+    assert prep.main(["/dev/zero", "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    assert "'/dev/zero' is a device" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
