@@ -281,3 +281,41 @@ def test_why_nothing_was_kept(
     err = capsys.readouterr().err
     assert "no game kept" in err and why in err
     assert not out.exists()
+
+
+def test_the_fen_tokenizer_says_its_output_size_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        prep.main([str(SAMPLE), "--out", str(tmp_path / "d"), "--quiet", "--tokenizer", "fen"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "fen tokenizer" in err and "20x" in err and "free in" in err
+    first = err.index("fen tokenizer")
+    assert first < err.index("games read")  # before the work, not after
+
+
+def test_an_endless_device_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`prep /dev/zero` read forever; a device is no PGN input (a pipe or FIFO is, above)."""
+    assert prep.main(["/dev/zero", "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    assert "'/dev/zero' is a device" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_fen_tokenizer_has_a_lower_game_limit(tmp_path: Path) -> None:
+    """A 6 MB game is 1M plies: 160 MB of fen tokens. The fen default limit (4 MB) skips it."""
+    path = tmp_path / "long.pgn"
+    moves = [b"Nf3 Nf6", b"Ng1 Ng8"]
+    body = b"".join(b"%d. %s " % (i + 1, moves[i % 2]) for i in range(350_000))
+    path.write_bytes(b'[Event "long"]\n\n' + body + b"1/2-1/2\n" + SAMPLE.read_bytes())
+    assert len(body) > 4 * MB
+    m = run(tmp_path / "fen", path, "--tokenizer", "fen")
+    assert m["counts"]["dropped"] == {"too_large": 1} and m["counts"]["kept"] == 100
+    assert m["filters"]["max_game_mb"] == 4.0
+    m = run(tmp_path / "move", path, "--tokenizer", "move")  # 64 MB: kept
+    assert m["counts"]["kept"] == 101 and m["filters"]["max_game_mb"] == 64.0
+
+
+def run(out: Path, *args: str | Path) -> dict:
+    assert prep.main([*map(str, args), "--out", str(out), "--quiet"]) == 0
+    return json.loads((out / "manifest.json").read_text())
