@@ -130,6 +130,7 @@ def _remove_dataset(out: Path, created: bool) -> None:
             folder.rmdir()  # only when empty
 
 
+FEN_MAX_GAME_MB = 4.0  # the fen tokenizer's default game limit: ~80 MB of tokens for one game
 FEN_BYTES_PER_PGN_BYTE = 20  # plain PGN: 79 uint16 tokens a ply for about 7.6 bytes a ply
 
 
@@ -152,6 +153,12 @@ def fen_warning(records: list[dict[str, Any]], out: Path) -> str:
 
 def _size(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
+
+
+def _max_game_mb(given: float | None, tokenizer: str) -> float:
+    if given is not None:
+        return given
+    return FEN_MAX_GAME_MB if tokenizer == "fen" else MAX_GAME_BYTES / (1 << 20)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,9 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-game-mb",
         type=positive_number,
-        default=MAX_GAME_BYTES / (1 << 20),
+        default=None,
         help="skip (and count as dropped: too_large) a game over N MB of PGN text; bounds memory "
-        "on any input (default 64)",
+        f"on any input (default {MAX_GAME_BYTES >> 20}; {FEN_MAX_GAME_MB} with --tokenizer fen, "
+        "which makes about 20 bytes of a byte of PGN)",
     )
     p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
     p.add_argument(
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         max_games=args.max_games,
         val_fraction=args.val_fraction,
         shard_tokens=args.shard_tokens,
-        max_game_mb=args.max_game_mb,
+        max_game_mb=_max_game_mb(args.max_game_mb, args.tokenizer),
     )
     out: Path = args.out
     created = not out.exists()
