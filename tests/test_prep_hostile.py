@@ -319,3 +319,27 @@ def test_the_fen_tokenizer_has_a_lower_game_limit(tmp_path: Path) -> None:
 def run(out: Path, *args: str | Path) -> dict:
     assert prep.main([*map(str, args), "--out", str(out), "--quiet"]) == 0
     return json.loads((out / "manifest.json").read_text())
+
+
+def test_resume_across_oversized_games_is_byte_identical(tmp_path: Path) -> None:
+    """Whether a game is over the limit depends on the stream alone, not on where a run (or a
+    resumed one) starts reading it: a crashed and resumed run writes the same bytes."""
+    games = SAMPLE.read_bytes()
+    junk = b'[Event "junk"]\n\n' + b"1. e4 e5 " * 3000 + b"\n\n"  # 27 KB, over 0.02 MB
+    path = tmp_path / "in.pgn"
+    path.write_bytes(games + junk + games + junk * 3 + games)
+    args = ["--shard-tokens", "3000", "--chunk-mb", "0.07", "--max-game-mb", "0.02", "--quiet"]
+    full = tmp_path / "full"
+    assert prep.main([str(path), "--out", str(full), *args]) == 0
+    counts = json.loads((full / "manifest.json").read_text())["counts"]
+    assert counts["dropped"] == {"too_large": 4} and counts["kept"] == 300
+    part = tmp_path / "part"
+    cmd = [sys.executable, "-m", "chessformer", "prep", str(path), "--out", str(part), *args]
+    for crash_after in ("5", "20"):
+        r = subprocess.run([*cmd, "--resume"], env={**os.environ, prep.CRASH_ENV: crash_after})
+        assert r.returncode == 75
+    assert subprocess.run([*cmd, "--resume"]).returncode == 0
+    tree = {p.relative_to(part): p.read_bytes() for p in sorted(part.rglob("*")) if p.is_file()}
+    assert tree == {
+        p.relative_to(full): p.read_bytes() for p in sorted(full.rglob("*")) if p.is_file()
+    }
