@@ -74,9 +74,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         if args.bf16:
             engines["native-bf16"] = InferenceEngine(
-                model, tokenizer, max_batch=batch, threads=args.threads, dtype=torch.bfloat16,
+                model,
+                tokenizer,
+                max_batch=batch,
+                threads=args.threads,
+                dtype=torch.bfloat16,
                 backend="native",
-            )  # fmt: skip
+            )
         assert engines["native"].backend == "native"
         for mode in ("warm", "cold"):
             times: dict[str, list[float]] = {k: [] for k in engines}

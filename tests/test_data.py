@@ -174,9 +174,8 @@ class _RefStream:
     past the end is looked at."""
 
     def __init__(self, split: Split, seed: int, rank: int, world: int, shuffle: bool) -> None:
-        self.split, self.seed, self.rank, self.world, self.shuffle = (
-            split, seed, rank, world, shuffle,
-        )  # fmt: skip
+        self.split, self.seed, self.shuffle = split, seed, shuffle
+        self.rank, self.world = rank, world
         self.epoch = self.cursor = 0
 
     def _games(self, epoch: int) -> list[tuple[int, int]]:

@@ -253,7 +253,7 @@ def test_seeded_samples_follow_the_softmax_at_temperature_one() -> None:
 def _scripted_char_model(follow: dict[str, str]) -> GPT:
     """A char model whose next character depends only on the current one: ``follow[c]`` after
     ``c`` (blocks silenced, one-hot embeddings, an untied head)."""
-    from chessformer.inference.decoders.char import CHAR_VOCAB
+    from chessformer.data.tokenizers import CHAR_VOCAB
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=32, block_size=256, n_layer=2, n_head=2, n_embd=32))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import save_tiny_model
 
-from chessformer.data import prep
+from chessformer.data import prep_cli
 from chessformer.lab import diversity, favor
 from chessformer.lab.diversity import move_diversity, normalised_entropy
 from chessformer.lab.sources import SourceError, SourceGame, iter_games
@@ -64,7 +64,7 @@ def test_diversity_same_on_pgn_and_prepared_dataset(tmp_path: Path) -> None:
     pgn = tmp_path / "g.pgn"
     _write_pgn(pgn)
     data = tmp_path / "data"
-    assert prep.main([str(pgn), "--out", str(data), "--tokenizer", "move", "--quiet"]) == 0
+    assert prep_cli.main([str(pgn), "--out", str(data), "--tokenizer", "move", "--quiet"]) == 0
     assert sum(1 for _ in iter_games(data)) == 180
     out = tmp_path / "d.json"
     assert (

@@ -18,6 +18,7 @@ from chessformer.lab.experiment import (
 )
 from chessformer.lab.rating import joint_fit
 from chessformer.lab.run import main
+from chessformer.lab.store import read_pgn_zst
 
 STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
 needs_stockfish = pytest.mark.skipif(
@@ -122,6 +123,8 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path) -> None:
     assert main([str(exp), "--out", str(out), "--quiet", "--engines", "2"]) == 0
     for name in ("calibrate.pgn.zst", "games.pgn.zst", "matches.pgn.zst", "report.md"):
         assert (out / name).exists(), name
+    tags = read_pgn_zst(out / "games.pgn.zst")
+    assert '[WhiteElo "?"]' not in tags and "[WhiteElo " in tags  # measured in calibration
     ratings = json.loads((out / "ratings.json").read_text())
     assert ratings["stockfish:skill=1"]["rating"] == 1554.0
     for t in ("0.001", "1"):

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from chessformer._argtypes import fraction, int_at_least
 from chessformer._io import replacing
 from chessformer.data.pgn import Game, PgnInputError, read_games
 
@@ -216,12 +217,6 @@ end, so it is either complete or untouched."""
 
 def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Bad arguments end the run before anything is read or written (exit status 2)."""
-    if args.max_games < -1:
-        p.error(f"--max-games must be >= 0 (or -1: all games), got {args.max_games}")
-    if not 0.0 <= args.eval_fraction <= 1.0:  # also false for NaN
-        p.error(f"--eval-fraction must be between 0 and 1, got {args.eval_fraction}")
-    if args.min_plies < 0:
-        p.error(f"--min-plies must be >= 0, got {args.min_plies}")
     if args.inputs.count("-") > 1:
         p.error("stdin ('-') can be given as an input only once")
     for name in args.inputs:
@@ -283,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files with real games ('-': stdin)")
     p.add_argument("--out", default="-", help="output .pgn or .pgn.zst (default stdout)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-games", type=int, default=-1, help="at most N games (-1: all)")
-    p.add_argument("--eval-fraction", type=float, default=0.1, help="games with [%%eval]")
-    p.add_argument("--min-plies", type=int, default=1)
+    p.add_argument(
+        "--max-games", type=int_at_least(-1), default=-1, help="at most N games (-1: all)"
+    )
+    p.add_argument("--eval-fraction", type=fraction, default=0.1, help="games with [%%eval]")
+    p.add_argument("--min-plies", type=int_at_least(0), default=1)
     args = p.parse_args(argv)
     _check_args(p, args)
     input_errors: list[str] = []

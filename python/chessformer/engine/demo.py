@@ -66,9 +66,15 @@ def main(argv: list[str]) -> int:
     )
     from chessformer.arena import match
 
-    return match.main([
-        "--model", str(model), "--out", args.out, "--stockfish", stockfish,
-        "--stockfish-levels", str(args.level), "--games", str(args.games),
-        "--temperatures", args.temperatures, "--movetime", args.movetime,
-        "--concurrency", str(max(1, args.concurrency)), "--seed", str(args.seed),
-    ])  # fmt: skip
+    options = {
+        "--model": str(model),
+        "--out": args.out,
+        "--stockfish": stockfish,
+        "--stockfish-levels": str(args.level),
+        "--games": str(args.games),
+        "--temperatures": args.temperatures,
+        "--movetime": args.movetime,
+        "--concurrency": str(max(1, args.concurrency)),
+        "--seed": str(args.seed),
+    }
+    return match.main([word for option in options.items() for word in option])

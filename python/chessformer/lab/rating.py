@@ -45,24 +45,30 @@ def read_results(paths: Iterable[Path]) -> Iterator[tuple[str, str, float]]:
 
 
 def joint_fit(
-    games: Sequence[tuple[str, str, float]], anchors: dict[str, float]
+    games: Sequence[tuple[str, str, float]], anchors: dict[str, float], *, prior: bool = False
 ) -> tuple[dict[Any, BTRating], str]:
     """The joint fit, and a note when it needed a prior.
 
     Small samples can leave the maximum-likelihood fit undefined (chains of players who won or
     lost everything); the fit is then redone with one virtual draw per pairing (a weak prior, as
-    BayesElo adds), and the note says so.
+    BayesElo adds), and the note says so. ``prior=True`` always adds it (every rating finite).
     """
-    try:
-        return fit_bradley_terry(games, anchors), ""
-    except (np.linalg.LinAlgError, RuntimeError):
-        prior = [(w, b, 0.5) for w, b in sorted({(w, b) for w, b, _ in games})]
-        note = "one virtual draw per pairing: the plain fit does not exist for these games"
-        return fit_bradley_terry([*games, *prior], anchors), note
+    if not prior:
+        try:
+            return fit_bradley_terry(games, anchors), ""
+        except (np.linalg.LinAlgError, RuntimeError):
+            pass
+    draws = [(w, b, 0.5) for w, b in sorted({(w, b) for w, b, _ in games})]
+    note = "one virtual draw per pairing: the plain fit does not exist for these games"
+    if prior:
+        note = "one virtual draw per pairing"
+    return fit_bradley_terry([*games, *draws], anchors), note
 
 
-def fit_file_ratings(paths: Sequence[Path], anchors: dict[str, float]) -> dict[Any, BTRating]:
-    return joint_fit(list(read_results(paths)), anchors)[0]
+def fit_file_ratings(
+    paths: Sequence[Path], anchors: dict[str, float], *, prior: bool = False
+) -> dict[Any, BTRating]:
+    return joint_fit(list(read_results(paths)), anchors, prior=prior)[0]
 
 
 def _fmt(r: BTRating) -> str:

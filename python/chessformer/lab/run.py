@@ -208,7 +208,9 @@ class Lab:
         n = self._play("calibrate", tasks, experts, "chessformer lab calibration")
         from chessformer.lab.rating import fit_file_ratings
 
-        ratings = fit_file_ratings([self.out / "calibrate.pgn.zst"], e.anchors)
+        # for the Elo tags: with the weak prior, so that an expert that lost every calibration
+        # game still gets a number (the report's fit uses every game and no prior if it can)
+        ratings = fit_file_ratings([self.out / "calibrate.pgn.zst"], e.anchors, prior=True)
         write_json(
             self.out / "expert-ratings.json",
             {k: v.rating for k, v in ratings.items() if v.finite} | dict(e.anchors),
@@ -233,7 +235,7 @@ class Lab:
         return {"games": n, "seconds_this_run": round(time.monotonic() - t0, 1)}
 
     def prep(self) -> dict[str, Any]:
-        from chessformer.data import prep
+        from chessformer.data import prep_cli
 
         data = self.out / "data"
         argv = [str(self.out / "games.pgn.zst"), "--out", str(data)]
@@ -242,7 +244,7 @@ class Lab:
             argv.append("--resume")
         if not self.play.progress:
             argv.append("--quiet")
-        if prep.main(argv) != 0:
+        if prep_cli.main(argv) != 0:
             raise StageError(f"prep failed (chessformer prep {' '.join(argv)})")
         return {}
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from chessformer.board import Board, Move
+from chessformer.data.tokenizers import CHAR_ID, CHAR_VOCAB, char_ids
 from chessformer.inference.decoders.base import (
     MAX_SAN_CHARS,
     Decoder,
@@ -24,18 +25,10 @@ from chessformer.inference.decoders.base import (
     Sampling,
 )
 
-CHAR_VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
-CHAR_ID = {c: i for i, c in enumerate(CHAR_VOCAB)}
-_CHAR_TABLE = bytes.maketrans(CHAR_VOCAB.encode(), bytes(range(len(CHAR_VOCAB))))
 PAPER_ATTEMPTS = 5  # the paper resamples an illegal move up to 5 times
 # Paper decoding: a result written in place of a move is a resignation. The paper's 32-character
 # vocabulary has no "/", so only "1-0" and "0-1" can be written (a draw cannot be claimed).
 RESULT_STRINGS = frozenset({"1-0", "0-1"})
-
-
-def char_ids(text: str) -> list[int]:
-    """Token ids of a transcript (``[CHAR_ID[c] for c in text]``, at C speed)."""
-    return list(text.encode("ascii").translate(_CHAR_TABLE))
 
 
 @dataclass
