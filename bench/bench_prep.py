@@ -16,6 +16,9 @@ time, which leaves out the time the process waited for a core on a shared VM); D
 -s -o /dev/null`; and the PyPI PGN readers that install under Python 3.13
 (rust-pgn-reader-python-binding, bulletchess; ``--python313``, default ``python3.13`` on PATH, in a
 venv under --work). Then the whole GNU corpus -> `move` shards with `chessformer prep --workers 2`.
+Then the whole `chessformer prep --tokenizer move` process on the Lichess-format file repeated to
+``--e2e-mb`` (1,200 MB), plain and zstd-compressed, 1 and 2 workers, in interleaved rounds beside
+its bound, `zstd -dc` of the same file (``--only-e2e``: that part alone, to WORK/prep-e2e.json).
 Ratios are printed; results go to bench/results/prep-cpu.json.
 """
 
@@ -250,6 +253,61 @@ def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _timed(cmd: list[str], stdout: Any = subprocess.DEVNULL) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def whole_process(source: Path, mb: float, rounds: int) -> dict[str, Any]:
+    """The whole `chessformer prep --tokenizer move` process on ``source`` repeated to ``mb`` MB,
+    plain and zstd-compressed (level 3, one thread), with 1 and 2 workers, in interleaved rounds
+    beside the bound: `zstd -dc` of the same file to /dev/null (one thread). MB/s of PGN text."""
+    big = WORK / f"e2e-{int(mb)}mb.pgn"
+    if not big.exists():
+        data = source.read_bytes()
+        with open(big, "wb") as f:
+            for _ in range(math.ceil(mb * 1e6 / len(data))):
+                f.write(data)
+    packed = big.with_name(big.name + ".zst")
+    if not packed.exists():
+        subprocess.run(["zstd", "-q", "-3", "-T1", "-f", str(big), "-o", str(packed)], check=True)
+    size = big.stat().st_size / 1e6
+    prep = [sys.executable, "-m", "chessformer", "prep", "--tokenizer", "move", "--quiet"]
+    runs: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        runs.setdefault("zstd_dc", []).append(_timed(["zstd", "-dc", str(packed)]))
+        for name, path in (("zst", packed), ("plain", big)):
+            for workers in (1, 2):
+                out = WORK / "e2e-out"
+                cmd = [*prep, str(path), "--out", str(out), "--workers", str(workers), "--force"]
+                runs.setdefault(f"prep_{name}_{workers}w", []).append(_timed(cmd))
+    mb_s = {k: size / statistics.median(v) for k, v in runs.items()}
+    bound = mb_s["zstd_dc"]
+    return {
+        "mb": size,
+        "rounds": rounds,
+        "seconds": runs,
+        "mb_s_median": mb_s,
+        "ratios": {
+            "prep_zst_1w_over_zstd_dc": mb_s["prep_zst_1w"] / bound,
+            "prep_zst_2w_over_zstd_dc": mb_s["prep_zst_2w"] / bound,
+            "zst_2w_over_1w": mb_s["prep_zst_2w"] / mb_s["prep_zst_1w"],
+            "plain_2w_over_1w": mb_s["prep_plain_2w"] / mb_s["prep_plain_1w"],
+        },
+    }
+
+
+def print_whole_process(e2e: dict[str, Any], in_memory_1t: float | None) -> None:
+    print(f"== whole process, {e2e['mb']:.0f} MB, median of {e2e['rounds']} interleaved rounds")
+    for k, v in e2e["mb_s_median"].items():
+        print(f"  {k:14s}: {v:7.1f} MB/s")
+    if in_memory_1t is not None:
+        print(f"  in memory, 1 thread (prep_chunk): {in_memory_1t:7.1f} MB/s")
+    for k, v in e2e["ratios"].items():
+        print(f"  {k}: {v:.2f}x")
+
+
 def main() -> int:
     global GNU, WORK, PY313
     ap = argparse.ArgumentParser()
@@ -267,6 +325,13 @@ def main() -> int:
         type=float,
         default=300.0,
         help="also measure the scaling on the file repeated to at least this many MB (0: skip)",
+    )
+    ap.add_argument(
+        "--e2e-mb", type=float, default=1200.0, help="whole-process file size (0: skip)"
+    )
+    ap.add_argument("--e2e-rounds", type=int, default=3)
+    ap.add_argument(
+        "--only-e2e", action="store_true", help="only the whole-process run (and its bound)"
     )
     args = ap.parse_args()
     GNU, WORK, PY313 = args.corpus, args.work, args.python313
@@ -298,6 +363,12 @@ def main() -> int:
         "load_average_at_start": os.getloadavg(),
         "files": {},
     }
+    if args.only_e2e:
+        e2e = whole_process(lichess, args.e2e_mb, args.e2e_rounds)
+        print_whole_process(e2e, None)
+        write_json(WORK / "prep-e2e.json", {**results, "whole_process": e2e})
+        print(f"wrote {WORK / 'prep-e2e.json'}")
+        return 0
     for label, path in (("lichess", lichess), ("gnu_plain", plain)):
         data = path.read_bytes()
         r: dict[str, Any] = {"path": str(path), "mb": len(data) / 1e6}
@@ -396,6 +467,10 @@ def main() -> int:
     results["gnu_to_move_shards_2workers_cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (
         ru1.ru_stime - ru0.ru_stime
     )
+    if args.e2e_mb > 0:
+        results["whole_process"] = whole_process(lichess, args.e2e_mb, args.e2e_rounds)
+        in_memory = results["files"]["lichess"]["ours_1t"]["mb_s"]
+        print_whole_process(results["whole_process"], in_memory)
     results["load_average_at_end"] = os.getloadavg()
     print(
         f"== GNU corpus -> move shards (CLI, 2 workers): "

@@ -16,12 +16,22 @@ from chessformer.inference import InferenceEngine
 from chessformer.model.gpt import GPT, GPTConfig
 
 
-def model(n_layer: int = 2, n_head: int = 2, n_embd: int = 32, *, bias: bool = False,
-          gelu: str = "none", tied: bool = True, block: int = 128, vocab: int = 1974,
-          seed: int = 0) -> GPT:  # fmt: skip
+def model(
+    n_layer: int = 2,
+    n_head: int = 2,
+    n_embd: int = 32,
+    *,
+    bias: bool = False,
+    gelu: str = "none",
+    tied: bool = True,
+    block: int = 128,
+    vocab: int = 1974,
+    seed: int = 0,
+) -> GPT:
     torch.manual_seed(seed)
-    cfg = GPTConfig(vocab_size=vocab, block_size=block, n_layer=n_layer, n_head=n_head,
-                    n_embd=n_embd, bias=bias)  # fmt: skip
+    cfg = GPTConfig(
+        vocab_size=vocab, block_size=block, n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias
+    )
     m = GPT(cfg)
     with torch.no_grad():
         for p in m.parameters():  # larger than the init: LayerNorm gains, biases, attention vary
@@ -73,8 +83,9 @@ def test_logits_match_torch_prefill_and_decode(shape: dict[str, object]) -> None
         for s in slots:
             used = len(nat.slot_tokens[s])
             for a, b in ((nat.k_cache, ref.k_cache), (nat.v_cache, ref.v_cache)):
-                torch.testing.assert_close(a[layer][s, :, :used], b[layer][s, :, :used],
-                                           atol=1e-5, rtol=1e-4)  # fmt: skip
+                torch.testing.assert_close(
+                    a[layer][s, :, :used], b[layer][s, :, :used], atol=1e-5, rtol=1e-4
+                )
 
 
 def test_threads_and_candidates() -> None:
@@ -166,8 +177,9 @@ def test_host_sampler_equals_the_general_sampler(seeded: bool) -> None:
     for trial in range(40):
         # coarse logits: many exact ties among the legal entries
         logits = torch.from_numpy(rng.integers(-8, 8, (n, V)).astype(np.float32) / 4)
-        legal = [sorted(rng.choice(V, rng.integers(1, 60), replace=False).tolist())
-                 for _ in range(n)]  # fmt: skip
+        legal = [
+            sorted(rng.choice(V, rng.integers(1, 60), replace=False).tolist()) for _ in range(n)
+        ]
         temps = [0.0, 1.0, 0.5, 2.0, 0.0, 1e-3]
         words = rng.integers(0, 2**32, (2, n)).tolist()
         keys = (words[0], words[1], trial) if seeded else None
@@ -228,19 +240,35 @@ def test_bad_input_is_refused() -> None:
     b0 = tr.h[0]
 
     def build(**over: object) -> None:
-        layer = {"ln1_w": b0.ln_1.weight, "ln1_b": None, "attn_w": b0.attn.c_attn.weight,
-                 "attn_b": None, "proj_w": b0.attn.c_proj.weight, "proj_b": None,
-                 "ln2_w": b0.ln_2.weight, "ln2_b": None, "fc_w": b0.mlp.c_fc.weight,
-                 "fc_b": None, "mproj_w": b0.mlp.c_proj.weight, "mproj_b": None}  # fmt: skip
-        arrays: dict[str, object] = {k: (v.detach().numpy() if isinstance(v, torch.Tensor) else v)
-                  for k, v in layer.items()}  # fmt: skip
+        layer = {
+            "ln1_w": b0.ln_1.weight,
+            "ln1_b": None,
+            "attn_w": b0.attn.c_attn.weight,
+            "attn_b": None,
+            "proj_w": b0.attn.c_proj.weight,
+            "proj_b": None,
+            "ln2_w": b0.ln_2.weight,
+            "ln2_b": None,
+            "fc_w": b0.mlp.c_fc.weight,
+            "fc_b": None,
+            "mproj_w": b0.mlp.c_proj.weight,
+            "mproj_b": None,
+        }
+        arrays: dict[str, object] = {
+            k: (v.detach().numpy() if isinstance(v, torch.Tensor) else v) for k, v in layer.items()
+        }
         cache = np.zeros((2, 2, 32, 8), np.float32)
         args: dict[str, object] = {
-            "wte": tr.wte.weight.detach().numpy(), "wpe": tr.wpe.weight.detach().numpy(),
-            "lnf_w": tr.ln_f.weight.detach().numpy(), "lnf_b": None,
-            "head": tr.wte.weight.detach().numpy(), "layers": [arrays], "k_caches": [cache],
-            "v_caches": [cache.copy()], "n_head": 2,
-        }  # fmt: skip
+            "wte": tr.wte.weight.detach().numpy(),
+            "wpe": tr.wpe.weight.detach().numpy(),
+            "lnf_w": tr.ln_f.weight.detach().numpy(),
+            "lnf_b": None,
+            "head": tr.wte.weight.detach().numpy(),
+            "layers": [arrays],
+            "k_caches": [cache],
+            "v_caches": [cache.copy()],
+            "n_head": 2,
+        }
         for k, v in over.items():
             if k in arrays or k == "gelu":
                 arrays[k] = v

@@ -281,3 +281,65 @@ def test_why_nothing_was_kept(
     err = capsys.readouterr().err
     assert "no game kept" in err and why in err
     assert not out.exists()
+
+
+def test_the_fen_tokenizer_says_its_output_size_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        prep.main([str(SAMPLE), "--out", str(tmp_path / "d"), "--quiet", "--tokenizer", "fen"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "fen tokenizer" in err and "20x" in err and "free in" in err
+    first = err.index("fen tokenizer")
+    assert first < err.index("games read")  # before the work, not after
+
+
+def test_an_endless_device_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`prep /dev/zero` read forever; a device is no PGN input (a pipe or FIFO is, above)."""
+    assert prep.main(["/dev/zero", "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    assert "'/dev/zero' is a device" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_fen_tokenizer_has_a_lower_game_limit(tmp_path: Path) -> None:
+    """A 6 MB game is 1M plies: 160 MB of fen tokens. The fen default limit (4 MB) skips it."""
+    path = tmp_path / "long.pgn"
+    moves = [b"Nf3 Nf6", b"Ng1 Ng8"]
+    body = b"".join(b"%d. %s " % (i + 1, moves[i % 2]) for i in range(350_000))
+    path.write_bytes(b'[Event "long"]\n\n' + body + b"1/2-1/2\n" + SAMPLE.read_bytes())
+    assert len(body) > 4 * MB
+    m = run(tmp_path / "fen", path, "--tokenizer", "fen")
+    assert m["counts"]["dropped"] == {"too_large": 1} and m["counts"]["kept"] == 100
+    assert m["filters"]["max_game_mb"] == 4.0
+    m = run(tmp_path / "move", path, "--tokenizer", "move")  # 64 MB: kept
+    assert m["counts"]["kept"] == 101 and m["filters"]["max_game_mb"] == 64.0
+
+
+def run(out: Path, *args: str | Path) -> dict:
+    assert prep.main([*map(str, args), "--out", str(out), "--quiet"]) == 0
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_resume_across_oversized_games_is_byte_identical(tmp_path: Path) -> None:
+    """Whether a game is over the limit depends on the stream alone, not on where a run (or a
+    resumed one) starts reading it: a crashed and resumed run writes the same bytes."""
+    games = SAMPLE.read_bytes()
+    junk = b'[Event "junk"]\n\n' + b"1. e4 e5 " * 3000 + b"\n\n"  # 27 KB, over 0.02 MB
+    path = tmp_path / "in.pgn"
+    path.write_bytes(games + junk + games + junk * 3 + games)
+    args = ["--shard-tokens", "3000", "--chunk-mb", "0.07", "--max-game-mb", "0.02", "--quiet"]
+    full = tmp_path / "full"
+    assert prep.main([str(path), "--out", str(full), *args]) == 0
+    counts = json.loads((full / "manifest.json").read_text())["counts"]
+    assert counts["dropped"] == {"too_large": 4} and counts["kept"] == 300
+    part = tmp_path / "part"
+    cmd = [sys.executable, "-m", "chessformer", "prep", str(path), "--out", str(part), *args]
+    for crash_after in ("5", "20"):
+        r = subprocess.run([*cmd, "--resume"], env={**os.environ, prep.CRASH_ENV: crash_after})
+        assert r.returncode == 75
+    assert subprocess.run([*cmd, "--resume"]).returncode == 0
+    tree = {p.relative_to(part): p.read_bytes() for p in sorted(part.rglob("*")) if p.is_file()}
+    assert tree == {
+        p.relative_to(full): p.read_bytes() for p in sorted(full.rglob("*")) if p.is_file()
+    }

@@ -1,6 +1,7 @@
 // The parser's state machine (see pgn_parser.cpp): Run reads one stream through a ByteWindow, with
 // the byte scanners of scan.h and, where the bytes have the shape of a Lichess export, the fast
-// paths of lichess_fast.h. Templated on the visitor type: Visitor::run_parser instantiates it for
+// paths of lichess_fast.h; the movetext elements (words, comments, NAGs) are defined in
+// parser_movetext.h. Templated on the visitor type: Visitor::run_parser instantiates it for
 // Visitor (virtual callbacks) and ReplayVisitor::run_parser (replay.cpp) for ReplayVisitor, whose
 // callbacks are final: there the per-token calls are direct and the replay's san() can be inlined
 // into the movetext loop. Internal: included only by pgn_parser.cpp and replay.cpp.
@@ -498,106 +499,16 @@ class Run : ByteWindow {
 
   // p_ at a word byte. A move number alone (`12.`, `12...`) is a word that does nothing: skip it
   // without tokenising when it is all in the buffer and not too long. Returns whether it did.
-  bool skip_move_number() {
-    const char* q = p_;
-    while (q < e_ && is_digit(*q)) ++q;
-    if (q == p_ || q >= e_ || *q != '.') return false;
-    do ++q;
-    while (q < e_ && *q == '.');
-    if (q >= e_ || kWordChar[uint8_t(*q)] || size_t(q - p_) > o_.max_token) return false;
-    p_ = q;
-    return true;
-  }
+  bool skip_move_number();
 
   // p_ at a word byte. Reads the whole word and handles it; returns true if it was a result token
   // (the game is then finished).
-  bool word() {
-    const char* q = word_end(p_ + 1, e_);
-    while (q == e_) {  // the word may go on in the next read
-      const size_t scanned = size_t(q - p_);
-      if (scanned > o_.max_token) break;
-      if (!fill()) {
-        q = e_;
-        break;
-      }
-      q = word_end(p_ + scanned, e_);
-    }
-    if (size_t(q - p_) > o_.max_token) {
-      error(ErrorCode::kTokenTooLong, offset(p_), std::string_view(p_, ParseError::kTokenCap));
-      p_ = q;  // discard what was buffered, then stream past the rest
-      for (;;) {
-        p_ = word_end(p_, e_);
-        if (p_ < e_ || !fill()) return false;
-      }
-    }
-    std::string_view w(p_, size_t(q - p_));
-    p_ = q;
-    return token(w);
-  }
+  bool word();
 
-  bool token(std::string_view w) {
-    const char* d = w.data();
-    const size_t n = w.size();
-    const char c0 = d[0], cl = d[n - 1];
-    const bool move_end = kMoveEnd[uint8_t(cl)];
-    // The common shapes first; each gives exactly what token_general gives.
-    if (kSanLead[uint8_t(c0)]) {
-      if (move_end) {  // e4, Nxf3+, Qh4# (no null move starts with a letter other than Z)
-        v_.san(w, g_.plies++);
-        return false;
-      }
-    } else if (is_digit(c0)) {  // a move number: 12. or 12... or glued to its move, 12.e4
-      size_t i = 1;
-      while (i < n && is_digit(d[i])) ++i;
-      if (i < n && d[i] == '.') {
-        do ++i;
-        while (i < n && d[i] == '.');
-        if (i == n) return false;
-        if (kSanLead[uint8_t(d[i])] && move_end) {
-          v_.san(w.substr(i), g_.plies++);
-          return false;
-        }
-      }
-    }
-    return token_general(w);
-  }
+  bool token(std::string_view w);
 
   // Every other word: results, bare numbers, suffixes, e.p., null moves.
-  [[gnu::noinline]] bool token_general(std::string_view w) {
-    const char c0 = w[0];
-    if (c0 == '1' || c0 == '0' || c0 == '*') {
-      Result r = parse_result(w);
-      if (r != Result::kNone) {
-        g_.result_token = r;
-        v_.result(w);
-        finish_game();
-        return true;
-      }
-    }
-    // Move number prefix: "12." "12..." "..." (digits without dots are bare numbers, or 0-0, 0000).
-    size_t i = 0;
-    while (i < w.size() && is_digit(w[i])) ++i;
-    size_t j = i;
-    while (j < w.size() && w[j] == '.') ++j;
-    if (j > i) {
-      w.remove_prefix(j);
-    } else if (i == w.size() && w != "0000") {
-      return false;
-    }
-    // Glued annotation suffix (e4!?, Qh4#!?) and en passant marker.
-    size_t k = w.size();
-    while (k > 0 && (w[k - 1] == '!' || w[k - 1] == '?')) --k;
-    int nag = suffix_nag(w.substr(k));
-    w = w.substr(0, k);
-    if (w.size() >= 4 && w.substr(w.size() - 4) == "e.p.") w.remove_suffix(4);
-    if (!w.empty()) {
-      uint32_t ply = g_.plies++;
-      if (g_.first_null_ply < 0 && is_null_move(w)) g_.first_null_ply = int32_t(ply);
-      v_.san(w, ply);
-    }
-    if (nag) v_.nag(nag, g_.plies);
-    return false;
-  }
+  [[gnu::noinline]] bool token_general(std::string_view w);
 
   enum class CommentEnd { kClosed, kEof, kResync };
 
@@ -606,127 +517,18 @@ class Run : ByteWindow {
   // comment is abandoned (kUnterminatedComment) and p_ is left at that `[` so the caller resumes
   // with the next game instead of losing the rest of the stream. Newlines are rare in comments, so
   // the common case is one pass over a short single-line comment.
-  CommentEnd brace_comment(bool deliver) {
-#if defined(__SSE2__)
-    // Fast path: the comment closes within the next 32 bytes, before any newline (a Lichess
-    // `{ [%clk 0:03:00] }`). Exactly what the loop below does for it.
-    if (e_ - p_ > 32) {
-      const unsigned close = bytes_equal_32(p_ + 1, '}'), stop = close | bytes_equal_32(p_ + 1, '\n');
-      const unsigned k = stop ? unsigned(__builtin_ctz(stop)) : 32;
-      if (k < 32 && (close >> k & 1) && k + 1 <= o_.max_comment + 1) {
-        const char* q = p_ + 1 + k;
-        if (deliver) {
-          ++g_.n_comments;
-          if (want_comments_) v_.comment(trim(std::string_view(p_ + 1, k)), g_.plies);
-        }
-        p_ = q + 1;
-        return CommentEnd::kClosed;
-      }
-    }
-#endif
-    return brace_comment_general(deliver);
-  }
+  CommentEnd brace_comment(bool deliver);
 
-  [[gnu::noinline]] CommentEnd brace_comment_general(bool deliver) {
-    static constexpr std::string_view kEventLine = "[Event \"";
-    uint64_t off = offset(p_);
-    bool buffering = deliver;  // keep the text from p_; otherwise p_ follows the scan
-    // Called whenever the comment is known to extend at least to q; the error therefore depends only
-    // on the comment's length, not on where chunks end.
-    auto over_cap = [&](const char* q) {
-      if (buffering && size_t(q - p_) > o_.max_comment + 1) {
-        error(ErrorCode::kCommentTooLong, off, std::string_view(p_, ParseError::kTokenCap));
-        buffering = false;
-      }
-    };
-    size_t scanned = 1;
-    for (;;) {
-      const char* q = find_either(p_ + scanned, e_, '}', '\n');
-      over_cap(q);
-      if (q < e_ && *q == '}') {
-        if (buffering) {
-          ++g_.n_comments;
-          if (want_comments_) v_.comment(trim(std::string_view(p_ + 1, size_t(q - p_ - 1))), g_.plies);
-        }
-        p_ = q + 1;
-        return CommentEnd::kClosed;
-      }
-      bool room = size_t(e_ - q) > kEventLine.size();
-      if (q < e_ && (room || eof_)) {  // a newline: look at the next line
-        if (room && std::string_view(q + 1, kEventLine.size()) == kEventLine) {
-          error(ErrorCode::kUnterminatedComment, off, "{");
-          p_ = q + 1;
-          line_start_ = col0_ = true;
-          return CommentEnd::kResync;
-        }
-        scanned = size_t(q + 1 - p_);
-        continue;
-      }
-      // Out of bytes, or a newline too close to the end to look past: read more.
-      if (!buffering) p_ = q;
-      scanned = size_t(q - p_);
-      if (!fill()) {
-        p_ = e_;
-        return CommentEnd::kEof;
-      }
-    }
-  }
+  [[gnu::noinline]] CommentEnd brace_comment_general(bool deliver);
 
   // p_ at `;`: a comment to the end of the line (the newline is left for the caller).
-  void line_comment() {
-    uint64_t off = offset(p_);
-    const char* r = buffer_until('\n', 1, o_.max_comment + 1);
-    if (!r) {
-      error(ErrorCode::kCommentTooLong, off, std::string_view(p_, ParseError::kTokenCap));
-      if (skip_line()) --p_;  // leave the newline for the caller
-      return;
-    }
-    ++g_.n_comments;
-    v_.comment(trim(std::string_view(p_ + 1, size_t(r - p_ - 1))), g_.plies);
-    p_ = r;
-  }
+  void line_comment();
 
   // p_ at `$`: a numeric annotation glyph.
-  void dollar() {
-    uint64_t off = offset(p_);
-    ++p_;
-    if (p_ == e_) fill();
-    if (p_ == e_ || !kWordChar[uint8_t(*p_)]) {
-      error(ErrorCode::kUnexpectedChar, off, "$");
-      return;
-    }
-    // Read the digits as a word so "$12" split across chunks is read whole.
-    const char* q = p_;
-    for (;;) {
-      while (q < e_ && kWordChar[uint8_t(*q)]) ++q;
-      if (q < e_ || size_t(q - p_) > o_.max_token) break;
-      const size_t scanned = size_t(q - p_);
-      const bool more = fill();  // may move the buffer (p_ follows, q must be recomputed)
-      q = p_ + scanned;
-      if (!more) break;
-    }
-    std::string_view w(p_, size_t(q - p_));
-    p_ = q;
-    int n = 0;
-    auto [ptr, ec] = std::from_chars(w.data(), w.data() + w.size(), n);
-    if (ec != std::errc() || ptr != w.data() + w.size() || w.size() > 3) {
-      error(ErrorCode::kUnexpectedChar, off, w);
-      return;
-    }
-    v_.nag(n, g_.plies);
-  }
+  void dollar();
 
   // p_ at a `[` in the middle of a movetext line: skip to the matching `]` or the end of the line.
-  void skip_bracket() {
-    ++p_;
-    for (;;) {
-      while (p_ < e_ && *p_ != ']' && *p_ != '\n') ++p_;
-      if (p_ < e_) break;
-      if (!fill()) return;
-    }
-    if (*p_ == ']') ++p_;
-    line_start_ = col0_ = false;
-  }
+  void skip_bracket();
 
   const ParserOptions& o_;
   V& v_;
@@ -746,3 +548,5 @@ class Run : ByteWindow {
 
 }  // namespace
 }  // namespace chess::pgn::detail
+
+#include "pgn/parser_movetext.h"  // the movetext elements' definitions

@@ -230,6 +230,17 @@ class InputStream:
 Chunk = list[memoryview]  # pieces of one chunk, in order (the C++ side reads them back to back)
 
 
+def head(parts: Chunk, n: int) -> Chunk:
+    """The first ``n`` bytes of a chunk, as views."""
+    out: Chunk = []
+    for part in parts:
+        if n <= 0:
+            break
+        out.append(part[:n])
+        n -= len(part)
+    return out
+
+
 class ChunkItem(NamedTuple):
     """One piece of the stream: a chunk of whole games, or (``oversized``) a game longer than the
     limit that was skipped (``parts`` empty)."""

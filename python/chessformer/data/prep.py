@@ -28,6 +28,7 @@ import stat
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,10 @@ from chessformer._io import read_versioned_json
 from chessformer._progress import Progress
 from chessformer.data.pgn_input import (
     MAX_GAME_BYTES,
+    Chunk,
     InputStream,
     PgnInputError,
+    head,
     iter_chunk_parts,
 )
 from chessformer.data.shards import (
@@ -329,31 +332,29 @@ class Prep:
                 f"{limit:,}-byte limit on one game (--max-game-mb){more}"
             )
 
-    def _handle(self, result: dict[str, Any], file_index: int) -> int:
-        self.counters.add(result["stats"])
+    def _handle(
+        self, result: dict[str, Any], file_index: int, reparse: Callable[[int], dict[str, Any]]
+    ) -> int:
+        """Counts and shards a chunk's result. When ``--max-games`` is reached inside the chunk,
+        the chunk is parsed again up to the first game past the limit (``reparse(offset)``), so
+        the counters hold the games read before the stop, not the whole chunk's."""
         cfg = self.config
-        done = 0
         if cfg.max_games >= 0:
-            remaining = cfg.max_games - (self.counters.kept - int(result["stats"]["kept"]))
-            remaining = max(remaining, 0)
-            extra = 0
-            for s in SPLITS:
-                cols = result[s]
-                k = int(np.searchsorted(cols["ordinal"], remaining))
-                n = len(cols["ordinal"])
-                if k < n:
-                    # the games past the limit come off every "kept" counter, not only the count
-                    extra += n - k
-                    self.counters.plies_kept -= int(cols["plies"][k:].sum())
-                    self.counters.tokens_kept -= int(cols["offsets"][n] - cols["offsets"][k])
-                    result[s] = slice_columns(cols, 0, k)
-            if extra:
-                self.counters.kept -= extra
-                self.counters.dropped["max_games"] = (
-                    self.counters.dropped.get("max_games", 0) + extra
-                )
-            if self.counters.kept >= cfg.max_games:
-                self.stopped = True
+            remaining = max(cfg.max_games - self.counters.kept, 0)
+            if int(result["stats"]["kept"]) > remaining:
+                past = [
+                    int(cols["byte_offset"][k])
+                    for cols in (result[s] for s in SPLITS)
+                    for k in [int(np.searchsorted(cols["ordinal"], remaining))]
+                    if k < len(cols["ordinal"])
+                ]
+                result = reparse(min(past))
+                for s in SPLITS:  # (the same games; kept past the limit only if the cut moved)
+                    k = int(np.searchsorted(result[s]["ordinal"], remaining))
+                    result[s] = slice_columns(result[s], 0, k)
+            self.stopped = self.counters.kept + int(result["stats"]["kept"]) >= cfg.max_games
+        self.counters.add(result["stats"])
+        done = 0
         for s in SPLITS:
             cols = result[s]
             n = len(cols["offsets"]) - 1
@@ -393,7 +394,7 @@ class Prep:
                     self.progress.message(f"prep: {error}; continuing with the next input")
                     self.position = (index + 1, 0)
                     continue
-                inflight: deque[tuple[Future[dict[str, Any]], int, int, bool]] = deque()
+                inflight: deque[tuple[Future[dict[str, Any]], int, int, bool, Chunk]] = deque()
 
                 def drain(
                     limit: int, extra: int = 0, index: int = index, inflight: Any = inflight
@@ -404,11 +405,16 @@ class Prep:
                         or inflight[0][0].done()
                         or sum(i[2] for i in inflight) + extra > self.inflight_budget
                     ):
-                        fut, end, _, more = inflight.popleft()
+                        fut, end, length, more, parts = inflight.popleft()
                         if self.stopped:
                             fut.cancel()
                             continue
-                        shards = self._handle(fut.result(), index)
+                        base = end - length
+
+                        def reparse(stop: int, parts: Chunk = parts, base: int = base) -> Any:
+                            return _core.prep_chunk(head(parts, stop - base), True, base, **kwargs)
+
+                        shards = self._handle(fut.result(), index, reparse)
                         self.position = (index, end) if more else (index + 1, 0)
                         now = time.monotonic()
                         if shards or self.stopped or now - last_checkpoint > 60:
@@ -435,8 +441,15 @@ class Prep:
                         fut = pool.submit(
                             _core.prep_chunk, item.parts, item.more, item.base, **kwargs
                         )
-                        inflight.append((fut, item.base + item.length, item.length, item.more))
+                        end = item.base + item.length
+                        inflight.append((fut, end, item.length, item.more, item.parts))
                     drain(0)
+                recorded = self.input_records[index].get("size")
+                if stream.error is None and stream.size is not None and stream.size != recorded:
+                    stream.error = (
+                        f"{path}: changed since the run began ({recorded:,} bytes then, "
+                        f"{stream.size:,} when opened)"
+                    )
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
                     self.progress.message(f"prep: {stream.error}; continuing with the next input")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
+import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from chessformer._argtypes import csv_strings, fraction, int_at_least, positive_number
 from chessformer._io import read_versioned_json
@@ -65,6 +68,9 @@ def _check_paths(inputs: list[str], out: Path) -> str | None:
                 return f"cannot read input {path!r}: {e.strerror or e}"
         elif not os.path.exists(path):
             return f"input {path!r} does not exist"
+        elif stat.S_ISCHR(os.stat(path).st_mode) and not _is_terminal(path):
+            # /dev/zero, /dev/urandom: endless bytes that are not PGN (a pipe or a FIFO is fine)
+            return f"input {path!r} is a device, not a PGN file or a pipe"
     if out.exists() and not out.is_dir():
         return f"--out {str(out)!r} exists and is not a directory"
     try:
@@ -74,6 +80,17 @@ def _check_paths(inputs: list[str], out: Path) -> str | None:
     if not os.access(out, os.W_OK | os.X_OK):
         return f"--out {str(out)!r} is not writable"
     return None
+
+
+def _is_terminal(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def nothing_kept(c: Counters, config: PrepConfig) -> str:
@@ -111,6 +128,37 @@ def _remove_dataset(out: Path, created: bool) -> None:
     for folder in [*(out / s for s in SPLITS), *([out] if created else [])]:
         with contextlib.suppress(OSError):
             folder.rmdir()  # only when empty
+
+
+FEN_MAX_GAME_MB = 4.0  # the fen tokenizer's default game limit: ~80 MB of tokens for one game
+FEN_BYTES_PER_PGN_BYTE = 20  # plain PGN: 79 uint16 tokens a ply for about 7.6 bytes a ply
+
+
+def fen_warning(records: list[dict[str, Any]], out: Path) -> str:
+    """The ``fen`` tokenizer's output size, said before it is written: a board per ply makes
+    the dataset up to 20x its PGN (5x for Lichess text with clock comments)."""
+    plain = sum(r["size"] for r in records if r.get("size") and not r.get("compressed"))
+    packed = sum(r["size"] for r in records if r.get("size") and r.get("compressed"))
+    free = shutil.disk_usage(out).free
+    text = (
+        f"the fen tokenizer writes a whole board per ply (158 bytes a ply), up to "
+        f"{FEN_BYTES_PER_PGN_BYTE}x the PGN's size"
+    )
+    if plain:
+        text += f": up to {_size(FEN_BYTES_PER_PGN_BYTE * plain)} for the plain inputs"
+    if packed:
+        text += f"; .zst inputs: {FEN_BYTES_PER_PGN_BYTE}x their decompressed size"
+    return text + f" ({_size(free)} free in {out})"
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
+
+
+def _max_game_mb(given: float | None, tokenizer: str) -> float:
+    if given is not None:
+        return given
+    return FEN_MAX_GAME_MB if tokenizer == "fen" else MAX_GAME_BYTES / (1 << 20)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,9 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-game-mb",
         type=positive_number,
-        default=MAX_GAME_BYTES / (1 << 20),
+        default=None,
         help="skip (and count as dropped: too_large) a game over N MB of PGN text; bounds memory "
-        "on any input (default 64)",
+        f"on any input (default {MAX_GAME_BYTES >> 20}; {FEN_MAX_GAME_MB} with --tokenizer fen, "
+        "which makes about 20 bytes of a byte of PGN)",
     )
     p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
     p.add_argument(
@@ -234,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         max_games=args.max_games,
         val_fraction=args.val_fraction,
         shard_tokens=args.shard_tokens,
-        max_game_mb=args.max_game_mb,
+        max_game_mb=_max_game_mb(args.max_game_mb, args.tokenizer),
     )
     out: Path = args.out
     created = not out.exists()
@@ -253,8 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
     except OSError as e:  # an input that vanished or became unreadable since the check above
+        _remove_dataset(out, created)
         print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
         return 2
+    if config.tokenizer == "fen":
+        print(f"prep: {fen_warning(prep.input_records, out)}", file=sys.stderr)
     t0 = time.monotonic()
     try:
         if args.resume and not (out / "progress.json").exists() and _finished(prep, out):

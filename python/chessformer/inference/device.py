@@ -16,8 +16,9 @@ def kernels() -> Any:
     return backend
 
 
-def to_device(values: list[int] | np.ndarray, dtype: torch.dtype,
-              device: torch.device) -> torch.Tensor:  # fmt: skip
+def to_device(
+    values: list[int] | np.ndarray, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """One tensor from a host list or array, on ``device``: one copy, asynchronous on CUDA (from
     pinned memory, which the caching host allocator keeps until the copy has run)."""
     if isinstance(values, np.ndarray):

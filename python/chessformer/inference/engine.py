@@ -105,18 +105,29 @@ class InferenceEngine:
         self.max_batch = max_batch
         self.max_seq = min(max_seq or cfg.block_size, cfg.block_size)
         self.threads = threads
-        self.cache = KVCache(cfg.n_layer, max_batch, cfg.n_head, self.max_seq,
-                             cfg.n_embd // cfg.n_head, dtype, self.device)  # fmt: skip
+        self.cache = KVCache(
+            cfg.n_layer,
+            max_batch,
+            cfg.n_head,
+            self.max_seq,
+            cfg.n_embd // cfg.n_head,
+            dtype,
+            self.device,
+        )
         self.k_cache, self.v_cache = self.cache.k, self.cache.v  # per layer (B, H, T, D)
         # CUDA graphs of the single-token step, one per batch size (Triton backend on CUDA only)
         self.cuda_graphs = bool(
             cuda_graphs and self.device.type == "cuda" and backend_name == "triton"
         )
         self.net = build_forward(
-            backend_name, Weights.of(self.model), self.cache, native_bf16=native_bf16,
-            threads=threads, cuda_graphs=self.cuda_graphs,
+            backend_name,
+            Weights.of(self.model),
+            self.cache,
+            native_bf16=native_bf16,
+            threads=threads,
+            cuda_graphs=self.cuda_graphs,
             forced=asked_backend(backend) == "native",
-        )  # fmt: skip
+        )
         self.backend: str = self.net.backend  # "native" chosen by default may fall back to torch
         self.sampler = Sampler(self.device, triton=self.backend == "triton", seed=seed)
         self.decoder = make_decoder(self, self.tokenizer)
@@ -146,12 +157,20 @@ class InferenceEngine:
             self.slot_tokens[s] = []
 
     def stats(self) -> dict[str, Any]:
-        return {"tokens": self.tokens_processed, "forward_calls": self.forward_calls,
-                "backend": self.backend, "device": str(self.device)}  # fmt: skip
+        return {
+            "tokens": self.tokens_processed,
+            "forward_calls": self.forward_calls,
+            "backend": self.backend,
+            "device": str(self.device),
+        }
 
     # ---- slots and their cached prefixes ------------------------------------------------------
-    def feed(self, slots: Sequence[int], chunks: Sequence[Sequence[int]],
-             candidates: Sequence[Sequence[int]] | None = None) -> torch.Tensor:  # fmt: skip
+    def feed(
+        self,
+        slots: Sequence[int],
+        chunks: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]] | None = None,
+    ) -> torch.Tensor:
         """Feed ``chunks[i]`` (>= 1 token) to slot ``slots[i]`` after its cached tokens; logits
         (n, V) fp32 after each chunk's end. Rows of different lengths share the pass.
 

@@ -37,8 +37,9 @@ def game_key(seed: int, ply: int) -> tuple[int, int]:
     return z & _M32, z >> 32
 
 
-def seeded_uniform(key_lo: np.ndarray, key_hi: np.ndarray, draw: int,
-                   cols: np.ndarray) -> np.ndarray:  # fmt: skip
+def seeded_uniform(
+    key_lo: np.ndarray, key_hi: np.ndarray, draw: int, cols: np.ndarray
+) -> np.ndarray:
     """Uniforms in (0, 1) (float64, 24-bit) for entries ``cols`` of rows keyed (key_lo, key_hi)
     (int64 arrays of one shape) at draw number ``draw``: a pure function of those, so any subset
     of entries can be drawn and a row's values do not depend on the other rows."""
@@ -58,8 +59,9 @@ def _mix32_u64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> 16)
 
 
-def seeded_uniform_rows(key_lo: Sequence[int], key_hi: Sequence[int], draw: int,
-                        rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # fmt: skip
+def seeded_uniform_rows(
+    key_lo: Sequence[int], key_hi: Sequence[int], draw: int, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
     """``seeded_uniform(key_lo[rows], key_hi[rows], draw, cols)`` with the per-row part of the
     hash done once a row on Python ints: the same values, a few numpy operations fewer."""
     d = _mix32(draw & _M32)

@@ -36,9 +36,14 @@ class Sampler:
         self.generator.manual_seed(seed)
 
     def sample(
-        self, logits: torch.Tensor, legal: Sequence[Sequence[int]] | None, temps: Sequence[float],
-        top_k: int | None, top_p: float | None, keys: Keys | None = None,
-    ) -> tuple[list[int], list[float]]:  # fmt: skip
+        self,
+        logits: torch.Tensor,
+        legal: Sequence[Sequence[int]] | None,
+        temps: Sequence[float],
+        top_k: int | None,
+        top_p: float | None,
+        keys: Keys | None = None,
+    ) -> tuple[list[int], list[float]]:
         """Ids and their probabilities under the sampling distribution (1.0 at tau = 0).
 
         ``legal[r]``: the ids row r may take (None: all). ``keys``: per-row seed words and the
@@ -49,9 +54,12 @@ class Sampler:
         n, V = logits.shape
         dev = logits.device
         if (
-            dev.type == "cpu" and legal is not None and all(legal)
-            and not (top_k is not None and top_k > 0) and not (top_p is not None and 0 < top_p < 1)
-        ):  # fmt: skip
+            dev.type == "cpu"
+            and legal is not None
+            and all(legal)
+            and not (top_k is not None and top_k > 0)
+            and not (top_p is not None and 0 < top_p < 1)
+        ):
             return self._sample_host(logits, legal, temps, keys)
         flat: torch.Tensor | None = None
         flat_host: list[int] | None = None
@@ -103,9 +111,12 @@ class Sampler:
         return [int(i) for i in res[0]], res[1]
 
     def _sample_host(
-        self, logits: torch.Tensor, legal: Sequence[Sequence[int]], temps: Sequence[float],
+        self,
+        logits: torch.Tensor,
+        legal: Sequence[Sequence[int]],
+        temps: Sequence[float],
         keys: Keys | None,
-    ) -> tuple[list[int], list[float]]:  # fmt: skip
+    ) -> tuple[list[int], list[float]]:
         """``sample`` on the CPU without top-k/top-p, in numpy over the allowed entries only (a
         few dozen a row instead of every logit). Same results as the general path: the same
         float32 noise (the generator's full-shape draw, or ``seeded_uniform``), the same float32

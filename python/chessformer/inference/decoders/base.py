@@ -59,8 +59,12 @@ class Session(Protocol):
     slot_tokens: list[list[int]]
     sampler: Sampler
 
-    def feed(self, slots: Sequence[int], chunks: Sequence[Sequence[int]],
-             candidates: Sequence[Sequence[int]] | None = None) -> torch.Tensor: ...  # fmt: skip
+    def feed(
+        self,
+        slots: Sequence[int],
+        chunks: Sequence[Sequence[int]],
+        candidates: Sequence[Sequence[int]] | None = None,
+    ) -> torch.Tensor: ...
 
     def sync(self, slot: int, tokens: list[int]) -> list[int]: ...
 
@@ -72,8 +76,13 @@ class Decoder(ABC):
         self.session = session
 
     @abstractmethod
-    def choose(self, boards: Sequence[Board], slots: list[int],
-               restrict: list[set[str] | None], sampling: Sampling) -> Out:  # fmt: skip
+    def choose(
+        self,
+        boards: Sequence[Board],
+        slots: list[int],
+        restrict: list[set[str] | None],
+        sampling: Sampling,
+    ) -> Out:
         """A move per board (None where it has no legal move); game i uses slot ``slots[i]``
         and only the UCI moves ``restrict[i]`` (all legal ones when None)."""
 

@@ -23,8 +23,13 @@ class MoveDecoder(Decoder):
         cut = self.window_cut(len(tokens), 1)
         return tokens if cut == 0 else tokens[:1] + tokens[cut:]
 
-    def choose(self, boards: Sequence[Board], slots: list[int],
-               restrict: list[set[str] | None], sampling: Sampling) -> Out:  # fmt: skip
+    def choose(
+        self,
+        boards: Sequence[Board],
+        slots: list[int],
+        restrict: list[set[str] | None],
+        sampling: Sampling,
+    ) -> Out:
         from chessformer import _core
         from chessformer.moves import MOVE_VOCAB, move_to_id
 
@@ -46,9 +51,13 @@ class MoveDecoder(Decoder):
         cands = [legal[i] for i in todo]
         logits = s.feed([slots[i] for i in todo], chunks, cands)  # (n, V)
         ids, probs = s.sampler.sample(
-            logits, cands, sampling.temps_of(todo), sampling.top_k, sampling.top_p,
+            logits,
+            cands,
+            sampling.temps_of(todo),
+            sampling.top_k,
+            sampling.top_p,
             sampling.keys_of(todo, 0),
-        )  # fmt: skip
+        )
         for r, i in enumerate(todo):
             out[i] = MoveChoice(Move.from_uci(MOVE_VOCAB[ids[r]]), probs[r])
         return out

@@ -52,29 +52,51 @@ class Weights:
     def of(cls, model: GPT) -> Weights:
         tr = model.transformer
         layers = tuple(_layer(b) for b in tr.blocks())
-        return cls(tr.wte.weight, tr.wpe.weight, tr.ln_f.weight, tr.ln_f.bias,
-                   model.lm_head.weight, float(tr.ln_f.eps), layers)  # fmt: skip
+        return cls(
+            tr.wte.weight,
+            tr.wpe.weight,
+            tr.ln_f.weight,
+            tr.ln_f.bias,
+            model.lm_head.weight,
+            float(tr.ln_f.eps),
+            layers,
+        )
 
 
 def _layer(b: Block) -> LayerWeights:
     return LayerWeights(
-        ln1_w=b.ln_1.weight, ln1_b=b.ln_1.bias,
-        attn_w=b.attn.c_attn.weight, attn_b=b.attn.c_attn.bias,
-        proj_w=b.attn.c_proj.weight, proj_b=b.attn.c_proj.bias,
-        ln2_w=b.ln_2.weight, ln2_b=b.ln_2.bias,
-        fc_w=b.mlp.c_fc.weight, fc_b=b.mlp.c_fc.bias,
-        mproj_w=b.mlp.c_proj.weight, mproj_b=b.mlp.c_proj.bias,
+        ln1_w=b.ln_1.weight,
+        ln1_b=b.ln_1.bias,
+        attn_w=b.attn.c_attn.weight,
+        attn_b=b.attn.c_attn.bias,
+        proj_w=b.attn.c_proj.weight,
+        proj_b=b.attn.c_proj.bias,
+        ln2_w=b.ln_2.weight,
+        ln2_b=b.ln_2.bias,
+        fc_w=b.mlp.c_fc.weight,
+        fc_b=b.mlp.c_fc.bias,
+        mproj_w=b.mlp.c_proj.weight,
+        mproj_b=b.mlp.c_proj.bias,
         gelu=getattr(b.mlp.gelu, "approximate", "none"),
-        eps1=float(b.ln_1.eps), eps2=float(b.ln_2.eps),
-    )  # fmt: skip
+        eps1=float(b.ln_1.eps),
+        eps2=float(b.ln_2.eps),
+    )
 
 
 class KVCache:
     """Per layer, keys and values ``(max_batch, n_head, max_seq, head_dim)``: slot ``s`` holds
     one game, a row's positions contiguous (the decode kernel's layout)."""
 
-    def __init__(self, n_layer: int, max_batch: int, n_head: int, max_seq: int, head_dim: int,
-                 dtype: torch.dtype, device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n_layer: int,
+        max_batch: int,
+        n_head: int,
+        max_seq: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
         self.n_head, self.max_seq, self.head_dim, self.device = n_head, max_seq, head_dim, device
         shape = (max_batch, n_head, max_seq, head_dim)
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]

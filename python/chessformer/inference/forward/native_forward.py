@@ -38,8 +38,9 @@ def _layer_arrays(lw: LayerWeights) -> dict[str, object]:
 class NativeForward:
     backend = "native"
 
-    def __init__(self, weights: Weights, cache: KVCache, *, bf16: bool = False,
-                 threads: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self, weights: Weights, cache: KVCache, *, bf16: bool = False, threads: int = 1
+    ) -> None:
         """Raises ValueError when the C++ side cannot borrow a tensor (dtype, layout...).
         ``bf16``: the C++ side reads bf16 copies of the matrices (fp32 activations);
         ``threads``: threads splitting each matrix product."""
@@ -49,11 +50,18 @@ class NativeForward:
         self.threads = threads
         w = weights
         self.cpp = _core.NativeGPT(
-            _view(w.wte), _view(w.wpe), _view(w.lnf_w), _view(w.lnf_b), _view(w.head),
+            _view(w.wte),
+            _view(w.wpe),
+            _view(w.lnf_w),
+            _view(w.lnf_b),
+            _view(w.head),
             [_layer_arrays(lw) for lw in w.layers],
-            [c.numpy() for c in cache.k], [c.numpy() for c in cache.v],
-            n_head=cache.n_head, eps=w.eps, bf16=bf16,
-        )  # fmt: skip
+            [c.numpy() for c in cache.k],
+            [c.numpy() for c in cache.v],
+            n_head=cache.n_head,
+            eps=w.eps,
+            bf16=bf16,
+        )
 
     def __call__(self, feed: Feed) -> torch.Tensor:
         """K/V written in place, logits (n, V) in the feed's order; only ``feed.candidates``

@@ -36,9 +36,16 @@ def choose_backend(device: torch.device, dtype: torch.dtype, force: str | None) 
     return str(kernels().get_backend(device, force))
 
 
-def build_forward(backend: str, weights: Weights, cache: KVCache, *, native_bf16: bool = False,
-                  threads: int = 1, cuda_graphs: bool = False,
-                  forced: bool = False) -> Forward:  # fmt: skip
+def build_forward(
+    backend: str,
+    weights: Weights,
+    cache: KVCache,
+    *,
+    native_bf16: bool = False,
+    threads: int = 1,
+    cuda_graphs: bool = False,
+    forced: bool = False,
+) -> Forward:
     """The forward pass of ``backend`` (from ``choose_backend``). A ``native`` backend chosen by
     default (not ``forced``) that cannot borrow the model's tensors (e.g. a non-contiguous
     weight) falls back to ``torch``, which takes anything."""

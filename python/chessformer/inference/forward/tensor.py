@@ -39,22 +39,36 @@ class TensorForward(ABC):
     def __call__(self, feed: Feed) -> torch.Tensor:
         return self._run(list(feed.slots), feed.chunks, feed.lens, feed.base, None, (None, 0))
 
-    def _run(self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int],
-             base: list[int], inv: list[int] | None, span: Span) -> torch.Tensor:  # fmt: skip
+    def _run(
+        self,
+        slots: list[int],
+        chunks: Sequence[Sequence[int]],
+        lens: list[int],
+        base: list[int],
+        inv: list[int] | None,
+        span: Span,
+    ) -> torch.Tensor:
         """``inv``: where each row's logits go (rows reordered by the caller), None: in order."""
         if max(lens) == 1:
             return self._decode(slots, [c[0] for c in chunks], base, span, inv)
         return self._prefill(slots, chunks, lens, base, inv)
 
     # ---- the single-token step --------------------------------------------------------------
-    def _decode(self, slots: list[int], tokens: list[int], base: list[int], span: Span,
-                inv: list[int] | None) -> torch.Tensor:  # fmt: skip
+    def _decode(
+        self,
+        slots: list[int],
+        tokens: list[int],
+        base: list[int],
+        span: Span,
+        inv: list[int] | None,
+    ) -> torch.Tensor:
         """Row i feeds ``tokens[i]`` at position ``base[i]`` of its slot."""
         packed = to_device(slots + tokens + base + (inv or []), torch.long, self.device)
         return self._decode_core(packed, len(slots), span, max(base) + 1, inv is not None)
 
-    def _decode_core(self, packed: torch.Tensor, n: int, span: Span, S: int,
-                     reorder: bool) -> torch.Tensor:  # fmt: skip
+    def _decode_core(
+        self, packed: torch.Tensor, n: int, span: Span, S: int, reorder: bool
+    ) -> torch.Tensor:
         """The single-token forward from the packed (slots, tokens, positions[, inverse order])
         device tensor; no host syncs, no allocation that depends on values (graph-capturable on
         the Triton path). ``S``: the longest slot's length after the step (torch path)."""
@@ -68,8 +82,14 @@ class TensorForward(ABC):
         return self._logits(x)  # (n, V)
 
     # ---- chunks of any lengths --------------------------------------------------------------
-    def _prefill(self, slots: list[int], chunks: Sequence[Sequence[int]], lens: list[int],
-                 base: list[int], inv: list[int] | None) -> torch.Tensor:  # fmt: skip
+    def _prefill(
+        self,
+        slots: list[int],
+        chunks: Sequence[Sequence[int]],
+        lens: list[int],
+        base: list[int],
+        inv: list[int] | None,
+    ) -> torch.Tensor:
         """Every chunk's tokens as one flat batch; the logits after each chunk's last token."""
         n = len(slots)
         H, T = self.cache.n_head, self.cache.max_seq
@@ -115,8 +135,9 @@ class TensorForward(ABC):
             v_flat[layer].index_copy_(0, widx, qkv[:, 2 * C :].reshape(m * H, D))
             a = F.linear(attend(qkv[:, :C].view(m, H, D), layer), w.proj_w, w.proj_b)
             y, x = self._add_norm(a, x, w.ln2_w, w.ln2_b, w.eps2)
-            h = F.linear(F.gelu(F.linear(y, w.fc_w, w.fc_b), approximate=w.gelu),
-                         w.mproj_w, w.mproj_b)  # fmt: skip
+            h = F.linear(
+                F.gelu(F.linear(y, w.fc_w, w.fc_b), approximate=w.gelu), w.mproj_w, w.mproj_b
+            )
         assert h is not None
         return x + h
 
@@ -125,9 +146,13 @@ class TensorForward(ABC):
         return F.linear(F.layer_norm(x, (self.n_embd,), w.lnf_w, w.lnf_b, w.eps), w.head).float()
 
     def _add_norm(
-        self, branch: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor,
-        b: torch.Tensor | None, eps: float,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        self,
+        branch: torch.Tensor | None,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        b: torch.Tensor | None,
+        eps: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(LayerNorm(x + branch), x + branch); ``branch`` None: nothing to add (first block)."""
         if branch is not None:
             x = x + branch
@@ -135,19 +160,22 @@ class TensorForward(ABC):
 
     # ---- attention, per backend -------------------------------------------------------------
     @abstractmethod
-    def _decode_attention(self, slot_t: torch.Tensor, pos: torch.Tensor, S: int,
-                          span: Span) -> Attend:  # fmt: skip
+    def _decode_attention(
+        self, slot_t: torch.Tensor, pos: torch.Tensor, S: int, span: Span
+    ) -> Attend:
         """Attention of the single-token step: row i (slot ``slot_t[i]``, position ``pos[i]``)
         over its slot's positions <= pos[i]."""
 
     @abstractmethod
-    def _plan_prefill(self, ints: list[int], slots: list[int], lens: list[int], base: list[int],
-                      start: list[int]) -> Any:  # fmt: skip
+    def _plan_prefill(
+        self, ints: list[int], slots: list[int], lens: list[int], base: list[int], start: list[int]
+    ) -> Any:
         """Host side of prefill attention: append its indices to ``ints`` (copied to the device
         with the tokens) and return what ``_prefill_attention`` needs to find them."""
 
     @abstractmethod
-    def _prefill_attention(self, packed: torch.Tensor, pos_t: torch.Tensor, n: int,
-                           plan: Any) -> Attend:  # fmt: skip
+    def _prefill_attention(
+        self, packed: torch.Tensor, pos_t: torch.Tensor, n: int, plan: Any
+    ) -> Attend:
         """Attention of the flat prefill batch: token j over its slot's positions <=
         ``pos_t[j]``."""

@@ -37,8 +37,9 @@ class TorchForward(TensorForward):
             base = [base[i] for i in order]
         return self._run(slots, chunks, lens, base, inv, self.span(slots))
 
-    def _decode_attention(self, slot_t: torch.Tensor, pos: torch.Tensor, S: int,
-                          span: Span) -> Attend:  # fmt: skip
+    def _decode_attention(
+        self, slot_t: torch.Tensor, pos: torch.Tensor, S: int, span: Span
+    ) -> Attend:
         n, C = slot_t.size(0), self.n_embd
         mask = (self.cache.key_pos[:S][None, :] <= pos[:, None])[:, None, None]  # (n, 1, 1, S)
         rows, mask = self._attention_rows(slot_t, span, mask)
@@ -48,8 +49,9 @@ class TorchForward(TensorForward):
 
         return attend
 
-    def _plan_prefill(self, ints: list[int], slots: list[int], lens: list[int], base: list[int],
-                      start: list[int]) -> Any:  # fmt: skip
+    def _plan_prefill(
+        self, ints: list[int], slots: list[int], lens: list[int], base: list[int], start: list[int]
+    ) -> Any:
         """Rows grouped by chunk length (powers of two), each group padded to its longest chunk
         for SDPA -- a padding query repeats one of the row's real tokens and its output is
         dropped. Returns the groups and the offset of the permutation back to flat order."""
@@ -92,8 +94,9 @@ class TorchForward(TensorForward):
             ints += perm
         return groups, perm_off
 
-    def _prefill_attention(self, packed: torch.Tensor, pos_t: torch.Tensor, n: int,
-                           plan: Any) -> Attend:  # fmt: skip
+    def _prefill_attention(
+        self, packed: torch.Tensor, pos_t: torch.Tensor, n: int, plan: Any
+    ) -> Attend:
         groups, perm_off = plan
         nv, C, H, D = pos_t.size(0), self.n_embd, self.cache.n_head, self.cache.head_dim
         key_pos = self.cache.key_pos
@@ -129,8 +132,9 @@ class TorchForward(TensorForward):
         lo, span = sorted_slots[0], sorted_slots[-1] - sorted_slots[0] + 1
         return (lo, span) if span <= 3 * len(sorted_slots) else (None, 0)
 
-    def _attention_rows(self, slot_t: torch.Tensor, span: Span,
-                        mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def _attention_rows(
+        self, slot_t: torch.Tensor, span: Span, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per call: the index ``_attend`` uses for these slots and the mask ``(g, 1, T, S)``
         widened to the span's rows (rows of other slots see position 0 only; dropped)."""
         lo, width = span
@@ -144,8 +148,15 @@ class TorchForward(TensorForward):
         wide[..., 0] = True
         return rows, wide.index_copy_(0, rows, mask)
 
-    def _attend(self, q: torch.Tensor, layer: int, S: int, span: Span, rows: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def _attend(
+        self,
+        q: torch.Tensor,
+        layer: int,
+        S: int,
+        span: Span,
+        rows: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
         """SDPA of ``q`` (g, H, T, D) -- row i at slot ``slot_i`` -- over positions < S of the
         slots' caches; ``rows``/``mask`` from ``_attention_rows``."""
         kc, vc = self.cache.k[layer], self.cache.v[layer]

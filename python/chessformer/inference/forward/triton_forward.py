@@ -24,8 +24,14 @@ class TritonForward(TensorForward):
         self.cuda_graphs = cuda_graphs
         self._graphs: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = {}
 
-    def _decode(self, slots: list[int], tokens: list[int], base: list[int], span: Span,
-                inv: list[int] | None) -> torch.Tensor:  # fmt: skip
+    def _decode(
+        self,
+        slots: list[int],
+        tokens: list[int],
+        base: list[int],
+        span: Span,
+        inv: list[int] | None,
+    ) -> torch.Tensor:
         if not self.cuda_graphs:
             return super()._decode(slots, tokens, base, span, inv)
         packed = to_device(slots + tokens + base, torch.long, self.device)  # inv: None (unsorted)
@@ -61,9 +67,13 @@ class TritonForward(TensorForward):
         return out
 
     def _add_norm(
-        self, branch: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor,
-        b: torch.Tensor | None, eps: float,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        self,
+        branch: torch.Tensor | None,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        b: torch.Tensor | None,
+        eps: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if branch is None:
             return F.layer_norm(x, (x.size(-1),), w, b, eps), x
         y, h = kernels().add_layernorm(branch, x, w, eps, bias=b, backend="triton")
@@ -81,16 +91,19 @@ class TritonForward(TensorForward):
 
         return attend
 
-    def _decode_attention(self, slot_t: torch.Tensor, pos: torch.Tensor, S: int,
-                          span: Span) -> Attend:  # fmt: skip
+    def _decode_attention(
+        self, slot_t: torch.Tensor, pos: torch.Tensor, S: int, span: Span
+    ) -> Attend:
         return self._token_attention(slot_t, pos)
 
-    def _plan_prefill(self, ints: list[int], slots: list[int], lens: list[int], base: list[int],
-                      start: list[int]) -> Any:  # fmt: skip
+    def _plan_prefill(
+        self, ints: list[int], slots: list[int], lens: list[int], base: list[int], start: list[int]
+    ) -> Any:
         off = len(ints)
         ints += [s for s, ln in zip(slots, lens, strict=True) for _ in range(ln)]  # each token's
         return off
 
-    def _prefill_attention(self, packed: torch.Tensor, pos_t: torch.Tensor, n: int,
-                           plan: Any) -> Attend:  # fmt: skip
+    def _prefill_attention(
+        self, packed: torch.Tensor, pos_t: torch.Tensor, n: int, plan: Any
+    ) -> Attend:
         return self._token_attention(packed[plan : plan + pos_t.size(0)], pos_t)
