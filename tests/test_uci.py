@@ -240,7 +240,7 @@ def test_searchmoves_multipv_and_chess960_castling(uci: UciProcess) -> None:
 
 def test_python_chess_client_plays_and_analyses(model_dir: Path) -> None:
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model_dir)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         assert engine.id["name"].startswith("chessformer")
         engine.configure({"Temperature": "0", "Seed": 7})
         board = chess.Board()
@@ -258,7 +258,7 @@ def test_python_chess_client_plays_and_analyses(model_dir: Path) -> None:
 def test_game_against_stockfish(model_dir: Path) -> None:
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model_dir)]
     with (
-        chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as ours,
+        chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as ours,
         chess.engine.SimpleEngine.popen_uci(STOCKFISH) as sf,
     ):
         sf.configure({"Skill Level": 0, "Threads": 1})
@@ -349,6 +349,7 @@ def test_limit_strength_uses_the_calibration_table(model_dir: Path, tmp_path: Pa
     engine = UciEngine(model=str(run), out=out)
     commands = [
         "uci",
+        "debug on",  # the temperature used is told in debug mode
         "setoption name UCI_LimitStrength value true",
         "setoption name UCI_Elo value 1000",
         "position startpos",
@@ -374,7 +375,7 @@ def test_multipv_ranks_by_untempered_probability_at_low_temperature() -> None:
     assert model is not None
     reference = InferenceEngine.from_checkpoint(model, max_batch=1, device="cpu")
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         engine.configure({"Temperature": "0.001", "Device": "cpu"})
         for moves in ([], ["e2e4"], ["d2d4", "g8f6", "c2c4"]):
             board = chess.Board()
@@ -446,7 +447,7 @@ def test_missing_model_is_reported_and_never_plays(model_dir: Path) -> None:
     empty = model_dir.parent / "not-a-model.pt"
     empty.write_bytes(b"")
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(empty)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         board = chess.Board()
         result = engine.play(board, chess.engine.Limit(time=0.1), info=chess.engine.INFO_ALL)
         assert result.move == chess.Move.null() and result.move not in board.legal_moves

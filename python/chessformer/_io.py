@@ -92,6 +92,8 @@ def read_json(path: str | os.PathLike[str], error: type[Exception] = ValueError)
         raise error(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise error(f"{path} is not valid JSON ({e})") from None
+    except RecursionError:  # e.g. 100,000 nested brackets
+        raise error(f"{path} is not valid JSON (nested too deeply)") from None
 
 
 def read_versioned_json(
