@@ -16,7 +16,10 @@ Without a usable model (a ModelPath that does not exist or does not load) the en
 ``info string ERROR: ...`` line and answers ``go`` with ``bestmove 0000``, the protocol's null move,
 which a GUI rejects as an engine failure: it never plays a move it did not compute.
 
-GUI recipes (xboard via polyglot, Cute Chess, lichess-bot): see docs/uci.md.
+Input may be any bytes in any locale (lines of at most 1 MiB, see chessformer.engine.textio); every
+echo of it is cut and escaped. The protocol's text (options, parsing, info lines, scores) lives in
+chessformer.engine.protocol. GUI recipes (xboard via polyglot, Cute Chess, lichess-bot) and what
+``score`` means: docs/uci.md.
 """
 
 from __future__ import annotations
