@@ -262,6 +262,8 @@ def test_move_tokenizer_trains_and_reports_move_accuracy(tmp_path: Path) -> None
         "model.block_size=64",
     ]
     assert main(argv) == 0
-    (val,) = iter_metrics(tmp_path / "run", "val")
+    vals = list(iter_metrics(tmp_path / "run", "val"))
+    assert [v["step"] for v in vals] == [1, 2, 3]  # eval_interval fitted to the 3-step run
+    val = vals[-1]
     assert 0.0 <= val["acc"] <= 1.0 and val["loss"] < 8.0
     assert load_checkpoint(tmp_path / "run").model_config.vocab_size == 1974

@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "uci": ("chessformer.engine.uci", "run the model as a UCI engine (for chess GUIs)"),
     "prep": ("chessformer.data.prep_cli", "PGN(.zst) files to token shards filtered by rating"),
     "train": ("chessformer.model.train", "train a model on a prepared dataset"),
+    "plot": ("chessformer.model.plot", "loss curves of a training run (from metrics.jsonl)"),
     "match": ("chessformer.arena.match", "play the model against Stockfish at many temperatures"),
     "report": (
         "chessformer.arena.report",
