@@ -16,7 +16,6 @@ and the best over ``--repeat`` passes of ``--calls`` calls. Default model: the b
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from chessformer._io import write_json
 from chessformer.board import Board
 from chessformer.data.tokenizers import get_tokenizer
 from chessformer.engine.bundled import resolve_model
@@ -74,9 +74,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         if args.bf16:
             engines["native-bf16"] = InferenceEngine(
-                model, tokenizer, max_batch=batch, threads=args.threads, dtype=torch.bfloat16,
+                model,
+                tokenizer,
+                max_batch=batch,
+                threads=args.threads,
+                dtype=torch.bfloat16,
                 backend="native",
-            )  # fmt: skip
+            )
         assert engines["native"].backend == "native"
         for mode in ("warm", "cold"):
             times: dict[str, list[float]] = {k: [] for k in engines}
@@ -146,7 +150,7 @@ def main() -> int:
     result = run(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result, allow_nan=True)
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

@@ -22,7 +22,6 @@ start of the Stockfish processes are reported apart); Stockfish time is the sum 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,8 +31,9 @@ from pathlib import Path
 
 import torch
 
-from chessformer.arena.match import MatchConfig, _make_engine, run_match
-from chessformer.arena.stockfish import UciEngine, find_stockfish
+from chessformer._io import write_json
+from chessformer.arena.match import MatchConfig, load_model_engine, run_match
+from chessformer.arena.stockfish import UciClient, find_stockfish
 from chessformer.data.tokenizers import get_tokenizer
 from chessformer.model.checkpoint import save_checkpoint
 from chessformer.model.gpt import GPT, GPTConfig
@@ -93,7 +93,7 @@ def main() -> int:
                 )
         print(f"model: {source}", file=sys.stderr)
         sf = find_stockfish(args.stockfish)
-        probe = UciEngine(sf)
+        probe = UciClient(sf)
         sf_name = probe.name
         probe.close()
         cfg = MatchConfig(
@@ -107,7 +107,7 @@ def main() -> int:
             stockfish=sf_name,
         )
         t = time.perf_counter()
-        engine = _make_engine(model_path, args.concurrency, args.device)
+        engine = load_model_engine(model_path, args.concurrency, args.device)
         load = time.perf_counter() - t
         params = sum(p.numel() for p in engine.model.parameters())
         stats = run_match(
@@ -163,7 +163,7 @@ def main() -> int:
             "goals": {"model_share_below_0.10": ok_share, "wall_ratio_at_most_1.2": ok_ratio},
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result, allow_nan=True)
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

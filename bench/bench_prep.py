@@ -1,20 +1,25 @@
 """PGN parse + SAN replay + tokenize throughput of `prep` against peers, in one run.
 
-    python bench/bench_prep.py [--lichess-games 30000] [--pychess-seconds 6] [--scaling-rounds 10]
-                               [--scaling-mb 300] [--no-peers]
+    python bench/bench_prep.py --corpus gnuchess-book-1.02.pgn.zst [--work DIR]
+                               [--lichess-games 30000] [--pychess-seconds 6] [--scaling-rounds 10]
+                               [--scaling-mb 300] [--no-peers] [--python313 EXE]
 
-Files (made once under /tmp/chessformer-bench): the GNU Chess book corpus decompressed (plain PGN)
-and a Lichess-format file rewritten from it by `chessformer lichess-sample`. Measured on each:
+Files (made once under --work, default chessformer-bench in the system's temporary folder): the GNU
+Chess book corpus (``--corpus``, the 145,716-game gnuchess-book-1.02.pgn.zst) decompressed (plain
+PGN) and a Lichess-format file rewritten from it by `chessformer lichess-sample`. Measured on each:
 ours (`_core.prep_chunk`, move tokenizer, 1 and 2 threads in alternating runs, from memory; the
 2-thread scaling also on the file repeated to >= 300 MB, where the last chunk's idle tail is small);
 python-chess `chess.pgn.read_game` (windows of whole games spread over the file, at least 6 s of
 python-chess time, each window followed by one run of ours on the whole file, so both see the same
 machine load; the ratio is per MB over those interleaved runs, by wall clock and by process CPU
-time, which leaves out the time the process waited for a core on a shared VM); Debian's
-`pgn-extract -s -o /dev/null`; and the PyPI peers of ../shared/PEERS.md that install under
-Python 3.13 (rust-pgn-reader-python-binding, bulletchess). Then the whole GNU corpus -> `move`
-shards with `chessformer prep --workers 2`. Ratios are printed; results go to
-bench/results/prep-cpu.json.
+time, which leaves out the time the process waited for a core on a shared VM); Debian's `pgn-extract
+-s -o /dev/null`; and the PyPI PGN readers that install under Python 3.13
+(rust-pgn-reader-python-binding, bulletchess; ``--python313``, default ``python3.13`` on PATH, in a
+venv under --work). Then the whole GNU corpus -> `move` shards with `chessformer prep --workers 2`.
+Then the whole `chessformer prep --tokenizer move` process on the Lichess-format file repeated to
+``--e2e-mb`` (1,200 MB), plain and zstd-compressed, 1 and 2 workers, in interleaved rounds beside
+its bound, `zstd -dc` of the same file (``--only-e2e``: that part alone, to WORK/prep-e2e.json).
+Ratios are printed; results go to bench/results/prep-cpu.json.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,11 +45,12 @@ from typing import Any
 import zstandard
 
 from chessformer import _core
+from chessformer._io import write_json
 
-GNU = Path(__file__).resolve().parents[2] / "shared" / "data" / "gnuchess-book-1.02.pgn.zst"
-WORK = Path("/tmp/chessformer-bench")
-PY313 = "/root/.pyenv/versions/3.13.0/bin/python"
-VENV = Path("/tmp/v313")
+# set by main() from the command line
+GNU = Path("gnuchess-book-1.02.pgn.zst")
+WORK = Path(tempfile.gettempdir()) / "chessformer-bench"
+PY313: str | None = shutil.which("python3.13")
 
 
 def ours(
@@ -229,11 +236,12 @@ print(json.dumps(out))
 
 
 def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
-    if not Path(PY313).exists():
+    if PY313 is None or not Path(PY313).exists():
         return None
-    py = VENV / "bin" / "python"
+    venv = WORK / "venv-py313"
+    py = venv / "bin" / "python"
     if not py.exists():
-        subprocess.run([PY313, "-m", "venv", str(VENV)], capture_output=True)
+        subprocess.run([PY313, "-m", "venv", str(venv)], capture_output=True)
     mod = {"rust": "rust_pgn_reader_python_binding", "bullet": "bulletchess"}[which]
     if subprocess.run([str(py), "-c", f"import {mod}"], capture_output=True).returncode:
         subprocess.run([str(py), "-m", "pip", "install", "-q", package], capture_output=True)
@@ -245,8 +253,67 @@ def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _timed(cmd: list[str], stdout: Any = subprocess.DEVNULL) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def whole_process(source: Path, mb: float, rounds: int) -> dict[str, Any]:
+    """The whole `chessformer prep --tokenizer move` process on ``source`` repeated to ``mb`` MB,
+    plain and zstd-compressed (level 3, one thread), with 1 and 2 workers, in interleaved rounds
+    beside the bound: `zstd -dc` of the same file to /dev/null (one thread). MB/s of PGN text."""
+    big = WORK / f"e2e-{int(mb)}mb.pgn"
+    if not big.exists():
+        data = source.read_bytes()
+        with open(big, "wb") as f:
+            for _ in range(math.ceil(mb * 1e6 / len(data))):
+                f.write(data)
+    packed = big.with_name(big.name + ".zst")
+    if not packed.exists():
+        subprocess.run(["zstd", "-q", "-3", "-T1", "-f", str(big), "-o", str(packed)], check=True)
+    size = big.stat().st_size / 1e6
+    prep = [sys.executable, "-m", "chessformer", "prep", "--tokenizer", "move", "--quiet"]
+    runs: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        runs.setdefault("zstd_dc", []).append(_timed(["zstd", "-dc", str(packed)]))
+        for name, path in (("zst", packed), ("plain", big)):
+            for workers in (1, 2):
+                out = WORK / "e2e-out"
+                cmd = [*prep, str(path), "--out", str(out), "--workers", str(workers), "--force"]
+                runs.setdefault(f"prep_{name}_{workers}w", []).append(_timed(cmd))
+    mb_s = {k: size / statistics.median(v) for k, v in runs.items()}
+    bound = mb_s["zstd_dc"]
+    return {
+        "mb": size,
+        "rounds": rounds,
+        "seconds": runs,
+        "mb_s_median": mb_s,
+        "ratios": {
+            "prep_zst_1w_over_zstd_dc": mb_s["prep_zst_1w"] / bound,
+            "prep_zst_2w_over_zstd_dc": mb_s["prep_zst_2w"] / bound,
+            "zst_2w_over_1w": mb_s["prep_zst_2w"] / mb_s["prep_zst_1w"],
+            "plain_2w_over_1w": mb_s["prep_plain_2w"] / mb_s["prep_plain_1w"],
+        },
+    }
+
+
+def print_whole_process(e2e: dict[str, Any], in_memory_1t: float | None) -> None:
+    print(f"== whole process, {e2e['mb']:.0f} MB, median of {e2e['rounds']} interleaved rounds")
+    for k, v in e2e["mb_s_median"].items():
+        print(f"  {k:14s}: {v:7.1f} MB/s")
+    if in_memory_1t is not None:
+        print(f"  in memory, 1 thread (prep_chunk): {in_memory_1t:7.1f} MB/s")
+    for k, v in e2e["ratios"].items():
+        print(f"  {k}: {v:.2f}x")
+
+
 def main() -> int:
+    global GNU, WORK, PY313
     ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, required=True, help="gnuchess-book-1.02.pgn.zst")
+    ap.add_argument("--work", type=Path, default=WORK, help=f"scratch folder ({WORK})")
+    ap.add_argument("--python313", default=PY313, help="Python 3.13 for the PyPI peers")
     ap.add_argument("--lichess-games", type=int, default=30000)
     ap.add_argument("--pychess-seconds", type=float, default=6.0, help="python-chess time at least")
     ap.add_argument("--no-peers", action="store_true")
@@ -259,8 +326,16 @@ def main() -> int:
         default=300.0,
         help="also measure the scaling on the file repeated to at least this many MB (0: skip)",
     )
+    ap.add_argument(
+        "--e2e-mb", type=float, default=1200.0, help="whole-process file size (0: skip)"
+    )
+    ap.add_argument("--e2e-rounds", type=int, default=3)
+    ap.add_argument(
+        "--only-e2e", action="store_true", help="only the whole-process run (and its bound)"
+    )
     args = ap.parse_args()
-    WORK.mkdir(exist_ok=True)
+    GNU, WORK, PY313 = args.corpus, args.work, args.python313
+    WORK.mkdir(parents=True, exist_ok=True)
     plain = WORK / "gnu.pgn"
     if not plain.exists():
         plain.write_bytes(zstandard.ZstdDecompressor().decompressobj().decompress(GNU.read_bytes()))
@@ -288,6 +363,12 @@ def main() -> int:
         "load_average_at_start": os.getloadavg(),
         "files": {},
     }
+    if args.only_e2e:
+        e2e = whole_process(lichess, args.e2e_mb, args.e2e_rounds)
+        print_whole_process(e2e, None)
+        write_json(WORK / "prep-e2e.json", {**results, "whole_process": e2e})
+        print(f"wrote {WORK / 'prep-e2e.json'}")
+        return 0
     for label, path in (("lichess", lichess), ("gnu_plain", plain)):
         data = path.read_bytes()
         r: dict[str, Any] = {"path": str(path), "mb": len(data) / 1e6}
@@ -386,6 +467,10 @@ def main() -> int:
     results["gnu_to_move_shards_2workers_cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (
         ru1.ru_stime - ru0.ru_stime
     )
+    if args.e2e_mb > 0:
+        results["whole_process"] = whole_process(lichess, args.e2e_mb, args.e2e_rounds)
+        in_memory = results["files"]["lichess"]["ours_1t"]["mb_s"]
+        print_whole_process(results["whole_process"], in_memory)
     results["load_average_at_end"] = os.getloadavg()
     print(
         f"== GNU corpus -> move shards (CLI, 2 workers): "
@@ -393,7 +478,7 @@ def main() -> int:
     )
     dest = Path(__file__).parent / "results" / "prep-cpu.json"
     dest.parent.mkdir(exist_ok=True)
-    dest.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(dest, results, allow_nan=True)
     print(f"wrote {dest}")
     return 0
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from chessformer._io import write_json
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,7 +98,7 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result, allow_nan=True)
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared call for a lent GPU machine (see DEVELOPERS.md and the device tool's README):
+# The one prepared call for a GPU machine:
 # build; train the bundled default model in the background (TRAIN_SECONDS > 0, needs the carried
 # runs/data-gnu-move); the kernel and engine tests on CUDA meanwhile; then the GPU benchmarks.
 # Everything lands in $OUT; commit what it prints to bench/results/ with the device name.
@@ -8,8 +8,9 @@
 #   paper-50m MFU only (build + ~2 min):  ONLY_MFU=1 bash bench/gpu_check.sh   (SKIP_MFU=1: skip it)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/gpu-check}
-mkdir -p "$OUT"
+OUT=${OUT:-runs/gpu-check}  # what comes back: logs, metrics, the trained default model
+SCRATCH=${SCRATCH:-$(mktemp -d)}  # run folders and data copies
+mkdir -p "$OUT" "$SCRATCH"
 export PYTHONUNBUFFERED=1
 T0=$SECONDS
 log() { echo "== [$((SECONDS - T0))s] $*"; }
@@ -23,7 +24,7 @@ TRAIN_PID=
 if [ "${TRAIN_SECONDS:-0}" -gt 0 ] && [ -f runs/data-gnu-move/manifest.json ]; then
   log "train the default model for at most ${TRAIN_SECONDS}s (background)"
   timeout "$TRAIN_SECONDS" python3 -m chessformer train --data runs/data-gnu-move --config small \
-    --out /tmp/run-default --device cuda --set model.block_size=256 model.n_layer=6 \
+    --out "$SCRATCH/run-default" --device cuda --set model.block_size=256 model.n_layer=6 \
     model.n_embd=320 model.n_head=5 model.dropout=0.1 pack=games batch_size=128 grad_accum=1 \
     lr=1e-3 min_lr=1e-4 warmup_steps=200 max_steps="${TRAIN_STEPS:-3000}" compile=false \
     eval_interval=500 eval_batches=20 ckpt_interval=500 keep_last=1 log_interval=100 \
@@ -40,20 +41,20 @@ if [ -n "$TRAIN_PID" ]; then
   wait "$TRAIN_PID"
   log "training ended (exit $?)"
   tr '\r' '\n' <"$OUT/train-default.log" | grep -E "^\[|val|step" | tail -4
-  python3 - "$OUT" <<'PY'
+  python3 - "$OUT" "$SCRATCH/run-default" <<'PY'
 import json, sys
 from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from chessformer.model.checkpoint import load_checkpoint
 out = Path(sys.argv[1])
-ck = load_checkpoint("/tmp/run-default")
+ck = load_checkpoint(sys.argv[2])
 model = ck.load_model()
 state = {k: v.to(torch.float16).contiguous() for k, v in model.state_dict().items()
          if k != "lm_head.weight"}
 save_file(state, str(out / "default-model-fp16.safetensors"))
 (out / "default-config.json").write_text((ck.path / "config.json").read_text())
-metrics = Path("/tmp/run-default/metrics.jsonl")
+metrics = Path(sys.argv[2]) / "metrics.jsonl"
 if metrics.exists():
     (out / "default-metrics.jsonl").write_text(metrics.read_text())
 print("saved step", ck.step, sum(v.numel() for v in state.values()), "params")
@@ -66,13 +67,14 @@ if [ -z "${SKIP_MFU:-}" ]; then
   # char sample, val split left out (no eval recompile); the first 10-step interval holds the
   # compile, MFU is read from the later ones. ~1-2 min.
   log "MFU: paper-50m, ${MFU_STEPS:-40} steps, bf16 + compile"
-  rm -rf /tmp/mfu-data /tmp/run-mfu && mkdir -p /tmp/mfu-data && cp -r tests/data/sample_char/train /tmp/mfu-data/
-  python3 -c "import json; m = json.load(open('tests/data/sample_char/manifest.json')); m['splits'].pop('val'); json.dump(m, open('/tmp/mfu-data/manifest.json', 'w'))"
-  timeout 300 python3 -m chessformer train --data /tmp/mfu-data --config paper-50m --out /tmp/run-mfu \
+  rm -rf "$SCRATCH/mfu-data" "$SCRATCH/run-mfu" && mkdir -p "$SCRATCH/mfu-data"
+  cp -r tests/data/sample_char/train "$SCRATCH/mfu-data/"
+  python3 -c "import json, sys; m = json.load(open('tests/data/sample_char/manifest.json')); m['splits'].pop('val'); json.dump(m, open(sys.argv[1], 'w'))" "$SCRATCH/mfu-data/manifest.json"
+  timeout 300 python3 -m chessformer train --data "$SCRATCH/mfu-data" --config paper-50m --out "$SCRATCH/run-mfu" \
     --device cuda --set max_steps="${MFU_STEPS:-40}" log_interval=10 ckpt_interval=0 keep_last=1 \
     compile=true >"$OUT/train-mfu-paper50m.log" 2>&1
   echo "exit $?"; tr '\r' '\n' <"$OUT/train-mfu-paper50m.log" | grep -E "^chessformer train|^\[" | tail -3
-  cp /tmp/run-mfu/metrics.jsonl "$OUT/mfu-paper50m-metrics.jsonl" 2>/dev/null
+  cp "$SCRATCH/run-mfu/metrics.jsonl" "$OUT/mfu-paper50m-metrics.jsonl" 2>/dev/null
   python3 - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path

@@ -11,7 +11,6 @@ Absolute numbers on shared machines are noise; the ratios from one run are the r
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from chessformer import Board
+from chessformer._io import write_json
 
 POSITIONS = [
     ("startpos", "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1", 6),
@@ -159,7 +159,7 @@ def main() -> int:
     }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result, allow_nan=True)
     return 0
 
 

@@ -30,7 +30,7 @@ __all__ = ["decode_attention", "decode_attention_ref"]
 
 
 @triton.jit
-def _decode_attention_kernel(
+def _decode_attention_kernel(  # type: ignore[no-untyped-def]  # Triton types the arguments
     q_ptr,  # (B, H, D) query of the current token, last dim contiguous
     k_ptr,  # (B, H, T_max, D) key cache, last dim contiguous
     v_ptr,  # (B, H, T_max, D) value cache, last dim contiguous
@@ -116,7 +116,7 @@ def _decode_attention_kernel(
 
 
 @triton.jit
-def _decode_attention_reduce_kernel(
+def _decode_attention_reduce_kernel(  # type: ignore[no-untyped-def]  # Triton types the arguments
     m_ptr,  # (B*H, S) fp32 per-chunk max (log2 domain)
     l_ptr,  # (B*H, S) fp32 per-chunk sum
     acc_ptr,  # (B*H, S, D) fp32 per-chunk unnormalised output

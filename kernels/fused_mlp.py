@@ -21,7 +21,7 @@ __all__ = ["linear_gelu", "linear_gelu_ref"]
 
 
 @triton.jit
-def _linear_gelu_kernel(
+def _linear_gelu_kernel(  # type: ignore[no-untyped-def]  # Triton types the arguments
     x_ptr,  # (M, K) activations
     w_ptr,  # (N, K) weight, nn.Linear layout
     b_ptr,  # (N,) bias; read only when HAS_BIAS

@@ -21,7 +21,7 @@ __all__ = ["add_layernorm", "add_layernorm_ref", "layernorm", "layernorm_ref"]
 
 
 @triton.jit
-def _add_layernorm_kernel(
+def _add_layernorm_kernel(  # type: ignore[no-untyped-def]  # Triton types the arguments
     x_ptr,  # (M, N) input rows, last dim contiguous
     res_ptr,  # (M, N) residual rows, last dim contiguous; read only when HAS_RESIDUAL
     w_ptr,  # (N,) LayerNorm weight; read only when HAS_WEIGHT

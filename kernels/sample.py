@@ -31,7 +31,7 @@ __all__ = ["pack_mask", "sample", "sample_probs_ref", "sample_ref", "unpack_mask
 
 
 @triton.jit
-def _sample_kernel(
+def _sample_kernel(  # type: ignore[no-untyped-def]  # Triton types the arguments
     logits_ptr,  # (B, V) fp32 or fp16 logits, last dim contiguous
     mask_ptr,  # (B, V) uint8 0/1, or (B, ceil(V/8)) uint8 bit-packed when PACKED
     temp_ptr,  # (B,) fp32 temperature per row; 0 means argmax

@@ -14,6 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+# ratings.csv notes of rows without a rating to trust (chessformer.arena.report.rating_note)
+UNRATED = ("too few games", "no rated opponent")
+
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
@@ -30,8 +33,14 @@ def main(argv: list[str]) -> int:
             "score": float(r["score"]),
         }
         for r in rows
-        if r["opponent_level"] == "all"
+        if r["opponent_level"] == "all" and not r.get("note", "").startswith(UNRATED)
     ]
+    skipped = sum(r["opponent_level"] == "all" for r in rows) - len(points)
+    if skipped:
+        print(f"left out {skipped} temperatures without a rating (see the report)", file=sys.stderr)
+    if not points:
+        print("no temperature has a rating to calibrate with", file=sys.stderr)
+        return 1
     config = json.loads((match_dir / "match.json").read_text())["config"]
     table = {
         "format": "chessformer-elo-calibration",

@@ -182,8 +182,9 @@ def random_positions() -> list[tuple[str, bool]]:
     return out
 
 
-def save_tiny_model(run: Path, tokenizer: str = "move", *, block_size: int = 256,
-                    n_layer: int = 1, seed: int = 0) -> Path:  # fmt: skip
+def save_tiny_model(
+    run: Path, tokenizer: str = "move", *, block_size: int = 256, n_layer: int = 1, seed: int = 0
+) -> Path:
     """A real checkpoint folder of a tiny random-weight model: the engine, UCI, play and match
     tests exercise protocols and legality with it, not strength."""
     import torch
@@ -194,8 +195,9 @@ def save_tiny_model(run: Path, tokenizer: str = "move", *, block_size: int = 256
 
     tok = get_tokenizer(tokenizer)
     torch.manual_seed(seed)
-    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer,
-                    n_head=2, n_embd=32)  # fmt: skip
+    cfg = GPTConfig(
+        vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=2, n_embd=32
+    )
     save_checkpoint(run, 1, GPT(cfg), {}, tok.info())
     return run
 

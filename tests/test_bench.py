@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from chessformer.inference import bench
 
@@ -30,7 +31,7 @@ def test_bench_inference_json(
     assert d["backends"] == ["torch"] and d["context"] == 8 and d["bandwidth_bytes_per_s"] > 0
     impls = [(r["batch"], r["impl"]) for r in d["rows"]]
     assert impls == [
-        (b, i) for b in (1, 3) for i in ("kv-cache/torch", "choose/torch", "no-cache/eager")
+        (b, i) for b in (1, 3) for i in ("no-cache/eager", "kv-cache/torch", "choose/torch")
     ]
     move = d["tokenizer"] == "move"
     for r in d["rows"]:
@@ -45,3 +46,56 @@ def test_bench_inference_json(
         assert r["speedup_vs_no_cache"] > 0
     assert not list(out.parent.glob(".*tmp"))  # renamed into place
     assert "kv-cache/torch" in capsys.readouterr().out
+
+
+def test_rows_are_printed_as_they_are_measured(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each row reaches stdout before the next measurement starts (no silent minutes)."""
+    seen: list[str] = []
+    real = bench.bench_engine
+
+    def spy(*args: object, **kwargs: object) -> dict[str, float]:
+        seen.append(capsys.readouterr().out)  # what the user has seen when this row starts
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bench, "bench_engine", spy)
+    argv = ["inference", "--config", "tiny", "--batch", "1,2", "--context", "4", "--steps", "1",
+            "--backends", "torch", "--threads", "1"]  # fmt: skip
+    assert bench.main(argv) == 0
+    assert "ms/step" in seen[0] and "kv-cache/torch" not in seen[0]  # the header first
+    assert seen[1].count("kv-cache/torch") == 1  # batch 1's row, before batch 2 runs
+    assert capsys.readouterr().out.count("kv-cache/torch") == 1
+
+
+def test_tiny_runs_with_the_default_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    # tiny's context is 256: the default --context (256) + --steps (16) did not fit
+    argv = ["inference", "--config", "tiny", "--batch", "1", "--backends", "torch",
+            "--threads", "1"]  # fmt: skip
+    assert bench.main(argv) == 0
+    out = capsys.readouterr()
+    assert "context 238" in out.err and "kv-cache/torch" in out.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch", "1,x"], "--batch '1,x': expected positive sizes"),
+        (["--context", "300"], "must fit the model's block_size 256 (at most --context 238)"),
+        (["--device", "tpu"], "--device 'tpu': expected auto, cpu, cuda or cuda:N"),
+        (["--backends", "fast"], "--backends fast: backend 'fast' is not one of"),
+        (["--model", "no/such/run"], "--model no/such/run:"),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench.main(["inference", "--config", "tiny", "--batch", "1", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_cuda_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["inference", "--config", "tiny", "--device", "cuda"]) == 2
+    assert "--device cuda: CUDA is not available" in capsys.readouterr().err

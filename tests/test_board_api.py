@@ -1,5 +1,5 @@
 """The python-chess-like facade: every method against python-chess semantics, lenient SAN input
-(PGN-QUIRKS rows 13, 21-25), errors, python-chess interoperability and GIL release."""
+(docs/pgn.md quirk rows 13, 21-25), errors, python-chess interoperability and GIL release."""
 
 from __future__ import annotations
 

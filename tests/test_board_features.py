@@ -13,7 +13,10 @@ import pytest
 from chessformer import _core
 from chessformer.moves import move_to_id
 
-BOS, PAD, WHITE_WINS, BLACK_WINS, DRAW, UNKNOWN = 1969, 1968, 1970, 1971, 1972, 1973
+BOS, PAD = _core.MOVE_BOS, _core.MOVE_PAD
+WHITE_WINS, BLACK_WINS, DRAW, UNKNOWN = (
+    _core.MOVE_RESULT_TOKENS[r] for r in ("1-0", "0-1", "1/2-1/2", "*")
+)
 FPAD = _core.FEATURE_PAD
 
 

@@ -13,25 +13,16 @@ import pytest
 import torch
 
 from chessformer import _core
-from chessformer.data.dataset import (
-    MOVE_BOS,
-    MOVE_PAD,
-    Batcher,
-    Dataset,
-    DatasetFormatError,
-    GameStream,
-    TokenizerInfo,
-    char_tokenizer_info,
-    write_dataset,
-)
+from chessformer.data.dataset import Batcher, Dataset, DatasetFormatError, GameStream, write_dataset
+from chessformer.data.tokenizers import MOVE_BOS, TOKENIZERS
 from chessformer.model.checkpoint import load_checkpoint
 from chessformer.model.convert import ConvertError, to_nanogpt
 from chessformer.model.gpt import CONFIGS, GPT, GPTConfig
 from chessformer.model.train import iter_metrics, main
 from chessformer.moves import move_to_id
 
-MOVE_TOK = TokenizerInfo("move", 1, 1974, "uint16", MOVE_PAD)
-WHITE_WINS, BLACK_WINS = 1970, 1971
+MOVE_TOK = TOKENIZERS["move"]
+WHITE_WINS, BLACK_WINS = _core.MOVE_RESULT_TOKENS["1-0"], _core.MOVE_RESULT_TOKENS["0-1"]
 
 
 def _games(n: int, seed: int) -> list[list[int]]:
@@ -129,7 +120,7 @@ def test_batcher_carries_features_and_value_targets(move_data: Path) -> None:
     with pytest.raises(DatasetFormatError, match="move"):
         Batcher(
             GameStream(ds.splits["train"], seed=0),
-            char_tokenizer_info(),
+            TOKENIZERS["char"],
             48,
             board_features="absolute",
         )

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import chessformer.model.checkpoint as ckpt_mod
-from chessformer.data.dataset import char_tokenizer_info
+from chessformer.data.tokenizers import TOKENIZERS
 from chessformer.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from chessformer.model.convert import ConvertError, load_nanogpt, to_nanogpt
 from chessformer.model.convert import main as convert_main
 from chessformer.model.gpt import CONFIGS, GPT
 
-TOK = char_tokenizer_info().to_json()
+TOK = TOKENIZERS["char"].info()
 
 
 def _model(seed: int, **kw: object) -> GPT:

@@ -11,23 +11,24 @@ import pytest
 import torch
 
 from chessformer.data.dataset import (
-    IGNORE_INDEX,
-    MOVE_BOS,
-    MOVE_PAD,
     Batcher,
     Dataset,
     DatasetFormatError,
     GameStream,
     Split,
-    TokenizerInfo,
-    char_tokenizer_info,
+    write_dataset,
+)
+from chessformer.data.tokenizers import (
+    IGNORE_INDEX,
+    MOVE_BOS,
+    MOVE_PAD,
+    TOKENIZERS,
     decode_char,
     encode_char,
-    write_dataset,
 )
 
 SAMPLE = Path(__file__).parent / "data" / "sample_char"
-MOVE_TOK = TokenizerInfo("move", 1, 1974, "uint16", MOVE_PAD)
+CHAR_TOK, MOVE_TOK = TOKENIZERS["char"], TOKENIZERS["move"]
 
 
 def _char_games(n: int, seed: int = 0) -> list[str]:
@@ -44,7 +45,7 @@ def _char_dataset(tmp_path: Path, games: list[str]) -> Dataset:
     write_dataset(
         tmp_path,
         {"train": [encode_char(g) for g in games], "val": [encode_char(games[0])]},
-        char_tokenizer_info(),
+        CHAR_TOK,
         shard_games=9,
     )  # several shards
     return Dataset.open(tmp_path)
@@ -137,7 +138,7 @@ def test_move_rows_one_game_padded(tmp_path: Path) -> None:
 def test_format_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetFormatError, match=r"manifest\.json: not found"):
         Dataset.open(tmp_path)
-    write_dataset(tmp_path, {"train": [encode_char(";1.e4")]}, char_tokenizer_info())
+    write_dataset(tmp_path, {"train": [encode_char(";1.e4")]}, CHAR_TOK)
     manifest = tmp_path / "manifest.json"
     m = json.loads(manifest.read_text())
     for change, message in [
@@ -173,9 +174,8 @@ class _RefStream:
     past the end is looked at."""
 
     def __init__(self, split: Split, seed: int, rank: int, world: int, shuffle: bool) -> None:
-        self.split, self.seed, self.rank, self.world, self.shuffle = (
-            split, seed, rank, world, shuffle,
-        )  # fmt: skip
+        self.split, self.seed, self.shuffle = split, seed, shuffle
+        self.rank, self.world = rank, world
         self.epoch = self.cursor = 0
 
     def _games(self, epoch: int) -> list[tuple[int, int]]:
@@ -234,17 +234,13 @@ def test_vectorized_batcher_equals_reference(tmp_path: Path) -> None:
         games = [rng.integers(0, 32, int(k)) for k in lens]
         games[0] = np.array([15, 7, 8], dtype=np.int64)  # never all empty
         root = tmp_path / str(trial)
-        write_dataset(
-            root, {"train": games}, char_tokenizer_info(), shard_games=int(rng.integers(1, 15))
-        )
+        write_dataset(root, {"train": games}, CHAR_TOK, shard_games=int(rng.integers(1, 15)))
         split = Dataset.open(root).splits["train"]
         world = int(rng.integers(1, 4))
         rank = int(rng.integers(0, min(world, n)))
         T, packed, shuffle = int(rng.integers(1, 40)), bool(trial % 2), bool(trial % 5)
         seed = int(rng.integers(0, 100))
-        batcher = Batcher(
-            GameStream(split, seed, rank, world, shuffle), char_tokenizer_info(), T, packed
-        )
+        batcher = Batcher(GameStream(split, seed, rank, world, shuffle), CHAR_TOK, T, packed)
         ref = _RefStream(split, seed, rank, world, shuffle)
         for _ in range(6):
             b = int(rng.integers(1, 9))
@@ -257,7 +253,7 @@ def test_vectorized_batcher_equals_reference(tmp_path: Path) -> None:
 
 def test_peek_follows_the_reference_order(tmp_path: Path) -> None:
     games = [np.full(i % 5 + 1, i % 32) for i in range(40)]
-    write_dataset(tmp_path, {"train": games}, char_tokenizer_info(), shard_games=7)
+    write_dataset(tmp_path, {"train": games}, CHAR_TOK, shard_games=7)
     split = Dataset.open(tmp_path).splits["train"]
     s, ref = GameStream(split, 5, 1, 3), _RefStream(split, 5, 1, 3, True)
     for _ in range(50):  # crosses epochs

@@ -13,6 +13,7 @@ import pytest
 from conftest import save_tiny_model
 
 STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
+CLI = [sys.executable, "-m", "chessformer"]
 
 
 @pytest.fixture(scope="module")
@@ -21,21 +22,20 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_demo_without_stockfish_says_how_to_install(run_dir: Path, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "chessformer", "demo", "--model", str(run_dir),
-         "--stockfish", str(tmp_path / "no-such-stockfish"), "--out", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    cmd = [*CLI, "demo", "--model", str(run_dir), "--out", str(tmp_path / "d")]
+    cmd += ["--stockfish", str(tmp_path / "no-such-stockfish")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "apt-get install -y stockfish" in proc.stderr
 
 
 def test_demo_without_model_explains(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "chessformer", "demo", "--model", str(tmp_path / "missing"),
-         "--out", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [*CLI, "demo", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
@@ -43,8 +43,8 @@ def test_demo_without_model_explains(tmp_path: Path) -> None:
 @pytest.mark.skipif(not os.path.exists(STOCKFISH), reason="stockfish not installed")
 def test_demo_plays_and_prints_the_table(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "chessformer", "demo", "--model", str(run_dir), "--games", "2",
-           "--movetime", "0.02", "--out", str(out), "--concurrency", "2"]  # fmt: skip
+    cmd = [*CLI, "demo", "--model", str(run_dir), "--out", str(out)]
+    cmd += ["--games", "2", "--movetime", "0.02", "--concurrency", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| model | τ |" in proc.stdout and "Glicko-2" in proc.stdout

@@ -102,7 +102,7 @@ def test_char_prompt_and_cache_reuse() -> None:
     b = Board()
     for san in ("e4", "e5", "Nf3"):
         b.push_san(san)
-    tokens, legal = eng._prompt_char(b)
+    tokens, legal = eng.decoder.prompt(b)
     assert "".join(" #+-.0123456789;=BKNOQRabcdefghx"[t] for t in tokens) == ";1.e4 e5 2.Nf3 "
     assert legal["Nc6"] == "b8c6"
     c = eng.choose_moves([b], temperature=0)[0]
@@ -253,7 +253,7 @@ def test_seeded_samples_follow_the_softmax_at_temperature_one() -> None:
 def _scripted_char_model(follow: dict[str, str]) -> GPT:
     """A char model whose next character depends only on the current one: ``follow[c]`` after
     ``c`` (blocks silenced, one-hot embeddings, an untied head)."""
-    from chessformer.inference.engine import CHAR_VOCAB
+    from chessformer.data.tokenizers import CHAR_VOCAB
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=32, block_size=256, n_layer=2, n_head=2, n_embd=32))
@@ -306,23 +306,46 @@ def test_forward_paths_agree(tok: str) -> None:
     expect = []
     for r in range(5):
         ref.reset()
-        rows = [ref._forward([0], [prompts[r]])[0]]
+        rows = [ref.feed([0], [prompts[r]])[0]]
         for s in steps:
-            rows.append(ref._forward([0], [[s[r]]])[0])
-        rows.append(ref._forward([0], [[1, 2, 3][: r % 3 + 1]])[0])  # a multi-token chunk
+            rows.append(ref.feed([0], [[s[r]]])[0])
+        rows.append(ref.feed([0], [[1, 2, 3][: r % 3 + 1]])[0])  # a multi-token chunk
         expect.append(torch.stack(rows))
     # a range, a permuted range, a range with gaps, scattered (gathered) slots
     for slots in ([0, 1, 2, 3, 4], [4, 2, 0, 3, 1], [9, 3, 6, 0, 12], [0, 20, 63, 40, 45]):
         eng = InferenceEngine(model, tok, max_batch=64)
-        got = [eng._forward(slots, prompts)]
+        got = [eng.feed(slots, prompts)]
         for s in steps:
-            got.append(eng._forward(slots, [[t] for t in s]))
-        got.append(eng._forward(slots, [[1, 2, 3][: r % 3 + 1] for r in range(5)]))
+            got.append(eng.feed(slots, [[t] for t in s]))
+        got.append(eng.feed(slots, [[1, 2, 3][: r % 3 + 1] for r in range(5)]))
         for r in range(5):
             torch.testing.assert_close(torch.stack([g[r] for g in got]), expect[r],
                                        atol=1e-5, rtol=1e-5)  # fmt: skip
         lengths = [len(p) + 4 + r % 3 for r, p in enumerate(prompts)]
         assert [len(eng.slot_tokens[s]) for s in slots] == lengths
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_incremental_forward_matches_the_models_full_forward(backend: str) -> None:
+    """The engine's forward over its KV cache (a prefill, a chunk after a cached prefix, then one
+    token at a time; two games in scattered slots) gives the logits of the model's own full
+    forward (model/gpt.py, the one definition of the model), biases included."""
+    torch.manual_seed(4)
+    m = GPT(GPTConfig(vocab_size=32, block_size=64, n_layer=2, n_head=2, n_embd=32, bias=True))
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0.0, 0.5)
+        idx = torch.randint(0, 32, (2, 24), generator=torch.Generator().manual_seed(5))
+        want = m(idx)[0]  # (2, 24, V)
+    rows = idx.tolist()
+    eng = InferenceEngine(m, "char", max_batch=8, backend=backend)
+    assert eng.backend == backend
+    slots = [5, 1]
+    got = [eng.feed(slots, [r[:7] for r in rows]), eng.feed(slots, [r[7:10] for r in rows])]
+    got += [eng.feed(slots, [[r[t]] for r in rows]) for t in range(10, 24)]
+    ends = [6, 9, *range(10, 24)]  # the position of each call's logits
+    torch.testing.assert_close(torch.stack(got, 1), want[:, ends], atol=1e-4, rtol=1e-4)
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -407,7 +430,7 @@ def test_triton_backend_matches_torch_under_the_interpreter() -> None:
                     p.normal_(0.0, 0.5)
         tri = InferenceEngine(m, "char", max_batch=2, backend="triton")
         ids = [15, 1, 27, 4, 3, 20, 5]
-        got = torch.stack([tri._forward([0], [ids[:5]])[0], tri._forward([0], [ids[5:6]])[0]])
+        got = torch.stack([tri.feed([0], [ids[:5]])[0], tri.feed([0], [ids[5:6]])[0]])
         want = m(torch.tensor([ids[:6]]))[0][0, [4, 5]].float()
         err = (got - want).abs().max().item()
         assert err < 1e-4, err

@@ -16,12 +16,22 @@ from chessformer.inference import InferenceEngine
 from chessformer.model.gpt import GPT, GPTConfig
 
 
-def model(n_layer: int = 2, n_head: int = 2, n_embd: int = 32, *, bias: bool = False,
-          gelu: str = "none", tied: bool = True, block: int = 128, vocab: int = 1974,
-          seed: int = 0) -> GPT:  # fmt: skip
+def model(
+    n_layer: int = 2,
+    n_head: int = 2,
+    n_embd: int = 32,
+    *,
+    bias: bool = False,
+    gelu: str = "none",
+    tied: bool = True,
+    block: int = 128,
+    vocab: int = 1974,
+    seed: int = 0,
+) -> GPT:
     torch.manual_seed(seed)
-    cfg = GPTConfig(vocab_size=vocab, block_size=block, n_layer=n_layer, n_head=n_head,
-                    n_embd=n_embd, bias=bias)  # fmt: skip
+    cfg = GPTConfig(
+        vocab_size=vocab, block_size=block, n_layer=n_layer, n_head=n_head, n_embd=n_embd, bias=bias
+    )
     m = GPT(cfg)
     with torch.no_grad():
         for p in m.parameters():  # larger than the init: LayerNorm gains, biases, attention vary
@@ -67,14 +77,15 @@ def test_logits_match_torch_prefill_and_decode(shape: dict[str, object]) -> None
     calls += [(slots, [3, 1, 5, 2]), ([3, 6], [1, 4]), ([0, 3, 1], [1, 1, 1])]
     for call_slots, lens in calls:
         chunks = [[rng.randrange(1974) for _ in range(n)] for n in lens]
-        close(nat._forward(call_slots, chunks), ref._forward(call_slots, chunks))
+        close(nat.feed(call_slots, chunks), ref.feed(call_slots, chunks))
     assert nat.slot_tokens == ref.slot_tokens
     for layer in range(len(nat.k_cache)):
         for s in slots:
             used = len(nat.slot_tokens[s])
             for a, b in ((nat.k_cache, ref.k_cache), (nat.v_cache, ref.v_cache)):
-                torch.testing.assert_close(a[layer][s, :, :used], b[layer][s, :, :used],
-                                           atol=1e-5, rtol=1e-4)  # fmt: skip
+                torch.testing.assert_close(
+                    a[layer][s, :, :used], b[layer][s, :, :used], atol=1e-5, rtol=1e-4
+                )
 
 
 def test_threads_and_candidates() -> None:
@@ -85,8 +96,8 @@ def test_threads_and_candidates() -> None:
     for lens in ([9, 4, 1], [1, 1, 1], [2, 3, 1]):
         chunks = [[rng.randrange(1968) for _ in range(n)] for n in lens]
         cands = [sorted(rng.sample(range(1968), k)) for k in (1, 7, 30)]
-        a = one._forward([2, 0, 3], chunks)
-        b = two._forward([2, 0, 3], chunks, cands)
+        a = one.feed([2, 0, 3], chunks)
+        b = two.feed([2, 0, 3], chunks, cands)
         for r, ids in enumerate(cands):
             torch.testing.assert_close(b[r, ids], a[r, ids], atol=1e-5, rtol=1e-5)
             rest = torch.ones(a.size(1), dtype=torch.bool)
@@ -97,13 +108,13 @@ def test_threads_and_candidates() -> None:
 def test_positions_up_to_the_context_end() -> None:
     nat, ref = engines(model(block=24), max_batch=2)
     prompt = list(range(5, 28))  # 23 tokens: the next one is the context's last position
-    close(nat._forward([1], [prompt]), ref._forward([1], [prompt]))
-    close(nat._forward([1], [[7]]), ref._forward([1], [[7]]))  # position 23 of 24
+    close(nat.feed([1], [prompt]), ref.feed([1], [prompt]))
+    close(nat.feed([1], [[7]]), ref.feed([1], [[7]]))  # position 23 of 24
     with pytest.raises(ValueError, match="exceed the context"):
-        nat._forward([1], [[8]])
+        nat.feed([1], [[8]])
     # the C++ check itself, below the engine's
     with pytest.raises(ValueError, match="outside the context of 24"):
-        nat._native.forward([1, 2], [0, 2], [0], [23])
+        nat.net.cpp.forward([1, 2], [0, 2], [0], [23])
 
 
 def test_greedy_moves_match_torch_on_the_bundled_model() -> None:
@@ -158,7 +169,7 @@ def test_sliding_window_games_match_torch() -> None:
 
 @pytest.mark.parametrize("seeded", [False, True])
 def test_host_sampler_equals_the_general_sampler(seeded: bool) -> None:
-    """``_sample`` on the CPU takes the numpy path; ``top_k = V`` (which keeps every entry)
+    """``Sampler.sample`` on the CPU takes the numpy path; ``top_k = V`` (which keeps every entry)
     forces the general one. Same ids (ties included), same probabilities, same generator use."""
     eng = InferenceEngine(model(1, 1, 16), "move", max_batch=8)
     rng = np.random.default_rng(0)
@@ -166,16 +177,17 @@ def test_host_sampler_equals_the_general_sampler(seeded: bool) -> None:
     for trial in range(40):
         # coarse logits: many exact ties among the legal entries
         logits = torch.from_numpy(rng.integers(-8, 8, (n, V)).astype(np.float32) / 4)
-        legal = [sorted(rng.choice(V, rng.integers(1, 60), replace=False).tolist())
-                 for _ in range(n)]  # fmt: skip
+        legal = [
+            sorted(rng.choice(V, rng.integers(1, 60), replace=False).tolist()) for _ in range(n)
+        ]
         temps = [0.0, 1.0, 0.5, 2.0, 0.0, 1e-3]
         words = rng.integers(0, 2**32, (2, n)).tolist()
         keys = (words[0], words[1], trial) if seeded else None
         eng.seed(trial)
-        fast = eng._sample(logits, legal, temps, None, None, keys)
+        fast = eng.sampler.sample(logits, legal, temps, None, None, keys)
         after_fast = torch.rand(3, generator=eng.generator)
         eng.seed(trial)
-        slow = eng._sample(logits, legal, temps, V, None, keys)
+        slow = eng.sampler.sample(logits, legal, temps, V, None, keys)
         after_slow = torch.rand(3, generator=eng.generator)
         assert fast[0] == slow[0]
         np.testing.assert_allclose(fast[1], slow[1], rtol=1e-5)
@@ -184,7 +196,7 @@ def test_host_sampler_equals_the_general_sampler(seeded: bool) -> None:
 
 
 def test_row_hashed_uniforms_equal_the_reference() -> None:
-    from chessformer.inference.engine import _seeded_uniform, _seeded_uniform_rows
+    from chessformer.inference.noise import seeded_uniform, seeded_uniform_rows
 
     rng = np.random.default_rng(1)
     for draw in (0, 1, 7, 2**32 + 3):
@@ -192,14 +204,14 @@ def test_row_hashed_uniforms_equal_the_reference() -> None:
         hi = rng.integers(0, 2**32, 5).tolist()
         rows = np.sort(rng.integers(0, 5, 300))
         cols = rng.integers(0, 1974, 300)
-        want = _seeded_uniform(np.asarray(lo)[rows], np.asarray(hi)[rows], draw, cols)
-        assert np.array_equal(_seeded_uniform_rows(lo, hi, draw, rows, cols), want)
+        want = seeded_uniform(np.asarray(lo)[rows], np.asarray(hi)[rows], draw, cols)
+        assert np.array_equal(seeded_uniform_rows(lo, hi, draw, rows, cols), want)
 
 
 def test_bad_input_is_refused() -> None:
     m = model(1, 2, 16, block=32)
     eng = InferenceEngine(m, "move", max_batch=2, backend="native")
-    f = eng._native.forward
+    f = eng.net.cpp.forward
     cases = [
         (([1974], [0, 1], [0], [0]), "token 1974 is not in 0..1973"),
         (([-1], [0, 1], [0], [0]), "token -1"),
@@ -228,19 +240,35 @@ def test_bad_input_is_refused() -> None:
     b0 = tr.h[0]
 
     def build(**over: object) -> None:
-        layer = {"ln1_w": b0.ln_1.weight, "ln1_b": None, "attn_w": b0.attn.c_attn.weight,
-                 "attn_b": None, "proj_w": b0.attn.c_proj.weight, "proj_b": None,
-                 "ln2_w": b0.ln_2.weight, "ln2_b": None, "fc_w": b0.mlp.c_fc.weight,
-                 "fc_b": None, "mproj_w": b0.mlp.c_proj.weight, "mproj_b": None}  # fmt: skip
-        arrays: dict[str, object] = {k: (v.detach().numpy() if isinstance(v, torch.Tensor) else v)
-                  for k, v in layer.items()}  # fmt: skip
+        layer = {
+            "ln1_w": b0.ln_1.weight,
+            "ln1_b": None,
+            "attn_w": b0.attn.c_attn.weight,
+            "attn_b": None,
+            "proj_w": b0.attn.c_proj.weight,
+            "proj_b": None,
+            "ln2_w": b0.ln_2.weight,
+            "ln2_b": None,
+            "fc_w": b0.mlp.c_fc.weight,
+            "fc_b": None,
+            "mproj_w": b0.mlp.c_proj.weight,
+            "mproj_b": None,
+        }
+        arrays: dict[str, object] = {
+            k: (v.detach().numpy() if isinstance(v, torch.Tensor) else v) for k, v in layer.items()
+        }
         cache = np.zeros((2, 2, 32, 8), np.float32)
         args: dict[str, object] = {
-            "wte": tr.wte.weight.detach().numpy(), "wpe": tr.wpe.weight.detach().numpy(),
-            "lnf_w": tr.ln_f.weight.detach().numpy(), "lnf_b": None,
-            "head": tr.wte.weight.detach().numpy(), "layers": [arrays], "k_caches": [cache],
-            "v_caches": [cache.copy()], "n_head": 2,
-        }  # fmt: skip
+            "wte": tr.wte.weight.detach().numpy(),
+            "wpe": tr.wpe.weight.detach().numpy(),
+            "lnf_w": tr.ln_f.weight.detach().numpy(),
+            "lnf_b": None,
+            "head": tr.wte.weight.detach().numpy(),
+            "layers": [arrays],
+            "k_caches": [cache],
+            "v_caches": [cache.copy()],
+            "n_head": 2,
+        }
         for k, v in over.items():
             if k in arrays or k == "gelu":
                 arrays[k] = v
@@ -280,7 +308,7 @@ def test_bf16_weights_are_opt_in_and_match_pre_rounded_weights() -> None:
     assert InferenceEngine(model(1, 1, 16), "move", dtype=torch.bfloat16).backend == "torch"
     m = model(2, 3, 48, bias=True, tied=False)
     half = InferenceEngine(m, "move", max_batch=2, dtype=torch.bfloat16, backend="native")
-    assert half.backend == "native" and half._native.info()["bf16_weights"]
+    assert half.backend == "native" and half.net.cpp.info()["bf16_weights"]
     assert half.k_cache[0].dtype == torch.float32
     rounded = model(2, 3, 48, bias=True, tied=False)
     with torch.no_grad():
@@ -292,7 +320,7 @@ def test_bf16_weights_are_opt_in_and_match_pre_rounded_weights() -> None:
     rng = random.Random(4)
     for lens in ([7, 3], [1, 1], [2, 1]):
         chunks = [[rng.randrange(1968) for _ in range(n)] for n in lens]
-        a, b, c = (e._forward([1, 0], chunks) for e in (half, ref, exact))
+        a, b, c = (e.feed([1, 0], chunks) for e in (half, ref, exact))
         close(a, b)
         assert (a - c).abs().max() > 1e-4 * c.abs().max()  # the rounding is real
 
@@ -308,7 +336,7 @@ def test_a_model_the_native_path_cannot_borrow_falls_back_to_torch_by_default(
     with pytest.raises(ValueError, match="attn_w must be C-contiguous"):
         InferenceEngine(m, "move", backend="native")
     eng = InferenceEngine(m, "move")
-    assert eng.backend == "torch" and eng._native is None
+    assert eng.backend == "torch" and not hasattr(eng.net, "cpp")
     assert eng.choose_moves([Board()], temperature=0)[0].move is not None
 
 
@@ -340,7 +368,7 @@ def test_the_gil_is_released_during_the_forward() -> None:
     def work() -> None:
         started.set()
         t = time.perf_counter()
-        eng._forward([0, 1, 2, 3], chunks)
+        eng.feed([0, 1, 2, 3], chunks)
         wall.append(time.perf_counter() - t)
 
     th = threading.Thread(target=work)

@@ -87,7 +87,9 @@ def test_bad_inputs_and_output_are_refused_before_writing(
     assert "does not exist" in err and "nonexist" in err
     err = _usage_error([str(SMALL), "--out", str(tmp_path)], capsys)
     assert "is a directory" in err
-    assert "--max-games must be >= 0" in _usage_error([str(SMALL), "--max-games", "-2"], capsys)
+    assert "--max-games: must be an integer >= -1" in _usage_error(
+        [str(SMALL), "--max-games", "-2"], capsys
+    )
     assert "--eval-fraction" in _usage_error([str(SMALL), "--eval-fraction", "1.5"], capsys)
     assert "--eval-fraction" in _usage_error([str(SMALL), "--eval-fraction", "nan"], capsys)
     assert "--min-plies" in _usage_error([str(SMALL), "--min-plies", "-1"], capsys)

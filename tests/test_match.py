@@ -32,7 +32,7 @@ from chessformer.arena.match import (
     main,
     schedule,
 )
-from chessformer.arena.report import read_results
+from chessformer.arena.results import read_results
 from chessformer.arena.stockfish import EngineNotFoundError, find_stockfish
 
 STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
@@ -171,6 +171,13 @@ def test_missing_stockfish_cli(
         ("--uci-elo", "1500,-1", "--uci-elo values must be >= 1, got (1500, -1)"),
         ("--stockfish-levels", "1,1", "repeated level in (1, 1)"),
         ("--temperatures", "1.0,1", "repeated temperature in (1.0, 1.0)"),
+        (
+            "--games",
+            "10000000",
+            "--games 10000000 x 3 levels x 8 temperatures is 240,000,000 games; one match "
+            "plays at most 10,000,000 (the schedule is held in memory)",
+        ),
+        ("--random-plies", "1000000", "--random-plies must be <= 200, got 1000000"),
     ],
 )
 def test_bad_numbers_are_refused_before_anything_runs(
@@ -464,7 +471,8 @@ def test_random_opening_plies_shared_by_pairs(move_model: Path, fake: Path, tmp_
 
 
 def test_pgn_is_repaired_from_the_jsonl(move_model: Path, fake: Path, tmp_path: Path) -> None:
-    from chessformer.arena.match import _raw_lines, _sync_pgn
+    from chessformer.arena.pgn_file import sync_pgn
+    from chessformer.arena.results import read_result_lines
 
     out = tmp_path / "m"
     argv = _args(move_model, out, "--stockfish", str(fake), "--stockfish-levels", "1")
@@ -472,7 +480,7 @@ def test_pgn_is_repaired_from_the_jsonl(move_model: Path, fake: Path, tmp_path: 
     assert main(argv) == 0
     pgn = out / "games.pgn"
     good = pgn.read_bytes()
-    raw = _raw_lines(out / "games.jsonl")
+    raw = [obj for _, obj in read_result_lines(out / "games.jsonl")]
     last = good.rfind(b'[Event "')
     for broken in (
         good[:last],  # killed between the JSONL and the PGN write
@@ -482,5 +490,5 @@ def test_pgn_is_repaired_from_the_jsonl(move_model: Path, fake: Path, tmp_path: 
         b"",
     ):
         pgn.write_bytes(broken)
-        _sync_pgn(pgn, raw)
+        sync_pgn(pgn, raw)
         assert pgn.read_bytes() == good

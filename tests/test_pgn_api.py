@@ -15,7 +15,7 @@ import pytest
 import zstandard
 from conftest import damaged_zst
 
-from chessformer import _core
+from chessformer import Board, _core
 from chessformer.data.pgn import (
     Game,
     PgnInputError,
@@ -40,6 +40,7 @@ EXPECTED: dict[str, list[tuple[int, str | None]]] = {
     "crlf_line_endings.pgn": [(4, None), (3, None)],
     "empty_games.pgn": [(0, None)] * 6,
     "escaped_quote_in_tag.pgn": [(2, None), (2, None), (1, None)],
+    "fen_impossible_castling.pgn": [(10, None), (2, None)],
     "fen_setup_black_to_move.pgn": [(3, None)],
     "illegal_san_mid_game.pgn": [(2, "illegal_san"), (4, "ambiguous_san")],
     "latin1_names.pgn": [(4, None)],
@@ -50,6 +51,7 @@ EXPECTED: dict[str, list[tuple[int, str | None]]] = {
     "move_number_forms.pgn": [(20, None)],
     "nags_and_suffixes.pgn": [(14, None), (4, None)],
     "nested_variations.pgn": [(5, None)],
+    "no_result_tag.pgn": [(7, None), (2, None), (1, None), (2, None)],
     "no_blank_line_after_tags.pgn": [(3, None), (2, None)],
     "no_blank_line_before_next_game.pgn": [(2, None), (2, None), (1, None)],
     "null_moves.pgn": [(1, "null_move")],
@@ -212,6 +214,8 @@ def test_agrees_with_python_chess(path: Path) -> None:
         "nags_and_suffixes.pgn",
         "nested_variations.pgn",
         "fen_setup_black_to_move.pgn",
+        "fen_impossible_castling.pgn",
+        "no_result_tag.pgn",
         "percent_escape_line.pgn",
     ],
 )
@@ -221,6 +225,38 @@ def test_fixture_agrees_with_python_chess(name: str) -> None:
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs, strict=True):
         _agree(a, b)
+
+
+def test_result_header_from_the_termination_marker() -> None:
+    """A game without a Result tag takes its result from the game-termination marker, as
+    python-chess reads it; a Result tag is kept as the file gives it."""
+    path = FIXTURES / "no_result_tag.pgn"
+    ours = list(read_games(path))
+    theirs = _python_chess_games(path)
+    assert [g.headers.get("Result") for g in ours] == ["1-0", None, "*", "1/2-1/2"]
+    for a, b in zip(ours, theirs, strict=True):
+        if "Result" in a.headers:
+            assert a.headers["Result"] == b.headers["Result"]
+    assert [w.code for w in ours[1].warnings] == ["missing_result"]
+
+
+def test_fen_tag_with_impossible_castling_rights() -> None:
+    """A FEN tag whose castling rights the position cannot have (a real Lichess study) loses those
+    rights, with a warning, not the game; the start position is python-chess's reading of the FEN
+    in standard chess. A FEN given to Board stays strict."""
+    path = FIXTURES / "fen_impossible_castling.pgn"
+    ours = list(read_games(path))
+    theirs = _python_chess_games(path)
+    assert [(w.code, w.token, w.fatal) for g in ours for w in g.warnings] == [
+        ("fen_castling_dropped", "Kq", False),
+        ("fen_castling_dropped", "Q", False),
+    ]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.ok and a.moves == [m.uci() for m in b.mainline_moves()]
+        assert a.start_fen == chess.Board(b.headers["FEN"]).fen()
+    assert ours[1].moves == ["e1g1", "e8c8"]  # the rights that remain still castle
+    with pytest.raises(ValueError, match="castling right 'K'"):
+        Board(ours[0].headers["FEN"])
 
 
 def test_inputs_zst_fileobj_stdin(tmp_path: Path) -> None:
@@ -257,14 +293,56 @@ def test_chunk_parts_cover_the_stream(step: int) -> None:
     raw = (DATA / "lichess_sample.pgn").read_bytes()
     blocks = [raw[i : i + step] for i in range(0, len(raw), step)]
     chunks = list(iter_chunk_parts(iter(blocks), 5000))
-    joined = [b"".join(parts) for parts, _, _, _ in chunks]
+    joined = [b"".join(c.parts) for c in chunks]
     assert b"".join(joined) == raw
+    assert not any(c.oversized for c in chunks)
     assert all(c.startswith(b'[Event "') for c in joined if c)
-    assert [length for _, _, length, _ in chunks] == [len(c) for c in joined]
-    assert all(base == raw.index(c) for c, (_, base, _, _) in zip(joined, chunks, strict=True) if c)
-    assert [more for _, _, _, more in chunks][-1] is False
-    # the same cuts as the copying version
-    assert joined == [c for c, _, _ in iter_chunks(iter(blocks), 5000)]
+    assert [c.length for c in chunks] == [len(c) for c in joined]
+    assert all(c.base == raw.index(j) for c, j in zip(chunks, joined, strict=True) if j)
+    assert [c.more for c in chunks][-1] is False
+    # the cut is the last game boundary in sight: a chunk but the last is never much over the size
+    assert all(len(j) < 5000 + step + 3000 for j in joined[:-1])
+    # whole games: the chunks parsed one by one give the games of the whole stream
+    games = [r[2] for c in chunks for r in _core.read_chunk(c.parts, c.more, c.base)]
+    assert games == [r[2] for r in _core.read_chunk(raw, False)]
+
+
+def _game(i: int) -> bytes:
+    return b'[Event "g%d"]\n\n1. e4 e5 2. Nf3 Nc6 1-0\n\n' % i
+
+
+@pytest.mark.parametrize("step", [5, 64, 4096, 1 << 20])
+@pytest.mark.parametrize("junk", [b"\0", b"1. e4 e5 ", b"\n", b"{ comment ", b'[White "'])
+def test_oversized_games_are_skipped_and_reported(step: int, junk: bytes) -> None:
+    """A game over the limit is skipped to the next game and reported (offset, length); the games
+    around it are read as usual (issue 18: a stream without separators grew one chunk forever)."""
+    big = junk * (300_000 // len(junk))
+    before, after = b"".join(map(_game, range(50))), b"".join(map(_game, range(50, 60)))
+    raw = before + b'[Event "big"]\n' + big + b"\n\n" + after
+    blocks = [raw[i : i + step] for i in range(0, len(raw), step)]
+    items = list(iter_chunk_parts(iter(blocks), 1000, max_game=100_000))
+    assert b"".join(b"".join(c.parts) for c in items) == before + after
+    skipped = [(c.base, c.length) for c in items if c.oversized]
+    assert skipped == [(len(before), len(raw) - len(before) - len(after))]
+    games = list(read_games(io.BytesIO(raw), chunk_size=1000, max_game_bytes=100_000))
+    assert [g.headers.get("Event") for g in games] == [
+        *(f"g{i}" for i in range(50)),
+        None,
+        *(f"g{i}" for i in range(50, 60)),
+    ]
+    flagged = games[50]
+    assert flagged.error is not None and flagged.error.code == "game_too_large"
+    assert flagged.offset == len(before)
+
+
+def test_a_stream_without_any_separator_is_one_oversized_game() -> None:
+    raw = b"\0" * 1_000_000
+    blocks = [raw[i : i + 4096] for i in range(0, len(raw), 4096)]
+    items = list(iter_chunk_parts(iter(blocks), 1000, max_game=10_000))
+    assert [(c.oversized, c.base, c.length, c.more) for c in items] == [
+        (True, 0, len(raw), True),
+        (False, len(raw), 0, False),
+    ]
 
 
 def test_chunk_given_in_pieces() -> None:

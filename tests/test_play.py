@@ -71,11 +71,14 @@ def test_model_opens_as_white_when_human_plays_black(run_dir: Path) -> None:
 
 
 def test_subprocess_session(run_dir: Path) -> None:
+    cmd = [sys.executable, "-m", "chessformer", "play", "--model", str(run_dir), "--ascii"]
     proc = subprocess.run(
-        [sys.executable, "-m", "chessformer", "play", "--model", str(run_dir), "--ascii",
-         "--temperature", "0"],
-        input="e4\nfoo\nd4\npgn\nquit\n", capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [*cmd, "--temperature", "0"],
+        input="e4\nfoo\nd4\npgn\nquit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "illegal move 'foo'" in proc.stdout
     pgn = proc.stdout[proc.stdout.index('[White "You"]') :]

@@ -60,9 +60,9 @@ def test_quirk_fixtures(tmp_path: Path) -> None:
     assert d["illegal_move"] == 2  # Ke3, Nd2
     assert d["null_move"] == 1
     assert d["variant"] == 3  # crazyhouse x2, chess960
-    assert d["start_position"] == 3  # FEN starts: not representable in move tokens
+    assert d["start_position"] == 5  # FEN starts: not representable in move tokens
     assert d["parse_error"] == 4  # truncated mid-comment/-move/-tag, unterminated brace
-    assert d["unfinished"] == 6  # result * (or none)
+    assert d["unfinished"] == 8  # result * (or none)
     assert d["termination"] == 1  # an Abandoned game in the Lichess fixture
     assert c["replay_errors"] == {
         "ambiguous_san": 1,
@@ -324,10 +324,15 @@ def test_resume_refuses_unreadable_records(
     out, base = _finished_dataset(tmp_path, capsys)
     (out / "manifest.json").write_text("{not json")
     assert prep.main([*base, "--resume"]) == 2
-    assert f"{out / 'manifest.json'}: unreadable manifest" in capsys.readouterr().err
+    assert f"{out / 'manifest.json'} is not valid JSON" in capsys.readouterr().err
     (out / "progress.json").write_bytes(b"\xff\xfe")
     assert prep.main([*base, "--resume"]) == 2
-    assert f"{out / 'progress.json'}: unreadable progress file" in capsys.readouterr().err
+    assert f"{out / 'progress.json'} is not UTF-8 text" in capsys.readouterr().err
+    (out / "progress.json").write_text(
+        '{"format": "chessformer-prep-progress", "format_version": 9}'
+    )
+    assert prep.main([*base, "--resume"]) == 2
+    assert "progress.json: format_version 9 is not supported" in capsys.readouterr().err
 
 
 def test_resume_after_crash(tmp_path: Path) -> None:
@@ -392,6 +397,12 @@ def shard_totals(root: Path, manifest: dict) -> tuple[int, int, int]:
     return games, plies, tokens
 
 
+def _offset_of_game(i: int) -> int:
+    """The byte offset of SAMPLE's game ``i`` (0-based): where a run that stops after i games
+    stops reading."""
+    return [g.offset for g in read_games(SAMPLE)][i]
+
+
 @pytest.mark.parametrize(
     "limit",
     [
@@ -420,7 +431,10 @@ def test_counts_match_shards(
     assert c["train_games"] + c["val_games"] == games
     expected = int(limit[1]) if limit else 100
     assert games == expected and plies > 0
-    assert (c["dropped"].get("max_games", 0) > 0) == bool(limit)
+    # the games after the --max-games-th are not read, so not counted as read or dropped (issue
+    # 17: the whole chunk of the stop was counted, the rest as dropped "max_games")
+    assert c["games"] == games and c["dropped"] == {}
+    assert c["bytes"] == (SAMPLE.stat().st_size if not limit else _offset_of_game(int(limit[1])))
     assert c["stopped_at_max_games"] == bool(limit)
     assert f"kept {games:,} ({plies:,} plies, {tokens:,} tokens)" in capsys.readouterr().err
 
@@ -595,5 +609,12 @@ def test_formats_doc_examples_are_what_the_encoders_give() -> None:
     moves = [
         int(line.split()[1]) for line in block.splitlines() if line[:4] in ("e2e4", "e7e5", "g1f3")
     ]
-    assert [*numbers[:77], moves[0], *numbers[77:154], moves[1], *numbers[154:231], moves[2],
-            *numbers[231:]] == fen  # fmt: skip
+    assert [
+        *numbers[:77],
+        moves[0],
+        *numbers[77:154],
+        moves[1],
+        *numbers[154:231],
+        moves[2],
+        *numbers[231:],
+    ] == fen

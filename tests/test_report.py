@@ -15,11 +15,11 @@ import pytest
 
 from chessformer import cli
 from chessformer.arena.ratings import STOCKFISH_ANCHORS, fit_bradley_terry, rate_games
-from chessformer.arena.report import (
+from chessformer.arena.report import main
+from chessformer.arena.results import (
     GameRecord,
     ResultsFormatError,
     append_result,
-    main,
     model_score,
     read_results,
 )
@@ -142,18 +142,85 @@ def test_report_without_matplotlib(
     assert "pip install" in capsys.readouterr().err
 
 
-def test_all_wins_row_reports_open_bt_interval(tmp_path: Path) -> None:
-    records = [r for r in _games("CF", seed=5, n_per_level=3) if r.temperature == 0.001]
-    winners = [
-        dataclasses.replace(r, score=1.0, result="1-0" if r.model_color == "white" else "0-1")
+@pytest.mark.parametrize("won", [True, False])
+def test_all_won_or_lost_shows_a_bound_never_inf(tmp_path: Path, won: bool) -> None:
+    records = [r for r in _games("CF", seed=5, n_per_level=4) if r.temperature == 0.001]
+    score, white = (1.0, "1-0") if won else (0.0, "0-1")
+    decided = [
+        dataclasses.replace(
+            r, score=score, result=white if r.model_color == "white" else _flip(white)
+        )
         for r in records
     ]
-    _write(tmp_path, winners)
+    _write(tmp_path, decided)
     assert main([str(tmp_path), "--out", str(tmp_path / "o")]) == 0
     (row,) = _read_csv(tmp_path / "o" / "ratings.csv")
-    assert float(row["bt_rating"]) == math.inf and float(row["bt_upper"]) == math.inf
-    assert math.isfinite(float(row["bt_lower"])) and math.isfinite(float(row["glicko2_rating"]))
-    assert "+inf)" in (tmp_path / "o" / "ratings.md").read_text(encoding="utf-8")
+    bound = "bt_lower" if won else "bt_upper"
+    assert float(row["bt_rating"]) == (math.inf if won else -math.inf)  # the CSV keeps the MLE
+    assert math.isfinite(float(row[bound])) and math.isfinite(float(row["glicko2_rating"]))
+    assert row["note"] == ("won every rated game" if won else "lost every rated game")
+    md = (tmp_path / "o" / "ratings.md").read_text(encoding="utf-8")
+    assert "inf" not in md
+    sign = ">" if won else "<"
+    assert f"| {sign} {float(row[bound]):.0f} | ({row['note']}) |" in md
+
+
+def _flip(result: str) -> str:
+    return {"1-0": "0-1", "0-1": "1-0"}[result]
+
+
+def test_too_few_games_say_so_instead_of_a_rating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0/4 used to read 1171 [773, 1568] and BT -inf: a prior, not a measurement."""
+    records = [r for r in _games("CF", seed=12, n_per_level=2) if r.temperature == 0.1][:4]
+    lost = [
+        dataclasses.replace(r, score=0.0, result="0-1" if r.model_color == "white" else "1-0")
+        for r in records
+    ]
+    _write(tmp_path / "run", lost)
+    out = tmp_path / "o"
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "too few games (4 rated, 10 needed)" in text and "inf" not in text
+    assert "1171" not in text and "A rating needs at least 10 games" in text
+    (row,) = _read_csv(out / "ratings.csv")
+    assert row["note"] == "too few games (4 rated, 10 needed)" and row["rated_games"] == "4"
+    # --min-games lowers the bar on request; the bound is then shown
+    assert main([str(tmp_path / "run"), "--out", str(out), "--min-games", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "too few games" not in text and "| < " in text and "inf" not in text
+
+
+def test_anchors_belong_to_their_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Folder a rated level 0 at 1320; folder b played level 0 without an anchor. b's games are
+    not rated with a's anchor (they used to be, silently), unless --anchor asks for it."""
+    base = [r for r in _games("CF", seed=13, n_per_level=4) if r.opponent_level == 1]
+    a = [dataclasses.replace(r, opponent_level=0, opponent_rating=1320.0) for r in base]
+    b = [dataclasses.replace(r, model="CF-b", opponent_level=0, opponent_rating=None) for r in base]
+    _write(tmp_path / "a", a)
+    _write(tmp_path / "b", b)
+    out = tmp_path / "o"
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    rows = {r["model"]: r for r in _read_csv(out / "ratings.csv") if r["temperature"] == "0.1"}
+    assert math.isfinite(float(rows["CF"]["glicko2_rating"]))
+    assert math.isnan(float(rows["CF-b"]["glicko2_rating"]))
+    assert rows["CF-b"]["note"] == "no rated opponent"
+    assert "level(s) 0" in capsys.readouterr().out
+    argv = [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--anchor", "0=1320"]
+    assert main(argv) == 0
+    rows = {r["model"]: r for r in _read_csv(out / "ratings.csv") if r["temperature"] == "0.1"}
+    assert (
+        float(rows["CF-b"]["glicko2_rating"])
+        == rate_games(
+            ((0, r.score) for r in sorted(b, key=lambda r: r.game_index) if r.temperature == 0.1),
+            {0: 1320.0},
+        ).rating
+    )
+    # and a folder's own anchors may differ from another's without an error
+    c = [dataclasses.replace(r, model="CF-c", opponent_rating=1400.0) for r in a]
+    _write(tmp_path / "c", c)
+    assert main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(out)]) == 0
 
 
 # --- the results format ---------------------------------------------------------------------------
@@ -306,7 +373,7 @@ def test_only_unanchored_levels_plot_without_warnings(
     assert "level(s) 0" in capsys.readouterr().out
     assert (out / "rating_vs_temperature.png").stat().st_size > 0
     # with a rated line the legend is still drawn
-    _write(tmp_path / "rated", _games("CF", seed=8, n_per_level=2))
+    _write(tmp_path / "rated", _games("CF", seed=8, n_per_level=4))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main([str(tmp_path / "rated"), "--out", str(out)]) == 0

@@ -15,14 +15,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from chessformer.data.dataset import (
-    MOVE_BOS,
-    MOVE_PAD,
-    Dataset,
-    TokenizerInfo,
-    unigram_entropy,
-    write_dataset,
-)
+from chessformer.data.dataset import Dataset, unigram_entropy, write_dataset
+from chessformer.data.tokenizers import MOVE_BOS, TOKENIZERS
 from chessformer.model.checkpoint import load_checkpoint
 from chessformer.model.gpt import CONFIGS, GPT
 from chessformer.model.train import (
@@ -251,7 +245,7 @@ def test_move_tokenizer_trains_and_reports_move_accuracy(tmp_path: Path) -> None
     write_dataset(
         tmp_path / "data",
         {"train": games, "val": games[:8]},
-        TokenizerInfo("move", 1, 1974, "uint16", MOVE_PAD),
+        TOKENIZERS["move"],
     )
     argv = [
         "--data",
@@ -268,6 +262,8 @@ def test_move_tokenizer_trains_and_reports_move_accuracy(tmp_path: Path) -> None
         "model.block_size=64",
     ]
     assert main(argv) == 0
-    (val,) = iter_metrics(tmp_path / "run", "val")
+    vals = list(iter_metrics(tmp_path / "run", "val"))
+    assert [v["step"] for v in vals] == [1, 2, 3]  # eval_interval fitted to the 3-step run
+    val = vals[-1]
     assert 0.0 <= val["acc"] <= 1.0 and val["loss"] < 8.0
     assert load_checkpoint(tmp_path / "run").model_config.vocab_size == 1974

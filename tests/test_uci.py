@@ -128,8 +128,8 @@ def test_handshake_options_and_quit_on_eof(model_dir: Path) -> None:
     assert time.monotonic() - start < 10  # lazy model: no loading before uciok
     assert lines[0].startswith("id name chessformer")
     names = {ln.split()[2] for ln in lines if ln.startswith("option name")}
-    for opt in ("ModelPath", "Temperature", "Seed", "Device", "Threads", "MultiPV",
-                "UCI_LimitStrength", "UCI_Elo", "UCI_Chess960", "Ponder"):  # fmt: skip
+    options = "ModelPath Temperature Seed Device Threads MultiPV UCI_LimitStrength UCI_Elo"
+    for opt in [*options.split(), "UCI_Chess960", "Ponder"]:
         assert opt in names
     p.send("isready")
     p.read_until("readyok")
@@ -240,7 +240,7 @@ def test_searchmoves_multipv_and_chess960_castling(uci: UciProcess) -> None:
 
 def test_python_chess_client_plays_and_analyses(model_dir: Path) -> None:
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model_dir)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         assert engine.id["name"].startswith("chessformer")
         engine.configure({"Temperature": "0", "Seed": 7})
         board = chess.Board()
@@ -258,7 +258,7 @@ def test_python_chess_client_plays_and_analyses(model_dir: Path) -> None:
 def test_game_against_stockfish(model_dir: Path) -> None:
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model_dir)]
     with (
-        chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as ours,
+        chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as ours,
         chess.engine.SimpleEngine.popen_uci(STOCKFISH) as sf,
     ):
         sf.configure({"Skill Level": 0, "Threads": 1})
@@ -349,6 +349,7 @@ def test_limit_strength_uses_the_calibration_table(model_dir: Path, tmp_path: Pa
     engine = UciEngine(model=str(run), out=out)
     commands = [
         "uci",
+        "debug on",  # the temperature used is told in debug mode
         "setoption name UCI_LimitStrength value true",
         "setoption name UCI_Elo value 1000",
         "position startpos",
@@ -374,7 +375,7 @@ def test_multipv_ranks_by_untempered_probability_at_low_temperature() -> None:
     assert model is not None
     reference = InferenceEngine.from_checkpoint(model, max_batch=1, device="cpu")
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         engine.configure({"Temperature": "0.001", "Device": "cpu"})
         for moves in ([], ["e2e4"], ["d2d4", "g8f6", "c2c4"]):
             board = chess.Board()
@@ -400,8 +401,13 @@ def test_multipv_info_string_reports_untempered_probabilities(tmp_path: Path) ->
 
     out = io.StringIO()
     engine = UciEngine(model=str(default_model_path()), out=out)
-    for line in ("setoption name Device value cpu", "setoption name MultiPV value 5",
-                 "position startpos", "go movetime 50", "quit"):  # fmt: skip
+    for line in (
+        "setoption name Device value cpu",
+        "setoption name MultiPV value 5",
+        "position startpos",
+        "go movetime 50",
+        "quit",
+    ):
         engine.handle(line)
     text = out.getvalue()
     found = re.search(r"move probabilities: (.*); played (\S+)", text)
@@ -441,7 +447,7 @@ def test_missing_model_is_reported_and_never_plays(model_dir: Path) -> None:
     empty = model_dir.parent / "not-a-model.pt"
     empty.write_bytes(b"")
     cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(empty)]
-    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL) as engine:
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
         board = chess.Board()
         result = engine.play(board, chess.engine.Limit(time=0.1), info=chess.engine.INFO_ALL)
         assert result.move == chess.Move.null() and result.move not in board.legal_moves

@@ -14,7 +14,7 @@
 #include "core/position.h"
 #include "core/vocab.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
@@ -186,4 +186,4 @@ void bind_batch(py::module_& m) {
       py::arg("packed") = false, "Legal-move masks of the final positions of games given as UCI move lists.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

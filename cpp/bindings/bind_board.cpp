@@ -7,7 +7,7 @@
 #include "bindings/bindings.h"
 #include "core/position.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 void bind_exceptions(py::module_& m) {
   // All three refine ValueError, so `except ValueError` keeps working for callers.
@@ -201,4 +201,4 @@ void bind_board(py::module_& m) {
       .def("__deepcopy__", [](const Position& p, py::dict) { return Position(p); });
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

@@ -15,11 +15,11 @@
 #include "bindings/bindings.h"
 #include "infer/gpt.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
-namespace inf = chessformer::infer;
+namespace inf = chess::infer;
 
 std::string shape_str(const std::vector<py::ssize_t>& shape) {
   std::string s = "(";
@@ -296,4 +296,4 @@ void bind_infer(py::module_& m) {
       "'scalar'.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <cmath>
 
 #include "bindings/bindings.h"
@@ -12,7 +13,7 @@
 #include "pgn/prep.h"
 #include "pgn/replay.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
@@ -48,7 +49,7 @@ std::vector<std::string_view> chunk_parts(const py::object& data, std::vector<py
 struct GameRecord {
   uint64_t offset = 0;
   std::vector<std::pair<std::string, std::string>> tags;
-  std::vector<std::string> uci;
+  std::vector<uint16_t> uci;  // uci_code() per move
   std::vector<float> evals, clocks;
   pgn::ReplayError replay_error;
   std::vector<pgn::ParseError> parse_errors;
@@ -70,9 +71,8 @@ class Collector final : public pgn::ReplayVisitor {
   void on_move(chess::Color mover, Move m) override {
     chess::Square to = m.to();
     if (m.kind() == Move::CASTLING && !chess960()) to = chess::castle_king_to(mover, m.to() > m.from());
-    std::string s = chess::square_name(m.from()) + chess::square_name(to);
-    if (m.kind() == Move::PROMOTION) s += " pnbrqk"[m.promotion()];
-    uci_.push_back(std::move(s));
+    const int promo = m.kind() == Move::PROMOTION ? int(m.promotion()) : 0;
+    uci_.push_back(uint16_t(int(m.from()) | int(to) << 6 | promo << 12));
   }
 
   bool accept_tags() override {
@@ -103,8 +103,29 @@ class Collector final : public pgn::ReplayVisitor {
 
  private:
   uint64_t chunk_size_, base_;
-  std::vector<std::string> uci_;
+  std::vector<uint16_t> uci_;
 };
+
+// The UCI string of a move code (from | to << 6 | promotion << 12), one shared str per code: a game's
+// move list holds references, not a new str per ply (a 5M-ply game: 42 MB of list, not 300 MB of
+// strings). Called with the GIL held; the strs live as long as the module.
+py::handle uci_str(uint16_t code) {
+  static std::array<PyObject*, 1 << 15> cache{};
+  PyObject*& s = cache[code & 0x7fff];
+  if (s == nullptr) {
+    std::string text = chess::square_name(code & 63) + chess::square_name(code >> 6 & 63);
+    if (code >> 12) text += " pnbrqk"[code >> 12];
+    s = py::str(text).release().ptr();
+  }
+  return s;
+}
+
+py::list uci_list(const std::vector<uint16_t>& codes) {
+  py::list l(codes.size());
+  for (size_t i = 0; i < codes.size(); ++i)
+    PyList_SET_ITEM(l.ptr(), Py_ssize_t(i), uci_str(codes[i]).inc_ref().ptr());
+  return l;
+}
 
 py::bytes to_bytes(std::string_view s) { return py::bytes(s.data(), s.size()); }
 
@@ -234,7 +255,7 @@ void bind_pgn(py::module_& m) {
             }
             sans = l;
           }
-          out.append(py::make_tuple(g.offset, tags, py::cast(g.uci), replay_error, perrs, evals, clocks,
+          out.append(py::make_tuple(g.offset, tags, uci_list(g.uci), replay_error, perrs, evals, clocks,
                                     g.result, g.ok, g.chess960, g.start_fen, sans));
         }
         return out;
@@ -292,4 +313,4 @@ void bind_pgn(py::module_& m) {
       "columns, 'stats': counts}.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

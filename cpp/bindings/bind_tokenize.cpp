@@ -8,7 +8,7 @@
 #include "core/position.h"
 #include "tokenize/tokenizers.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
@@ -52,9 +52,21 @@ py::array encode(Kind kind, const Position& start, const std::vector<chess::Move
 }  // namespace
 
 void bind_tokenize(py::module_& m) {
-  m.attr("CHAR_VOCAB") = std::string(tk::CHAR_VOCAB);
-  m.attr("FEN_VOCAB") = std::string(tk::FEN_VOCAB);
+  // The vocabularies' constants; chessformer.data.tokenizers builds its one description from them.
   m.attr("TOKENIZER_VERSION") = tk::VERSION;
+  m.attr("CHAR_VOCAB") = std::string(tk::CHAR_VOCAB);
+  m.attr("CHAR_GAME_START") = int(tk::CHAR_GAME_START);
+  m.attr("MOVE_PAD") = tk::MOVE_PAD;
+  m.attr("MOVE_BOS") = tk::MOVE_BOS;
+  py::dict results;  // result -> its token
+  for (size_t i = 0; i < tk::MOVE_RESULT_NAMES.size(); ++i)
+    results[py::str(std::string(tk::MOVE_RESULT_NAMES[i]))] = tk::MOVE_WHITE_WINS + int(i);
+  m.attr("MOVE_RESULT_TOKENS") = results;
+  m.attr("MOVE_VOCAB_SIZE") = tk::MOVE_VOCAB_SIZE;
+  m.attr("FEN_VOCAB") = std::string(tk::FEN_VOCAB);
+  m.attr("FEN_MOVE_OFFSET") = tk::FEN_MOVE_OFFSET;
+  m.attr("FEN_TOKENS") = tk::FEN_TOKENS;
+  m.attr("FEN_VOCAB_SIZE") = tk::FEN_VOCAB_SIZE;
 
   m.def(
       "encode_game",
@@ -129,4 +141,4 @@ void bind_tokenize(py::module_& m) {
       "Decode tokens: (start_fen, uci_moves, result, error); error is '' on success.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

@@ -3,7 +3,7 @@
 
 #include <pybind11/pybind11.h>
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 namespace py = pybind11;
 
 void bind_exceptions(py::module_& m);
@@ -14,4 +14,4 @@ void bind_pgn(py::module_& m);
 void bind_infer(py::module_& m);
 void bind_features(py::module_& m);
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

@@ -1,7 +1,7 @@
 // chessformer._core: the C++ chess core as a Python extension. Each bind_*.cpp binds one area.
 #include "bindings/bindings.h"
 
-namespace cb = chessformer_bindings;
+namespace cb = chess::bindings;
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "chessformer's C++ core: positions, legal moves, notations, perft and batch APIs.";

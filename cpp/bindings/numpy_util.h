@@ -5,7 +5,7 @@
 
 #include <vector>
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 // A C-contiguous array of the given shape (default: 1-D) over the moved-in vector's buffer.
 template <typename T>
@@ -22,4 +22,4 @@ pybind11::array_t<T> owned_array(std::vector<T>&& v, std::vector<pybind11::ssize
   return pybind11::array_t<T>(shape, strides, heap->data(), owner);
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings

@@ -89,7 +89,7 @@ std::string escape_controls(std::string_view s) {
 
 Position::Position() : Position(from_fen(START_FEN)) {}
 
-Position Position::from_fen(std::string_view fen, bool chess960) {
+Position Position::from_fen(std::string_view fen, bool chess960, std::string* dropped_castling) {
   init_bitboards();
   Position pos{Uninit{}};
   pos.states_.clear();
@@ -174,9 +174,15 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
       const Square ksq = s.king(col);
       if (!((u == 'K' || u == 'Q') || (u >= 'A' && u <= 'H')))
         throw FenError(fen, "invalid castling character " + quote_char(c));
-      if (rank_of(ksq) != back)
-        throw FenError(fen, std::string("castling right '") + c + "' but the " + color_name(col) +
-                                " king is not on its back rank");
+      // A right this position cannot have: thrown, or dropped when the caller asks for that.
+      auto impossible = [&](const std::string& rule) {
+        if (!dropped_castling) throw FenError(fen, std::string("castling right '") + c + "' " + rule);
+        dropped_castling->push_back(c);
+      };
+      if (rank_of(ksq) != back) {
+        impossible(std::string("but the ") + color_name(col) + " king is not on its back rank");
+        continue;
+      }
       Square rsq = SQ_NONE;
       const Bitboard rooks = s.pieces(col, ROOK) & rank_bb(back);
       if (u == 'K') {
@@ -195,16 +201,20 @@ Position Position::from_fen(std::string_view fen, bool chess960) {
         rsq = make_square(u - 'A', back);
         if (!(rooks & bb(rsq))) rsq = SQ_NONE;
       }
-      if (rsq == SQ_NONE)
-        throw FenError(fen, std::string("castling right '") + c + "' but no " + color_name(col) +
-                                " rook stands where it needs to");
+      if (rsq == SQ_NONE) {
+        impossible(std::string("but no ") + color_name(col) + " rook stands where it needs to");
+        continue;
+      }
       const bool king_side = rsq > ksq;
       const CastlingRight cr = CastlingRight((col == WHITE ? 1 : 4) << (king_side ? 0 : 1));
-      if (s.castling & cr) throw FenError(fen, std::string("castling right '") + c + "' given twice");
-      if (!chess960 && (file_of(ksq) != 4 || (file_of(rsq) != (king_side ? 7 : 0))))
-        throw FenError(fen,
-                       std::string("castling right '") + c +
-                           "' needs the king on the e-file and the rook in the corner (use chess960 mode)");
+      if (s.castling & cr) {
+        impossible("given twice");
+        continue;
+      }
+      if (!chess960 && (file_of(ksq) != 4 || (file_of(rsq) != (king_side ? 7 : 0)))) {
+        impossible("needs the king on the e-file and the rook in the corner (use chess960 mode)");
+        continue;
+      }
       s.castling |= cr;
       pos.ci_.add(col, cr, ksq, rsq);
     }

@@ -123,8 +123,13 @@ class Position {
  public:
   Position();  // the standard start position
   // Throws FenError naming the broken rule. Accepts X-FEN and Shredder-FEN castling fields;
-  // the half/fullmove fields may be omitted (default 0 and 1).
-  static Position from_fen(std::string_view fen, bool chess960 = false);
+  // the half/fullmove fields may be omitted (default 0 and 1). Given dropped_castling, a castling
+  // right the position cannot have (no king or rook where it needs them, given twice, or outside
+  // the corners in standard chess) is left out and its character appended there instead of throwing:
+  // the PGN replay reads FEN tags of real files so (python-chess keeps only the possible rights
+  // too); a FEN given by a user stays strict.
+  static Position from_fen(std::string_view fen, bool chess960 = false,
+                           std::string* dropped_castling = nullptr);
   static constexpr const char* START_FEN = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1";
 
   std::string fen() const;

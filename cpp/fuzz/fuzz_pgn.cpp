@@ -2,12 +2,12 @@
 //
 // With clang and libFuzzer (docs/pgn.md, "Fuzzing"):
 //   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Icpp cpp/core/*.cpp cpp/pgn/*.cpp \
-//       cpp/tokenize/*.cpp cpp/fuzz/fuzz_pgn.cpp -o /tmp/fuzz_pgn && /tmp/fuzz_pgn tests/data/pgn
+//       cpp/tokenize/*.cpp cpp/fuzz/fuzz_pgn.cpp -o build/fuzz_pgn && build/fuzz_pgn tests/data/pgn
 // Without libFuzzer (g++ or clang, -DFUZZ_STANDALONE) the same target runs over seeded random
 // mutations of the files and folders given on the command line:
 //   g++ -std=c++20 -O1 -g -fsanitize=address,undefined -DFUZZ_STANDALONE -Icpp cpp/core/*.cpp \
-//       cpp/pgn/*.cpp cpp/tokenize/*.cpp cpp/fuzz/fuzz_pgn.cpp -o /tmp/fuzz_pgn && \
-//       /tmp/fuzz_pgn 20000 tests/data/pgn tests/data/lichess_sample.pgn
+//       cpp/pgn/*.cpp cpp/tokenize/*.cpp cpp/fuzz/fuzz_pgn.cpp -o build/fuzz_pgn && \
+//       build/fuzz_pgn 20000 tests/data/pgn tests/data/lichess_sample.pgn
 //
 // Besides "no crash, no sanitizer report", each input checks invariants: every game is counted once
 // (kept + dropped == games), a chunk cut at `[Event "` lines gives the same games as the whole, and

@@ -16,7 +16,7 @@
 #include <immintrin.h>
 #endif
 
-namespace chessformer::infer {
+namespace chess::infer {
 
 namespace {
 
@@ -756,4 +756,4 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
     candidate_logits(w.head.f32, batch, w.xf.data(), C, Vh, logits);
 }
 
-}  // namespace chessformer::infer
+}  // namespace chess::infer

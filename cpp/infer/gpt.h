@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-namespace chessformer::infer {
+namespace chess::infer {
 
 enum class Gelu { Erf, Tanh };
 
@@ -116,4 +116,4 @@ class Forward {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace chessformer::infer
+}  // namespace chess::infer

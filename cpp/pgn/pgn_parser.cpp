@@ -17,7 +17,7 @@
 #include <cstring>
 
 #include "pgn/parser_run.h"
-#include "pgn/replay.h"
+#include "pgn/scan.h"
 
 namespace chess::pgn {
 
@@ -50,6 +50,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kUnexpectedChar: return "unexpected_char";
     case ErrorCode::kMissingResult: return "missing_result";
     case ErrorCode::kResultMismatch: return "result_mismatch";
+    case ErrorCode::kFenCastlingDropped: return "fen_castling_dropped";
     case ErrorCode::kTokenTooLong: return "token_too_long";
     case ErrorCode::kNulByte: return "nul_byte";
     case ErrorCode::kUnclosedVariation: return "unclosed_variation";
@@ -88,7 +89,9 @@ bool GameInfo::has_error(ErrorCode c) const {
   return std::any_of(errors.begin(), errors.end(), [c](const ParseError& e) { return e.code == c; });
 }
 
-using namespace parser_detail;
+using detail::is_digit;
+using detail::is_space;
+using detail::trim;
 
 // ---- Parser -------------------------------------------------------------------------------------
 
@@ -102,12 +105,13 @@ Parser::Parser(ParserOptions options) : options_(options) {
   buffer_.resize(largest + 2 + options_.read_size + 16);
 }
 
-StreamStats Parser::parse(ByteSource& source, Visitor& visitor) {
-  // The replay (prep, the bindings) gets the instantiation with direct, inlinable callbacks.
-  if (auto* replay = dynamic_cast<ReplayVisitor*>(&visitor))
-    return parse_replay(options_, buffer_, source, *replay);
-  Run<Visitor> run(options_, buffer_, source, visitor);
+StreamStats Visitor::run_parser(const ParserOptions& options, std::vector<char>& buffer, ByteSource& source) {
+  detail::Run<Visitor> run(options, buffer, source, *this);
   return run.run();
+}
+
+StreamStats Parser::parse(ByteSource& source, Visitor& visitor) {
+  return visitor.run_parser(options_, buffer_, source);
 }
 
 StreamStats parse_buffer(std::string_view data, Visitor& visitor, const ParserOptions& options) {

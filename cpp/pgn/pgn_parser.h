@@ -74,13 +74,15 @@ class FileSource final : public ByteSource {
 enum class ErrorCode : uint8_t {
   kNone = 0,
   // Warnings: the game's main line is still intact.
-  kBadTag,             // a `[` line in the tag section that is not `[Name "value"]`; tag dropped
-  kTagQuoteRecovered,  // unescaped `"` inside a tag value; value kept up to the last `"` before `]`
-  kTagTooLong,         // tag line longer than max_tag_line; tag dropped
-  kCommentTooLong,     // comment longer than max_comment; skipped, not delivered
-  kUnexpectedChar,     // stray `)`, `}`, `]`, bad `$`, or `[` mid-line in movetext; skipped
-  kMissingResult,      // no result token before the next game; the Result tag was used
-  kResultMismatch,     // result token and Result tag disagree; the tag was used
+  kBadTag,              // a `[` line in the tag section that is not `[Name "value"]`; tag dropped
+  kTagQuoteRecovered,   // unescaped `"` inside a tag value; value kept up to the last `"` before `]`
+  kTagTooLong,          // tag line longer than max_tag_line; tag dropped
+  kCommentTooLong,      // comment longer than max_comment; skipped, not delivered
+  kUnexpectedChar,      // stray `)`, `}`, `]`, bad `$`, or `[` mid-line in movetext; skipped
+  kMissingResult,       // no result token before the next game; the Result tag was used
+  kResultMismatch,      // result token and Result tag disagree; the tag was used
+  kFenCastlingDropped,  // the FEN tag gives castling rights its position cannot have; the replay
+                        // (ReplayVisitor) dropped them, token = their characters
   // Errors: the main line may be incomplete or corrupted (GameInfo::ok() is false).
   kTokenTooLong,         // movetext token longer than max_token; skipped
   kNulByte,              // NUL byte inside the game
@@ -143,6 +145,22 @@ struct GameInfo {
   bool has_error(ErrorCode c) const;
 };
 
+struct ParserOptions {
+  size_t read_size = size_t(1) << 16;     // bytes asked of the source per read
+  size_t max_token = 256;                 // longest movetext token (SAN, NAG, move number)
+  size_t max_comment = size_t(1) << 20;   // longest delivered comment; longer ones are skipped
+  size_t max_tag_line = size_t(1) << 16;  // longest tag line
+  size_t max_errors_per_game = 32;        // errors kept per game (n_errors counts all)
+};
+
+struct StreamStats {
+  uint64_t bytes = 0;  // bytes read from the source
+  uint64_t games = 0;  // end_game calls
+  uint64_t skipped_games = 0;
+  uint64_t prose_lines = 0;  // non-PGN lines skipped between games
+  bool stopped = false;      // Visitor::should_stop ended the parse early
+};
+
 // Callbacks; every default does nothing, so a visitor overrides only what it needs.
 class Visitor {
  public:
@@ -163,22 +181,14 @@ class Visitor {
   virtual void end_game(const GameInfo& /*info*/) {}
   // Polled after each end_game; return true to stop parsing.
   virtual bool should_stop() { return false; }
-};
 
-struct ParserOptions {
-  size_t read_size = size_t(1) << 16;     // bytes asked of the source per read
-  size_t max_token = 256;                 // longest movetext token (SAN, NAG, move number)
-  size_t max_comment = size_t(1) << 20;   // longest delivered comment; longer ones are skipped
-  size_t max_tag_line = size_t(1) << 16;  // longest tag line
-  size_t max_errors_per_game = 32;        // errors kept per game (n_errors counts all)
-};
-
-struct StreamStats {
-  uint64_t bytes = 0;  // bytes read from the source
-  uint64_t games = 0;  // end_game calls
-  uint64_t skipped_games = 0;
-  uint64_t prose_lines = 0;  // non-PGN lines skipped between games
-  bool stopped = false;      // Visitor::should_stop ended the parse early
+ protected:
+  friend class Parser;
+  // How Parser::parse runs this visitor over `source`: the parser's engine instantiated for
+  // Visitor, calling the virtual callbacks above. A visitor whose callbacks are final overrides it
+  // with the engine instantiated for its own type, where they are direct calls that can be inlined
+  // (ReplayVisitor does).
+  virtual StreamStats run_parser(const ParserOptions& options, std::vector<char>& buffer, ByteSource& source);
 };
 
 // Owns the buffer; reusable across streams. Not thread-safe; use one per thread. parse() touches no

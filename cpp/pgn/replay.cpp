@@ -1,6 +1,7 @@
 // SAN replay (see replay.h). resolve_san and append_san are the per-ply hot path of `prep`.
 #include "pgn/replay.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
@@ -79,7 +80,7 @@ inline uint64_t mix64(uint64_t z) {
 // along a line of 8 squares depend only on the slider's place on it and the occupancy of the 6
 // inner squares. With PEXT/PDEP that is two small lookups instead of one in the 200 KB packed rook
 // table, whose lines the parser's streaming evicts between moves (GNU move tokens +4.5%, Lichess
-// +0.5%, char +1.5%; docs/pgn.md, round 5).
+// +0.5%, char +1.5%; docs/pgn-diary.md, round 5).
 #if CHESSFORMER_USE_PEXT
 struct SplitRook {
   uint8_t along[8][64];  // [place on the line][inner occupancy]: the attacked places, as 8 bits
@@ -574,6 +575,7 @@ void ReplayVisitor::begin_game(uint64_t offset) {
   clocks_.clear();
   transcript_.clear();
   error_ = ReplayError{};
+  fen_castling_dropped_.clear();
   hash_ = kFnvOffset;
   chess960_ = false;
   standard_start_ = true;
@@ -619,11 +621,12 @@ bool ReplayVisitor::end_tags() {
   chess960_ = options_.allow_chess960 && is_chess960_variant(tags_.variant);
   if (!tags_.fen.empty()) {
     try {
-      custom_ = Position::from_fen(tags_.fen, chess960_);
+      custom_ = Position::from_fen(tags_.fen, chess960_, &fen_castling_dropped_);
       start_ = &custom_;
       standard_start_ = custom_.fen() == Position::START_FEN && !chess960_;
     } catch (const std::exception&) {
-      start_ = &standard_;  // standard_start_ stays true; no move is replayed
+      start_ = &standard_;            // standard_start_ stays true; no move is replayed
+      fen_castling_dropped_.clear();  // the bad_fen error says it all
       fail(ReplayCode::kBadFen, tags_.fen);
     }
   } else {
@@ -729,11 +732,24 @@ void ReplayVisitor::comment(std::string_view text, uint32_t ply) {
   if (auto c = parse_clock(text)) clocks_[ply - 1] = float(*c);
 }
 
-void ReplayVisitor::end_game(const GameInfo& info) { finish(info); }
+void ReplayVisitor::end_game(const GameInfo& info) {
+  if (fen_castling_dropped_.empty()) return finish(info);
+  // The FEN tag's impossible castling rights were dropped (end_tags): a warning of the game, first
+  // in its list, as the tags come before the moves.
+  GameInfo with = info;
+  ParseError e;
+  e.code = ErrorCode::kFenCastlingDropped;
+  e.offset = info.offset;
+  e.token_len = uint8_t(std::min(fen_castling_dropped_.size(), ParseError::kTokenCap));
+  std::memcpy(e.token_buf, fen_castling_dropped_.data(), e.token_len);
+  with.errors.insert(with.errors.begin(), e);
+  ++with.n_errors;
+  finish(with);
+}
 
-StreamStats parse_replay(const ParserOptions& options, std::vector<char>& buffer, ByteSource& source,
-                         ReplayVisitor& visitor) {
-  parser_detail::Run<ReplayVisitor> run(options, buffer, source, visitor);
+StreamStats ReplayVisitor::run_parser(const ParserOptions& options, std::vector<char>& buffer,
+                                      ByteSource& source) {
+  detail::Run<ReplayVisitor> run(options, buffer, source, *this);
   return run.run();
 }
 

@@ -111,7 +111,7 @@ class ReplayVisitor : public Visitor {
   uint64_t plies_replayed() const { return total_plies_; }       // all games so far
 
   // ---- Visitor ----
-  // Final: the parser's ReplayVisitor instantiation (parse_replay) calls them directly; subclasses
+  // Final: the parser's ReplayVisitor instantiation (run_parser) calls them directly; subclasses
   // use the hooks above and below.
   void begin_game(uint64_t offset) final;
   void tag(std::string_view name, std::string_view value) final;
@@ -123,6 +123,7 @@ class ReplayVisitor : public Visitor {
   void end_game(const GameInfo& info) final;
 
  protected:
+  StreamStats run_parser(const ParserOptions& options, std::vector<char>& buffer, ByteSource& source) final;
   // Called after each replayed move m, played by `mover`; state() is the position after it. Not
   // called at all once a subclass turns the hook off (set_move_hook(false)): a subclass that reads
   // moves() at the end of the game saves a virtual call per ply.
@@ -165,6 +166,7 @@ class ReplayVisitor : public Visitor {
   std::vector<float> evals_, clocks_;
   std::string transcript_;
   ReplayError error_;
+  std::string fen_castling_dropped_;  // the FEN tag's castling rights its position cannot have
   uint64_t offset_ = 0;
   uint64_t hash_ = 0;  // FNV-1a over the tags so far, then the replayed moves (game_hash)
   uint64_t total_plies_ = 0;

@@ -82,6 +82,31 @@ void test_fen() {
   }
 }
 
+// A FEN whose castling rights the position cannot have (a real Lichess study): rejected as given,
+// read without those rights when the caller asks for that (the PGN replay does).
+void test_fen_impossible_castling() {
+  const std::string fen = "1rr3k1/p3ppbp/3pbnp1/7P/qP1BP1P1/5P2/1PPQ4/1NKR1B1R b Kq - 0 1";
+  try {
+    Position::from_fen(fen);
+    check(false, "impossible castling rights should be rejected by default");
+  } catch (const FenError& e) {
+    check(std::string(e.what()).find("castling right 'K'") != std::string::npos, e.what());
+  }
+  std::string dropped;
+  const Position p = Position::from_fen(fen, false, &dropped);
+  check(dropped == "Kq", "dropped rights: " + dropped);
+  check(p.fen() == "1rr3k1/p3ppbp/3pbnp1/7P/qP1BP1P1/5P2/1PPQ4/1NKR1B1R b - - 0 1", "cleaned: " + p.fen());
+  dropped.clear();
+  const Position q = Position::from_fen("r3k2r/8/8/8/8/8/8/4K2R w KQkq - 0 1", false, &dropped);
+  check(dropped == "Q" && q.fen() == "r3k2r/8/8/8/8/8/8/4K2R w Kkq - 0 1", "one right of four: " + q.fen());
+  dropped.clear();
+  try {  // a malformed castling field is still an error, not an impossible right
+    Position::from_fen("r3k2r/8/8/8/8/8/8/4K2R w KX - 0 1", false, &dropped);
+    check(false, "invalid castling character should be rejected");
+  } catch (const FenError&) {
+  }
+}
+
 void test_san() {
   Position p;
   const std::vector<std::pair<const char*, const char*>> game = {
@@ -161,6 +186,7 @@ int main(int argc, char** argv) {
   try {
     test_perft_file(max_nodes);
     test_fen();
+    test_fen_impossible_castling();
     test_san();
     test_packed_attacks_and_has_legal_move();
     test_vocab();

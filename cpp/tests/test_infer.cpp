@@ -2,9 +2,9 @@
 // same GPT: variable-length chunks over several slots, then single-token steps, candidate-only
 // logits, several threads, odd head sizes (vector tails) and input validation. Build it for each
 // instruction set the dot products have (AVX-512, AVX2/FMA, scalar) from the repo root:
-//   g++ -std=c++20 -O2 -march=native -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o /tmp/ti && /tmp/ti
-//   g++ -std=c++20 -O2 -mavx2 -mfma -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o /tmp/ti && /tmp/ti
-//   g++ -std=c++20 -O2 -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o /tmp/ti && /tmp/ti
+//   g++ -std=c++20 -O2 -march=native -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o build/ti && build/ti
+//   g++ -std=c++20 -O2 -mavx2 -mfma -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o build/ti && build/ti
+//   g++ -std=c++20 -O2 -Icpp cpp/infer/*.cpp cpp/tests/test_infer.cpp -o build/ti && build/ti
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -19,7 +19,7 @@
 #include "infer/gpt.h"
 #include "tests/check.h"
 
-using namespace chessformer::infer;
+using namespace chess::infer;
 
 namespace {
 

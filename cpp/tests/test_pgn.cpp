@@ -1,8 +1,8 @@
 // Tests for the streaming PGN parser: one check per fixture in tests/data/pgn (named after the quirk it
 // covers), chunk-boundary independence, generated pathological inputs, a mutation smoke test and a
 // throughput print. Run from the repository root:
-//   g++ -std=c++20 -O2 -Wall -Wextra -Icpp cpp/pgn/*.cpp cpp/tests/test_pgn.cpp -o /tmp/test_pgn &&
-//   /tmp/test_pgn
+//   g++ -std=c++20 -O2 -Wall -Wextra -Icpp cpp/pgn/*.cpp cpp/tests/test_pgn.cpp -o build/test_pgn &&
+//   build/test_pgn
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -137,7 +137,7 @@ using Codes = std::vector<ErrorCode>;
 
 bool no_errors(const Game& g) { return g.info.n_errors == 0 && g.info.ok(); }
 
-// ---- Fixtures (one per row of PGN-QUIRKS.md) ------------------------------------------------------
+// ---- Fixtures (one per row of docs/pgn.md "Behaviour per quirk") ---------------------------------
 
 std::map<std::string, std::function<void()>> fixture_tests() {
   std::map<std::string, std::function<void()>> t;
@@ -253,6 +253,23 @@ std::map<std::string, std::function<void()>> fixture_tests() {
           c.result_tag == Result::kNone);
     CHECK(p.games[3].codes() == (Codes{ErrorCode::kResultMismatch}));
     CHECK(d.result == Result::kWhiteWins && d.result_token == Result::kUnfinished);
+  };
+  t["no_result_tag.pgn"] = [] {  // the termination marker is the result (read_games: headers)
+    auto p = parse_fixture("no_result_tag.pgn");
+    CHECK(p.games.size() == 4);
+    if (p.games.size() != 4) return;
+    const GameInfo &a = p.games[0].info, &b = p.games[1].info, &c = p.games[2].info, &d = p.games[3].info;
+    CHECK(no_errors(p.games[0]) && a.result == Result::kWhiteWins && a.result_source == ResultSource::kToken);
+    CHECK(p.games[1].codes() == (Codes{ErrorCode::kMissingResult}) && b.result == Result::kNone);
+    CHECK(c.result == Result::kUnfinished && c.result_source == ResultSource::kToken);
+    CHECK(d.result == Result::kDraw && d.result_tag == Result::kDraw && d.result_token == Result::kDraw);
+  };
+  t["fen_impossible_castling.pgn"] = [] {  // the replay's business: the parser sees plain tags
+    auto p = parse_fixture("fen_impossible_castling.pgn");
+    CHECK(p.games.size() == 2);
+    if (p.games.size() != 2) return;
+    CHECK(no_errors(p.games[0]) && p.games[0].sans.size() == 10 && p.games[0].sans[0] == "Rxb4");
+    CHECK(no_errors(p.games[1]) && p.games[1].sans == (Sans{"O-O", "O-O-O"}));
   };
   t["empty_games.pgn"] = [] {  // row 11
     auto p = parse_fixture("empty_games.pgn");

@@ -2,7 +2,7 @@
 // try_parse_san / san on every legal move of random games (and on mangled tokens), replay of the
 // quirk fixtures, chunk independence of prep_chunk, and a throughput print. From the repo root:
 //   g++ -std=c++20 -O2 -march=native -Icpp cpp/core/*.cpp cpp/pgn/*.cpp cpp/tokenize/*.cpp \
-//       cpp/tests/test_replay.cpp -o /tmp/test_replay && /tmp/test_replay
+//       cpp/tests/test_replay.cpp -o build/test_replay && build/test_replay
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -178,6 +178,36 @@ bool same_position(const BoardState& a, const BoardState& b) {
          std::equal(std::begin(a.by_color), std::end(a.by_color), std::begin(b.by_color)) &&
          a.side == b.side && a.castling == b.castling && a.ep == b.ep && a.halfmove == b.halfmove &&
          a.fullmove == b.fullmove;
+}
+
+// A FEN tag with castling rights its position cannot have: the rights are dropped with a warning
+// (fen_castling_dropped, non-fatal), and the game is replayed from the position without them.
+void test_fen_castling_dropped() {
+  struct Warnings final : ReplayVisitor {
+    std::vector<std::string> fens, dropped;
+    std::vector<size_t> plies;
+    std::vector<bool> ok;
+    void finish(const GameInfo& info) override {
+      fens.push_back(start().fen());
+      plies.push_back(moves().size());
+      ok.push_back(info.ok() && !cut());
+      std::string d;
+      for (const ParseError& e : info.errors)
+        if (e.code == ErrorCode::kFenCastlingDropped) d += std::string(e.token()) + ";";
+      dropped.push_back(d);
+    }
+  } w;
+  parse_file(kDir + "fen_impossible_castling.pgn", w);
+  g_context = "fen castling dropped";
+  CHECK(w.fens.size() == 2);
+  if (w.fens.size() != 2) return;
+  CHECK(w.fens[0] == "1rr3k1/p3ppbp/3pbnp1/7P/qP1BP1P1/5P2/1PPQ4/1NKR1B1R b - - 0 1");
+  CHECK(w.dropped[0] == "Kq;" && w.plies[0] == 10 && w.ok[0]);
+  CHECK(w.dropped[1] == "Q;" && w.plies[1] == 2 && w.ok[1]);
+  CHECK(!is_fatal(ErrorCode::kFenCastlingDropped));
+  // the next game, with no FEN tag, has no such warning
+  parse_buffer("[Event \"x\"]\n\n1. e4 *\n", w);
+  CHECK(w.dropped.size() == 3 && w.dropped[2].empty());
 }
 
 void test_replay_against_core() {
@@ -419,6 +449,7 @@ int main() {
   }
   test_san_agreement();
   test_fixtures();
+  test_fen_castling_dropped();
   test_replay_against_core();
   test_chunk_independence();
   test_chunk_pieces();

@@ -68,11 +68,10 @@ void encode_move(const Position& start, const std::vector<Move>& moves, std::str
     pos.push(m);
   }
   if (with_result) {
-    uint16_t r = MOVE_UNKNOWN_RESULT;
-    if (result == "1-0") r = MOVE_WHITE_WINS;
-    if (result == "0-1") r = MOVE_BLACK_WINS;
-    if (result == "1/2-1/2") r = MOVE_DRAW;
-    out.push_back(r);
+    const auto* named = std::find(MOVE_RESULT_NAMES.begin(), MOVE_RESULT_NAMES.end(), result);
+    out.push_back(uint16_t(named == MOVE_RESULT_NAMES.end()
+                               ? MOVE_UNKNOWN_RESULT
+                               : MOVE_WHITE_WINS + (named - MOVE_RESULT_NAMES.begin())));
   }
 }
 
@@ -153,8 +152,7 @@ Decoded decode_move(const uint16_t* ids, size_t n) {
   for (size_t i = 1; i < n; ++i) {
     const int t = ids[i];
     if (t >= MOVE_WHITE_WINS && t <= MOVE_UNKNOWN_RESULT) {
-      static const char* names[] = {"1-0", "0-1", "1/2-1/2", "*"};
-      d.result = names[t - MOVE_WHITE_WINS];
+      d.result = MOVE_RESULT_NAMES[size_t(t - MOVE_WHITE_WINS)];
       if (i + 1 != n) return fail(d, "tokens after the result token at index " + std::to_string(i));
       break;
     }

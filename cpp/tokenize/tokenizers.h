@@ -10,12 +10,14 @@
 // first problem as a DecodeError rather than throwing (prep calls them in hot loops).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/position.h"
+#include "core/vocab.h"
 
 namespace chess::tokenize {
 
@@ -33,9 +35,13 @@ bool char_transcript(const Position& start, const std::vector<Move>& moves, std:
 void chars_to_ids(std::string_view text, std::vector<uint8_t>& out);
 
 // ---- move ----
+// Ids 0..1967 are the moves of core/vocab.h; the specials follow them.
 constexpr int MOVE_PAD = 1968, MOVE_BOS = 1969, MOVE_WHITE_WINS = 1970, MOVE_BLACK_WINS = 1971,
               MOVE_DRAW = 1972, MOVE_UNKNOWN_RESULT = 1973;
 constexpr int MOVE_VOCAB_SIZE = 1974;
+static_assert(MOVE_PAD == vocab::NUM_MOVES && MOVE_VOCAB_SIZE == MOVE_UNKNOWN_RESULT + 1);
+// The result tokens' names, in id order from MOVE_WHITE_WINS; any other result encodes as "*".
+constexpr std::array<std::string_view, 4> MOVE_RESULT_NAMES = {"1-0", "0-1", "1/2-1/2", "*"};
 // result: "1-0", "0-1", "1/2-1/2", anything else -> MOVE_UNKNOWN_RESULT; with_result=false omits it.
 void encode_move(const Position& start, const std::vector<Move>& moves, std::string_view result,
                  bool with_result, std::vector<uint16_t>& out);
@@ -44,7 +50,7 @@ void encode_move(const Position& start, const std::vector<Move>& moves, std::str
 constexpr int FEN_TOKENS = 77;
 constexpr std::string_view FEN_VOCAB = ".0123456789abcdefghpnrqkPNBRQKw-";  // 32 symbols; 'b' is shared
 constexpr int FEN_MOVE_OFFSET = 32;
-constexpr int FEN_VOCAB_SIZE = FEN_MOVE_OFFSET + 1968;
+constexpr int FEN_VOCAB_SIZE = FEN_MOVE_OFFSET + vocab::NUM_MOVES;
 // The 77 tokens of one position: side (1), squares a8..h8, a7..h1 (64), castling KQkq or '.' (4),
 // en passant file+rank or "-." (2), halfmove clock (3 digits, capped 999), fullmove (3 digits, capped).
 void encode_position(const BoardState& s, std::vector<uint16_t>& out);

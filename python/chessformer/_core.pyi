@@ -81,9 +81,17 @@ def legal_move_mask_games(
     packed: bool = False,
 ) -> npt.NDArray[Any]: ...
 
-CHAR_VOCAB: str
-FEN_VOCAB: str
 TOKENIZER_VERSION: int
+CHAR_VOCAB: str
+CHAR_GAME_START: int
+MOVE_PAD: int
+MOVE_BOS: int
+MOVE_RESULT_TOKENS: dict[str, int]
+MOVE_VOCAB_SIZE: int
+FEN_VOCAB: str
+FEN_MOVE_OFFSET: int
+FEN_TOKENS: int
+FEN_VOCAB_SIZE: int
 
 def encode_game(
     tokenizer: str,

@@ -14,8 +14,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("chessformer.engine.demo", "the bundled model against Stockfish at two temperatures"),
     "play": ("chessformer.engine.play", "play the model in the terminal"),
     "uci": ("chessformer.engine.uci", "run the model as a UCI engine (for chess GUIs)"),
-    "prep": ("chessformer.data.prep", "PGN(.zst) files to token shards filtered by rating"),
+    "prep": ("chessformer.data.prep_cli", "PGN(.zst) files to token shards filtered by rating"),
     "train": ("chessformer.model.train", "train a model on a prepared dataset"),
+    "plot": ("chessformer.model.plot", "loss curves of a training run (from metrics.jsonl)"),
     "match": ("chessformer.arena.match", "play the model against Stockfish at many temperatures"),
     "report": (
         "chessformer.arena.report",
@@ -26,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "chessformer.data.lichess_sample",
         "rewrite PGN games in Lichess export format",
     ),
+    "lab": ("chessformer.lab.cli", "the transcendence lab: experts, games, experiments"),
     "perft": ("chessformer.perft", "count leaf nodes of the legal move tree"),
     "bench": ("chessformer.inference.bench", "benchmarks: `chessformer bench inference`"),
 }

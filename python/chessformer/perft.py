@@ -10,19 +10,19 @@ import argparse
 import sys
 import time
 
+from chessformer._argtypes import int_at_least
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="chessformer perft", description=__doc__.splitlines()[0])
     parser.add_argument("fen", help="position as FEN, or 'startpos'")
-    parser.add_argument("depth", type=int, help="depth in plies (>= 0)")
+    parser.add_argument("depth", type=int_at_least(0), help="depth in plies (>= 0)")
     parser.add_argument("--divide", action="store_true", help="print each root move's count")
     parser.add_argument("--chess960", action="store_true", help="Chess960 castling rules")
     args = parser.parse_args(argv)
 
     from chessformer.board import STARTING_FEN, Board, InvalidFenError
 
-    if args.depth < 0:
-        parser.error(f"depth must be >= 0, got {args.depth}")
     fen = STARTING_FEN if args.fen == "startpos" else args.fen
     try:
         board = Board(fen, chess960=args.chess960)

@@ -1,9 +1,8 @@
 """Rebuild ``tests/data/sample_char/``: the first games of the GNU Chess opening book as a `char`
 dataset (the paper's transcripts ``;1.e4 e5 2.Nf3 ...``), 95/5 train/val.
 
-Run from the repository root:
-``PYTHONPATH=python python tests/data/make_sample_char.py \\
-    /work/shared/data/gnuchess-book-1.02.pgn.zst``
+Run from the repository root with the path of the book's PGN (gnuchess-book-1.02.pgn.zst, 145,716
+games): ``python tests/data/make_sample_char.py PATH/gnuchess-book-1.02.pgn.zst``
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ import chess
 import chess.pgn
 import zstandard
 
-from chessformer.data.dataset import CHAR_VOCAB, char_tokenizer_info, encode_char, write_dataset
+from chessformer.data.dataset import write_dataset
+from chessformer.data.tokenizers import CHAR_VOCAB, TOKENIZERS, encode_char
 
 N_GAMES = 2000  # the brief: ~2000 games, committed folder under ~1 MB
 OUT = Path(__file__).resolve().parent / "sample_char"
@@ -61,7 +61,7 @@ def main(path: str) -> int:
             "train": [encode_char(g) for g in games[n_val:]],
             "val": [encode_char(g) for g in games[:n_val]],
         },
-        char_tokenizer_info(),
+        TOKENIZERS["char"],
         extra={
             "inputs": ["gnuchess-book-1.02.pgn.zst (first games)"],
             "counts": {"games": len(games)},

@@ -21,6 +21,7 @@ Used by ``chessformer report``; as a library::
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -444,3 +445,15 @@ def _open_bound(
         else:
             near = mid
     return float(0.5 * (near + far))
+
+
+def anchor_argument(text: str) -> tuple[int, float]:
+    """``LEVEL=RATING`` on a command line (argparse type of ``--anchor``)."""
+    level, _, rating = text.partition("=")
+    try:
+        value = float(rating)
+        if not math.isfinite(value):
+            raise ValueError
+        return int(level), value
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LEVEL=RATING, got {text!r}") from None

@@ -13,176 +13,62 @@ with its interval, and games / wins / draws / losses. It writes ``ratings.md`` (
 model, like the paper's Figure 1) into OUT, by default ``DIR/report`` for one DIR and
 ``./report`` for several. The plot needs matplotlib (``pip install 'chessformer[plot]'``).
 
-This module also owns the results format: :func:`read_results` and :func:`append_result`.
+What a reader can trust: a row with fewer than ``--min-games`` (10) games against rated
+opponents shows "too few games" instead of a rating (and stays off the plot); a Bradley–Terry
+rating that is infinite (every rated game won or lost) shows its finite 95% bound (``> 1830``,
+``< 1210``); the CSV keeps every number with a ``note``. Each DIR's games are rated against that
+DIR's own anchors (the ratings its games recorded); ``--anchor`` applies to every DIR.
+
+The results format itself (reading and writing ``games.jsonl``) is :mod:`chessformer.arena.results`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import json
 import math
-import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chessformer.arena.ratings import Glicko2Rating, fit_bradley_terry, rate_games
+from chessformer._io import replacing
+from chessformer.arena.ratings import Glicko2Rating, anchor_argument, fit_bradley_terry, rate_games
+from chessformer.arena.results import (
+    RESULTS_FILE,
+    GameRecord,
+    ResultsFormatError,
+    append_result,
+    model_score,
+    read_results,
+)
 
-FORMAT_VERSION = 1
-RESULTS_FILE = "games.jsonl"
-_RESULTS = ("1-0", "0-1", "1/2-1/2")
-_COLORS = ("white", "black")
+__all__ = [
+    "REPORT_DIR",
+    "REPORT_FILES",
+    "GameRecord",
+    "ResultsFormatError",
+    "Row",
+    "anchor_argument",
+    "append_result",
+    "main",
+    "markdown_table",
+    "model_score",
+    "read_results",
+    "summarize",
+    "write_csv",
+    "write_plot",
+]
 
-
-class ResultsFormatError(ValueError):
-    """A match results file that does not follow its declared format."""
-
-
-@dataclass(frozen=True)
-class GameRecord:
-    """One finished game, one line of ``games.jsonl`` (format version 1)."""
-
-    model: str
-    temperature: float
-    opponent: str
-    opponent_level: int
-    opponent_rating: float | None  # None: an opponent without a rating anchor (not rated)
-    model_color: str  # "white" | "black"
-    result: str  # "1-0" | "0-1" | "1/2-1/2", from White's view as in PGN
-    score: float  # 1.0 | 0.5 | 0.0, from the model's view
-    termination: str
-    plies: int
-    seed: int
-    game_index: int  # unique within (model, temperature); ratings replay games in this order
-    format_version: int = FORMAT_VERSION
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
-
-
-def model_score(result: str, model_color: str) -> float:
-    """The model's score for a PGN result string."""
-    white = {"1-0": 1.0, "0-1": 0.0, "1/2-1/2": 0.5}[result]
-    return white if model_color == "white" else 1.0 - white
-
-
-def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in obj:
-        raise ResultsFormatError(f"{where}: missing field {key!r}")
-    value = obj[key]
-    # bool is an int subclass; a true/false here is always a writer bug.
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ResultsFormatError(f"{where}: field {key!r} has the wrong type: {value!r}")
-    return value
-
-
-def _optional_number(obj: dict[str, Any], key: str, where: str) -> float | None:
-    if key not in obj:
-        raise ResultsFormatError(f"{where}: missing field {key!r}")
-    return None if obj[key] is None else float(_field(obj, key, (int, float), where))
-
-
-def parse_record(obj: Any, where: str) -> GameRecord:
-    """Validate one decoded JSON line; ``where`` (``file:line``) prefixes error messages."""
-    if not isinstance(obj, dict):
-        raise ResultsFormatError(f"{where}: expected a JSON object, got {obj!r}")
-    version = obj.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ResultsFormatError(
-            f"{where}: unknown format_version {version!r} (this reader knows {FORMAT_VERSION})"
-        )
-    number = (int, float)
-    rec = GameRecord(
-        model=_field(obj, "model", str, where),
-        temperature=float(_field(obj, "temperature", number, where)),
-        opponent=_field(obj, "opponent", str, where),
-        opponent_level=_field(obj, "opponent_level", int, where),
-        opponent_rating=_optional_number(obj, "opponent_rating", where),
-        model_color=_field(obj, "model_color", str, where),
-        result=_field(obj, "result", str, where),
-        score=float(_field(obj, "score", number, where)),
-        termination=_field(obj, "termination", str, where),
-        plies=_field(obj, "plies", int, where),
-        seed=_field(obj, "seed", int, where),
-        game_index=_field(obj, "game_index", int, where),
-    )
-    if not rec.model:
-        raise ResultsFormatError(f"{where}: empty model name")
-    if not (math.isfinite(rec.temperature) and rec.temperature >= 0.0):
-        raise ResultsFormatError(f"{where}: bad temperature {rec.temperature!r}")
-    if rec.opponent_rating is not None and not math.isfinite(rec.opponent_rating):
-        raise ResultsFormatError(f"{where}: bad opponent_rating {rec.opponent_rating!r}")
-    if rec.model_color not in _COLORS:
-        raise ResultsFormatError(f"{where}: bad model_color {rec.model_color!r}")
-    if rec.result not in _RESULTS:
-        raise ResultsFormatError(f"{where}: bad result {rec.result!r}")
-    if rec.score != model_score(rec.result, rec.model_color):
-        raise ResultsFormatError(
-            f"{where}: score {rec.score!r} contradicts result {rec.result!r} "
-            f"with the model as {rec.model_color!r}"
-        )
-    if rec.plies < 0 or rec.game_index < 0:
-        raise ResultsFormatError(f"{where}: plies and game_index must be >= 0")
-    return rec
-
-
-def read_results(path: str | os.PathLike[str]) -> list[GameRecord]:
-    """All games of a ``games.jsonl`` file, in file order.
-
-    A last line that is not valid JSON is what a crash mid-write leaves behind: it is ignored
-    with a warning on stderr. Any other bad line raises :class:`ResultsFormatError`.
-    """
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").split("\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    records: list[GameRecord] = []
-    seen: dict[tuple[str, float, int], int] = {}
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == last:
-                print(f"warning: {where}: ignoring incomplete last line ({e})", file=sys.stderr)
-                break
-            raise ResultsFormatError(f"{where}: not valid JSON ({e}): {line[:80]!r}") from None
-        rec = parse_record(obj, where)
-        key = (rec.model, rec.temperature, rec.game_index)
-        if key in seen:
-            raise ResultsFormatError(
-                f"{where}: game_index {rec.game_index!r} of model {rec.model!r} at temperature "
-                f"{rec.temperature!r} already appeared on line {seen[key]}"
-            )
-        seen[key] = i + 1
-        records.append(rec)
-    return records
-
-
-def append_result(path: str | os.PathLike[str], record: GameRecord) -> None:
-    """Append one game as a complete line, first cutting off an incomplete last line if any.
-
-    The cut keeps a crash's partial line from being glued to the next record, which would turn a
-    tolerated truncated tail into a corrupt line in the middle of the file.
-    """
-    path = Path(path)
-    line = (record.to_json() + "\n").encode("utf-8")
-    with open(path, "ab+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.seek(0)
-                data = f.read()
-                f.truncate(data.rfind(b"\n") + 1)
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+MIN_RATED_GAMES = 10  # fewer rated games in a group: "too few games", no rating shown
+REPORT_DIR = "report"  # a match folder's report, the default --out for one DIR
+REPORT_FILES = (
+    "ratings.md",
+    "ratings.csv",
+    "rating_vs_temperature.png",
+    "rating_vs_temperature.svg",
+)
 
 
 @dataclass(frozen=True)
@@ -198,6 +84,7 @@ class Row:
     draws: int
     losses: int
     glicko2: Glicko2Rating | None  # None: no game against a rated opponent
+    rated_games: int  # games against a rated opponent (the ones the ratings use)
     bt_rating: float
     bt_se: float
     bt_lower: float
@@ -220,39 +107,45 @@ def summarize(
 ) -> list[Row]:
     """Rate every (source, model, temperature[, level]) group; one joint BT fit over all of them.
 
-    Opponent ratings come from the records, ``anchors_given`` (level -> rating) adding or
-    replacing them. Games against an opponent without a rating count in W/D/L and the score but
-    in neither rating; a group with no rated game has no ratings (NaN)."""
+    Opponent ratings come from the records of each source: an anchor belongs to its results
+    file and is never applied to another file's games. ``anchors_given`` (level -> rating), the
+    user's explicit request, adds or replaces them in every source. Games against an opponent
+    without a rating count in W/D/L and the score but in neither rating; a group with no rated
+    game has no ratings (NaN)."""
     given = dict(anchors_given or {})
-    anchors: dict[tuple[str, int], float] = {}
-    anchor_where: dict[tuple[str, int], str] = {}
+    # (source, opponent, level) -> rating: each file's anchors are its own
+    anchors: dict[tuple[str, str, int], float] = {}
     # (source, model, temperature, level or None) -> games sorted by game_index
     groups: dict[tuple[str, str, float, int | None], list[GameRecord]] = {}
     for path, records in sources:
+        first: dict[tuple[str, int], int] = {}
         for rec in records:
-            akey = (rec.opponent, rec.opponent_level)
+            akey = (str(path), rec.opponent, rec.opponent_level)
             rating = given.get(rec.opponent_level, rec.opponent_rating)
             if rating is not None:
                 if anchors.setdefault(akey, rating) != rating:
                     raise ResultsFormatError(
                         f"{path}: {rec.opponent!r} level {rec.opponent_level!r} is rated "
-                        f"{rating!r} in game {rec.game_index!r} but "
-                        f"{anchors[akey]!r} in {anchor_where[akey]}"
+                        f"{rating!r} in game {rec.game_index!r} but {anchors[akey]!r} in game "
+                        f"{first[akey[1:]]!r}"
                     )
-                anchor_where.setdefault(akey, f"{path}")
+                first.setdefault(akey[1:], rec.game_index)
             level = rec.opponent_level if by_level else None
             groups.setdefault((str(path), rec.model, rec.temperature, level), []).append(rec)
     for games in groups.values():
         games.sort(key=lambda r: r.game_index)
 
-    def rated(games: Sequence[GameRecord]) -> list[GameRecord]:
-        return [r for r in games if (r.opponent, r.opponent_level) in anchors]
+    def opponent(source: str, r: GameRecord) -> tuple[str, str, int]:
+        return (source, r.opponent, r.opponent_level)
+
+    def rated(source: str, games: Sequence[GameRecord]) -> list[GameRecord]:
+        return [r for r in games if opponent(source, r) in anchors]
 
     bt = fit_bradley_terry(
         (
-            (key, (rec.opponent, rec.opponent_level), rec.score)
+            (key, opponent(key[0], rec), rec.score)
             for key, games in groups.items()
-            for rec in rated(games)
+            for rec in rated(key[0], games)
         ),
         anchors,
     )
@@ -270,9 +163,9 @@ def summarize(
     ):
         source, model, temperature, level = key
         games = groups[key]
-        scored = rated(games)
+        scored = rated(source, games)
         glicko = (
-            rate_games((((r.opponent, r.opponent_level), r.score) for r in scored), anchors)
+            rate_games(((opponent(source, r), r.score) for r in scored), anchors)
             if scored
             else None
         )
@@ -289,6 +182,7 @@ def summarize(
                 draws=sum(r.score == 0.5 for r in games),
                 losses=sum(r.score == 0.0 for r in games),
                 glicko2=glicko,
+                rated_games=len(scored),
                 bt_rating=b.rating if b else nan,
                 bt_se=b.se if b else nan,
                 bt_lower=b.lower if b else nan,
@@ -298,47 +192,61 @@ def summarize(
     return rows
 
 
-def unrated_levels(sources: Sequence[tuple[Path, Sequence[GameRecord]]],
-                   anchors_given: Mapping[int, float] | None = None) -> list[int]:  # fmt: skip
-    """Opponent levels that have games but no rating in any record nor in ``anchors_given``."""
+def unrated_levels(
+    sources: Sequence[tuple[Path, Sequence[GameRecord]]],
+    anchors_given: Mapping[int, float] | None = None,
+) -> list[int]:
+    """Opponent levels with games that have no rating: none in their own file's records, none
+    in ``anchors_given``."""
     given = anchors_given or {}
-    records = [r for _, recs in sources for r in recs]
-    rated = {(r.opponent, r.opponent_level) for r in records if r.opponent_rating is not None}
-    return sorted(
-        {
+    out = set()
+    for _, records in sources:
+        rated = {(r.opponent, r.opponent_level) for r in records if r.opponent_rating is not None}
+        out |= {
             r.opponent_level
             for r in records
             if (r.opponent, r.opponent_level) not in rated and r.opponent_level not in given
         }
-    )
+    return sorted(out)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.0f}" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
+def rating_note(r: Row, min_games: int = MIN_RATED_GAMES) -> str:
+    """Why ``r`` has no (two-sided) rating to show, or "" when it has one."""
+    if r.glicko2 is None:
+        return "no rated opponent"
+    if r.rated_games < min_games:
+        return f"too few games ({r.rated_games} rated, {min_games} needed)"
+    if r.bt_rating == math.inf:
+        return "won every rated game"
+    if r.bt_rating == -math.inf:
+        return "lost every rated game"
+    return ""
 
 
-def _interval(lo: float, hi: float) -> str:
-    left = "(" if math.isinf(lo) else "["
-    right = ")" if math.isinf(hi) else "]"
-    return f"{left}{_fmt(lo)}, {_fmt(hi)}{right}"
-
-
-def markdown_table(rows: Iterable[Row], by_level: bool) -> str:
+def markdown_table(rows: Iterable[Row], by_level: bool, min_games: int = MIN_RATED_GAMES) -> str:
+    """The table ``report`` prints. A group with fewer than ``min_games`` rated games gets no
+    rating, only a note saying so; a Bradley–Terry rating that is infinite (every rated game
+    won or lost) shows its finite 95% bound, e.g. ``< 1210``, never ``-inf``."""
     head = ["model", "τ"] + (["level"] if by_level else [])
     head += ["games", "W", "D", "L", "score", "Glicko-2", "95% CI", "BT", "95% CI"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r.model, f"{r.temperature:g}"] + ([str(r.opponent_level)] if by_level else [])
         cells += [str(r.games), str(r.wins), str(r.draws), str(r.losses), f"{r.score:.3f}"]
-        if r.glicko2 is None:
-            cells += ["—", "(no rated opponent)"]
+        note = rating_note(r, min_games)
+        if r.glicko2 is None or r.rated_games < min_games:
+            cells += ["—", f"({note})", "—", ""]
         else:
             lo, hi = r.glicko2.interval()
-            cells += [_fmt(r.glicko2.rating), _interval(lo, hi)]
-        if math.isnan(r.bt_rating):
-            cells += ["—", ""]
-        else:
-            cells += [_fmt(r.bt_rating), _interval(r.bt_lower, r.bt_upper)]
+            cells += [f"{r.glicko2.rating:.0f}", f"[{lo:.0f}, {hi:.0f}]"]
+            if r.bt_rating == math.inf:
+                cells += [f"> {r.bt_lower:.0f}", f"({note})"]
+            elif r.bt_rating == -math.inf:
+                cells += [f"< {r.bt_upper:.0f}", f"({note})"]
+            elif math.isnan(r.bt_rating):
+                cells += ["—", ""]
+            else:
+                cells += [f"{r.bt_rating:.0f}", f"[{r.bt_lower:.0f}, {r.bt_upper:.0f}]"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -362,24 +270,16 @@ CSV_COLUMNS = [
     "bt_se",
     "bt_lower",
     "bt_upper",
+    "rated_games",
+    "note",
 ]
 
 
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path`` to write; renamed over ``path`` when the block ends
-    without an error, removed otherwise (so ``path`` is whole or untouched)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_csv(rows: Iterable[Row], path: Path) -> None:
-    """Full-precision numbers (``repr`` round-trips); ``inf``/``nan`` for infinite BT ratings."""
-    with _replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+def write_csv(rows: Iterable[Row], path: Path, min_games: int = MIN_RATED_GAMES) -> None:
+    """Full-precision numbers (``repr`` round-trips), computed whatever the number of games;
+    ``inf`` for an infinite BT rating, ``nan`` for none; ``note`` says when a rating is not
+    one to trust (too few games, every game won or lost)."""
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for r in rows:
@@ -405,14 +305,21 @@ def write_csv(rows: Iterable[Row], path: Path) -> None:
                     repr(r.bt_se),
                     repr(r.bt_lower),
                     repr(r.bt_upper),
+                    r.rated_games,
+                    rating_note(r, min_games),
                 ]
             )
 
 
 def write_plot(
-    rows: Sequence[Row], stem: Path, rating: str, data_max: Sequence[float]
+    rows: Sequence[Row],
+    stem: Path,
+    rating: str,
+    data_max: Sequence[float],
+    min_games: int = MIN_RATED_GAMES,
 ) -> list[Path]:
-    """Rating against temperature, one line per model; returns the files written.
+    """Rating against temperature, one line per model; returns the files written. Groups with
+    fewer than ``min_games`` rated games are left off.
 
     Raises ImportError when matplotlib is missing.
     """
@@ -434,7 +341,7 @@ def write_plot(
     for k, ((model, level), rs) in enumerate(series.items()):
         pts = []
         for r in sorted(rs, key=lambda r: r.temperature):
-            if r.temperature <= 0:
+            if r.temperature <= 0 or r.rated_games < min_games:
                 continue
             if rating == "glicko2":
                 if r.glicko2 is None:
@@ -477,23 +384,11 @@ def write_plot(
         out = stem.with_suffix(f".{ext}")
         # No date and fixed clip-path ids (a fixed hash salt) in the SVG, so an unchanged report
         # is byte-identical.
-        with _replacing(out) as tmp, rc_context({"svg.hashsalt": "chessformer"}):
+        with replacing(out) as tmp, rc_context({"svg.hashsalt": "chessformer"}):
             meta = {"Date": None} if ext == "svg" else None
             fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
         written.append(out)
     return written
-
-
-def anchor_argument(text: str) -> tuple[int, float]:
-    """``LEVEL=RATING`` on a command line (argparse type of ``--anchor``)."""
-    level, _, rating = text.partition("=")
-    try:
-        value = float(rating)
-        if not math.isfinite(value):
-            raise ValueError
-        return int(level), value
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LEVEL=RATING, got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -526,8 +421,17 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="LEVEL=RATING",
-        help="rate games against this Stockfish level with this fixed rating (adds an anchor to "
-        "a level played without one, or replaces the one recorded)",
+        help="rate games against this Stockfish level with this fixed rating, in every DIR (adds "
+        "an anchor to a level played without one, or replaces the one recorded; without it each "
+        "DIR's games are rated only with that DIR's own anchors)",
+    )
+    p.add_argument(
+        "--min-games",
+        type=int,
+        default=MIN_RATED_GAMES,
+        metavar="N",
+        help=f"fewer rated games than N in a row: no rating shown, only 'too few games' "
+        f"(default {MIN_RATED_GAMES})",
     )
     p.add_argument(
         "--plot-rating",
@@ -539,11 +443,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.min_games < 1:
+        parser.error(f"--min-games must be >= 1, got {args.min_games}")
     try:
         sources = []
         for d in args.dirs:
+            if not Path(d).exists():
+                raise ResultsFormatError(f"{d!r}: no such match folder or results file")
             path = _results_path(d)
+            if not path.exists():
+                raise ResultsFormatError(f"{d!r} holds no {RESULTS_FILE}: not a match folder")
             records = read_results(path)
             print(f"{path}: {len(records)} games", file=sys.stderr)
             if records:
@@ -561,7 +472,7 @@ def main(argv: list[str]) -> int:
     if args.out is not None:
         out = Path(args.out)
     elif len(args.dirs) == 1:
-        out = _results_path(args.dirs[0]).parent / "report"
+        out = _results_path(args.dirs[0]).parent / REPORT_DIR
     else:
         out = Path("report")
     try:
@@ -570,7 +481,12 @@ def main(argv: list[str]) -> int:
         print(f"chessformer report: error: cannot create --out {str(out)!r}: {e}", file=sys.stderr)
         return 1
 
-    table = markdown_table(rows, args.by_level)
+    table = markdown_table(rows, args.by_level, args.min_games)
+    if any(r.glicko2 is not None and r.rated_games < args.min_games for r in rows):
+        table += (
+            f"\nA rating needs at least {args.min_games} games against rated opponents "
+            "(`--min-games`); rows with fewer show none.\n"
+        )
     if unrated:
         table += (
             f"\nGames against level(s) {', '.join(map(str, unrated))} count in W/D/L and the score "
@@ -578,13 +494,17 @@ def main(argv: list[str]) -> int:
             "`chessformer report --anchor LEVEL=RATING`).\n"
         )
     print(table, end="")
-    with _replacing(out / "ratings.md") as tmp:
+    with replacing(out / "ratings.md") as tmp:
         tmp.write_text(table, encoding="utf-8")
-    write_csv(rows, out / "ratings.csv")
+    write_csv(rows, out / "ratings.csv", args.min_games)
     written = [out / "ratings.md", out / "ratings.csv"]
     try:
         written += write_plot(
-            rows, out / "rating_vs_temperature", args.plot_rating, args.data_max_rating
+            rows,
+            out / "rating_vs_temperature",
+            args.plot_rating,
+            args.data_max_rating,
+            args.min_games,
         )
     except ImportError:
         print(

@@ -1,7 +1,7 @@
 """A small UCI client for Stockfish (or any UCI engine), made for long unattended matches.
 
-    from chessformer.arena.stockfish import UciEngine, Limit, find_stockfish
-    engine = UciEngine(find_stockfish(None), {"Threads": 1, "Hash": 16})
+    from chessformer.arena.stockfish import UciClient, Limit, find_stockfish
+    engine = UciClient(find_stockfish(None), {"Threads": 1, "Hash": 16})
     engine.new_game({"Skill Level": 1})
     result = engine.search(None, ["e2e4"], Limit(movetime=0.1), timeout=5.0)
     result.move, result.score_cp, result.elapsed
@@ -14,7 +14,10 @@ would make the match runner's main loop async; the runner needs only ``uci``, ``
 Each engine has a reader thread that timestamps every output line as it arrives, so a search's
 ``elapsed`` is the engine's own thinking time even when the caller is busy elsewhere. A process
 that exits or stays silent past the timeout raises :class:`EngineError`; the caller kills it and
-starts a new one (see :class:`StockfishWorker`).
+starts a new one (see :class:`chessformer.arena.players.StockfishPlayer`).
+
+:class:`UciClient` drives an engine we play against; ``chessformer.engine.uci.UciEngine`` is our
+own engine speaking UCI to a GUI.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 __all__ = [
     "EngineError",
@@ -36,8 +39,7 @@ __all__ = [
     "EngineTimeout",
     "Limit",
     "SearchResult",
-    "StockfishWorker",
-    "UciEngine",
+    "UciClient",
     "find_stockfish",
 ]
 
@@ -115,7 +117,7 @@ class SearchResult:
 _Line = tuple[float, "str | None"]  # (monotonic arrival time, line or None at end of output)
 
 
-class UciEngine:
+class UciClient:
     """One engine process, driven synchronously (one caller thread at a time)."""
 
     def __init__(
@@ -148,6 +150,7 @@ class UciEngine:
         self._reader.start()
         self.name = os.path.basename(path)
         self.option_names: set[str] = set()
+        self.option_ranges: dict[str, tuple[int, int]] = {}  # spin options: (min, max)
         self._values: dict[str, str] = {}
         try:
             self._send("uci")
@@ -156,7 +159,14 @@ class UciEngine:
                     self.name = line[len("id name ") :].strip()
                 elif line.startswith("option name "):
                     rest = line[len("option name ") :]
-                    self.option_names.add(rest.split(" type ")[0].strip())
+                    name = rest.split(" type ")[0].strip()
+                    self.option_names.add(name)
+                    words = rest.split()
+                    if "min" in words[:-1] and "max" in words[:-1]:
+                        with contextlib.suppress(ValueError):
+                            low = int(words[words.index("min") + 1])
+                            high = int(words[words.index("max") + 1])
+                            self.option_ranges[name] = (low, high)
             self.configure(options or {})
             self.ping(timeout)
         except BaseException:
@@ -279,94 +289,3 @@ class UciEngine:
         except (EngineError, subprocess.TimeoutExpired):
             pass
         self.kill()
-
-
-# ---- one engine per running game, each in its own thread ---------------------------------------
-@dataclass(frozen=True)
-class Request:
-    """Search ``moves`` from ``start_fen``; ``new_game`` first sends these options and
-    ``ucinewgame``. ``token`` comes back with the answer."""
-
-    token: Any
-    start_fen: str | None
-    moves: tuple[str, ...]
-    limit: Limit
-    timeout: float
-    new_game: Mapping[str, str | int] | None = None
-
-
-@dataclass(frozen=True)
-class Answer:
-    worker: int
-    token: Any
-    result: SearchResult | None  # None: the engine failed (see error); it has been killed
-    error: str = ""
-
-
-class StockfishWorker:
-    """A thread that owns one engine process and serves one game at a time.
-
-    Requests go in with :meth:`submit`; answers (or failures) come out on the shared ``answers``
-    queue, which the runner's main loop waits on. The engine starts lazily and after a failure
-    it is killed and started afresh on the next request, so a crash costs only the current game.
-    """
-
-    def __init__(
-        self,
-        index: int,
-        factory: Callable[[], UciEngine],
-        answers: queue.Queue[Answer],
-        engine: UciEngine | None = None,
-    ) -> None:
-        self.index = index
-        self._factory = factory
-        self._answers = answers
-        self._inbox: queue.Queue[Request | None] = queue.Queue()
-        self._engine: UciEngine | None = engine  # already started, or None: start on demand
-        self._lock = threading.Lock()  # guards _engine between the worker and kill_engine()
-        self.restarts = 0
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"stockfish-{index}")
-        self._thread.start()
-
-    def submit(self, request: Request) -> None:
-        self._inbox.put(request)
-
-    def _run(self) -> None:
-        while True:
-            req = self._inbox.get()
-            if req is None:
-                with self._lock:
-                    if self._engine is not None:
-                        self._engine.close()
-                        self._engine = None
-                return
-            try:
-                with self._lock:
-                    engine = self._engine
-                if engine is None:
-                    engine = self._factory()
-                    with self._lock:
-                        self._engine = engine
-                if req.new_game is not None:
-                    engine.new_game(req.new_game, timeout=req.timeout)
-                result = engine.search(req.start_fen, req.moves, req.limit, req.timeout)
-            except (EngineError, OSError, ValueError) as e:
-                self.kill_engine()
-                self.restarts += 1
-                self._answers.put(Answer(self.index, req.token, None, str(e) or type(e).__name__))
-                continue
-            self._answers.put(Answer(self.index, req.token, result))
-
-    def kill_engine(self) -> None:
-        with self._lock:
-            engine, self._engine = self._engine, None
-        if engine is not None:
-            engine.kill()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Quit the engine after the request in progress; kill it if that takes too long."""
-        self._inbox.put(None)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            self.kill_engine()
-            self._thread.join(1.0)

@@ -19,7 +19,6 @@ ones). ``python tests/data/make_sample_char.py`` rebuilds the committed sample.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,66 +29,31 @@ import numpy as np
 import torch
 
 from chessformer import _core
+from chessformer._io import read_versioned_json, write_json
+from chessformer.data.prep import DATASET_FORMAT, DATASET_VERSION
+from chessformer.data.tokenizers import IGNORE_INDEX, Tokenizer, get_tokenizer
 
-FORMAT_NAME = "chessformer-dataset"
-FORMAT_VERSION = 1
-# the paper's 32-character vocabulary, in id order (space = 0, ';' = 15, 'x' = 31)
-CHAR_VOCAB = " #+-.0123456789;=BKNOQRabcdefghx"
-MOVE_PAD, MOVE_BOS, N_MOVES = 1968, 1969, 1968
-# tokenizer name -> versions this reader understands
-KNOWN_TOKENIZERS: dict[str, tuple[int, ...]] = {"char": (1,), "move": (1,), "fen": (1,)}
-IGNORE_INDEX = -1  # target value the loss skips (F.cross_entropy ignore_index)
+FORMAT_NAME, FORMAT_VERSION = DATASET_FORMAT, DATASET_VERSION  # the format prep writes
 
 
 class DatasetFormatError(ValueError):
     """A dataset folder is missing, malformed or of an unknown format/version."""
 
 
-@dataclass(frozen=True)
-class TokenizerInfo:
-    name: str  # "char" | "move" | "fen": how a game became tokens
-    version: int  # tokenizer format version; readers refuse unknown ones
-    vocab_size: int  # sets the model's embedding size
-    dtype: str  # "uint8" | "uint16": on-disk token width
-    pad_id: int  # input id at padded positions (its targets are IGNORE_INDEX anyway)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any], where: str) -> TokenizerInfo:
-        try:
-            name, version = str(d["name"]), int(d["version"])
-            vocab_size, dtype = int(d["vocab_size"]), str(d["dtype"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise DatasetFormatError(f"{where}: bad 'tokenizer' entry {d!r}: {e}") from e
-        if version not in KNOWN_TOKENIZERS.get(name, (version,)):
-            raise DatasetFormatError(
-                f"{where}: tokenizer {name!r} version {version} is not supported "
-                f"(known: {KNOWN_TOKENIZERS[name]})"
-            )
-        if dtype not in ("uint8", "uint16"):
-            raise DatasetFormatError(f"{where}: token dtype {dtype!r} is not uint8 or uint16")
-        pad_id = int(d.get("pad_id", MOVE_PAD if name == "move" else 0))
-        return cls(name, version, vocab_size, dtype, pad_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "vocab_size": self.vocab_size,
-            "dtype": self.dtype,
-            "pad_id": self.pad_id,
-        }
-
-    @property
-    def packed(self) -> bool:
-        """Whether rows are packed ``;game;game`` (the paper's char scheme) or one game each."""
-        return self.name == "char"
-
-    def scored(self, targets: torch.Tensor) -> torch.Tensor:
-        """Mask of the targets that count for accuracy: for ``move``, moves only (top-1 move
-        accuracy, not results or padding); otherwise every non-ignored target."""
-        if self.name == "move":
-            return (targets >= 0) & (targets < N_MOVES)
-        return targets != IGNORE_INDEX
+def manifest_tokenizer(record: Any, where: str) -> Tokenizer:
+    """The tokenizer a manifest's ``tokenizer`` record names (`Tokenizer.info`), checked."""
+    if not isinstance(record, dict):
+        raise DatasetFormatError(f"{where}: bad 'tokenizer' entry {record!r}")
+    try:
+        tok = get_tokenizer(record)
+    except ValueError as e:
+        raise DatasetFormatError(f"{where}: {e}") from None
+    size = record.get("vocab_size")
+    if size != tok.vocab_size:
+        raise DatasetFormatError(
+            f"{where}: tokenizer {tok.name!r} vocab_size {size!r} is not {tok.vocab_size}"
+        )
+    return tok
 
 
 @dataclass
@@ -109,7 +73,7 @@ class Split:
 @dataclass
 class Dataset:
     root: Path
-    tokenizer: TokenizerInfo
+    tokenizer: Tokenizer
     splits: dict[str, Split]
     manifest: dict[str, Any]
 
@@ -117,21 +81,10 @@ class Dataset:
     def open(cls, root: str | os.PathLike[str]) -> Dataset:
         root = Path(root)
         mpath = root / "manifest.json"
-        try:
-            manifest = json.loads(mpath.read_text())
-        except FileNotFoundError:
-            raise DatasetFormatError(f"{mpath}: not found (is {root} a dataset folder?)") from None
-        except json.JSONDecodeError as e:
-            raise DatasetFormatError(f"{mpath}: not valid JSON: {e}") from e
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            fmt = manifest.get("format") if isinstance(manifest, dict) else None
-            raise DatasetFormatError(f"{mpath}: format is {fmt!r}, expected {FORMAT_NAME!r}")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise DatasetFormatError(
-                f"{mpath}: format_version {manifest.get('format_version')!r} is not supported "
-                f"(this reader knows {FORMAT_VERSION})"
-            )
-        tok = TokenizerInfo.from_json(manifest.get("tokenizer") or {}, str(mpath))
+        if not mpath.exists():
+            raise DatasetFormatError(f"{mpath}: not found (is {root} a dataset folder?)")
+        manifest = read_versioned_json(mpath, FORMAT_NAME, FORMAT_VERSION, DatasetFormatError)
+        tok = manifest_tokenizer(manifest.get("tokenizer"), str(mpath))
         splits = {}
         for name, entry in (manifest.get("splits") or {}).items():
             tokens, offsets = [], []
@@ -327,7 +280,7 @@ class Batcher:
     """
 
     def __init__(
-        self, stream: GameStream, tokenizer: TokenizerInfo, block_size: int,
+        self, stream: GameStream, tokenizer: Tokenizer, block_size: int,
         packed: bool | None = None, board_features: str = "none",
     ) -> None:  # fmt: skip
         self.stream, self.tok, self.block_size = stream, tokenizer, block_size
@@ -440,29 +393,10 @@ def board_features_error(tokenizer: str) -> str:
     )
 
 
-def encode_char(transcript: str) -> np.ndarray:
-    """The paper's character ids of a transcript such as ``;1.e4 e5 2.Nf3``."""
-    lut = {c: i for i, c in enumerate(CHAR_VOCAB)}
-    try:
-        return np.array([lut[c] for c in transcript], dtype=np.uint8)
-    except KeyError as e:
-        raise ValueError(
-            f"character {e.args[0]!r} of {transcript!r} is not in the vocabulary"
-        ) from None
-
-
-def decode_char(ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
-    return "".join(CHAR_VOCAB[int(i)] for i in ids)
-
-
-def char_tokenizer_info() -> TokenizerInfo:
-    return TokenizerInfo("char", 1, len(CHAR_VOCAB), "uint8", 0)
-
-
 def write_dataset(
     root: str | os.PathLike[str],
     games: dict[str, Sequence[np.ndarray | Sequence[int]]],
-    tokenizer: TokenizerInfo,
+    tokenizer: Tokenizer,
     shard_games: int = 1_000_000,
     extra: dict[str, Any] | None = None,
 ) -> Path:
@@ -491,11 +425,11 @@ def write_dataset(
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "tokenizer": tokenizer.to_json(),
+        "tokenizer": tokenizer.info(),
         "splits": splits,
         **(extra or {}),
     }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(root / "manifest.json", manifest)
     return root
 
 

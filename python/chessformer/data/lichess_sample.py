@@ -1,6 +1,6 @@
 """``chessformer lichess-sample``: real games rewritten in Lichess's export format.
 
-    chessformer lichess-sample ../shared/data/gnuchess-book-1.02.pgn.zst --out lichess.pgn.zst \\
+    chessformer lichess-sample gnuchess-book-1.02.pgn.zst --out lichess.pgn.zst \\
         --seed 1 --max-games 100000
 
 Lichess's monthly dumps cannot be downloaded here, so this keeps the moves of real games (any PGN
@@ -26,10 +26,11 @@ import os
 import random
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from chessformer._argtypes import fraction, int_at_least
+from chessformer._io import replacing
 from chessformer.data.pgn import Game, PgnInputError, read_games
 
 # (TimeControl, weight): Lichess's common pools, correspondence ("-") included.
@@ -216,12 +217,6 @@ end, so it is either complete or untouched."""
 
 def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Bad arguments end the run before anything is read or written (exit status 2)."""
-    if args.max_games < -1:
-        p.error(f"--max-games must be >= 0 (or -1: all games), got {args.max_games}")
-    if not 0.0 <= args.eval_fraction <= 1.0:  # also false for NaN
-        p.error(f"--eval-fraction must be between 0 and 1, got {args.eval_fraction}")
-    if args.min_plies < 0:
-        p.error(f"--min-plies must be >= 0, got {args.min_plies}")
     if args.inputs.count("-") > 1:
         p.error("stdin ('-') can be given as an input only once")
     for name in args.inputs:
@@ -259,34 +254,22 @@ def _write_stdout(games: Iterator[str]) -> int:
 
 
 def _write_file(games: Iterator[str], path: Path) -> int:
-    """Write to a temporary file next to ``path``, then rename it over ``path``; on any failure
-    (or Ctrl-C) the temporary file is removed and ``path`` is left as it was."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    """Write ``path`` whole or not at all (`chessformer._io.replacing`): on any failure (or
+    Ctrl-C) ``path`` is left as it was."""
     n = 0
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.suffix == ".zst":
-                import zstandard
+    with replacing(path) as tmp, open(tmp, "wb") as raw:
+        if path.suffix == ".zst":
+            import zstandard
 
-                cctx = zstandard.ZstdCompressor(level=10)
-                with cctx.stream_writer(raw, closefd=False) as zw:
-                    for text in games:
-                        zw.write(text.encode())
-                        n += 1
-            else:
+            cctx = zstandard.ZstdCompressor(level=10)
+            with cctx.stream_writer(raw, closefd=False) as zw:
                 for text in games:
-                    raw.write(text.encode())
+                    zw.write(text.encode())
                     n += 1
-            raw.flush()
-            os.fsync(raw.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give what open() would have
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        else:
+            for text in games:
+                raw.write(text.encode())
+                n += 1
     return n
 
 
@@ -295,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files with real games ('-': stdin)")
     p.add_argument("--out", default="-", help="output .pgn or .pgn.zst (default stdout)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-games", type=int, default=-1, help="at most N games (-1: all)")
-    p.add_argument("--eval-fraction", type=float, default=0.1, help="games with [%%eval]")
-    p.add_argument("--min-plies", type=int, default=1)
+    p.add_argument(
+        "--max-games", type=int_at_least(-1), default=-1, help="at most N games (-1: all)"
+    )
+    p.add_argument("--eval-fraction", type=fraction, default=0.1, help="games with [%%eval]")
+    p.add_argument("--min-plies", type=int_at_least(0), default=1)
     args = p.parse_args(argv)
     _check_args(p, args)
     input_errors: list[str] = []

@@ -13,19 +13,20 @@ Resume: shards are written under temporary names and renamed; ``progress.json`` 
 atomically) lists the finished shards, the not-yet-sharded games of each split (``pending-*.npz``),
 the counters and the input position (file, byte offset) reached. ``--resume`` restarts from there
 and produces the same bytes as an uninterrupted run. ``manifest.json`` is written last.
+
+The input layer (reading once, chunking, the game size limit) is `chessformer.data.pgn_input`, the
+shard files `chessformer.data.shards`, the command line and exit statuses
+`chessformer.data.prep_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import io
 import json
-import math
 import os
+import stat
 import sys
 import time
-import zipfile
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,34 +35,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from chessformer import _core
-from chessformer.data.pgn import InputStream, PgnInputError, input_paths, iter_chunk_parts
+from chessformer._io import read_versioned_json
+from chessformer._progress import Progress
+from chessformer.data.pgn_input import (
+    MAX_GAME_BYTES,
+    Chunk,
+    InputStream,
+    PgnInputError,
+    head,
+    iter_chunk_parts,
+)
+from chessformer.data.shards import (
+    META_COLUMNS,
+    SPLITS,
+    ShardWriter,
+    atomic_write,
+    own_files,
+    slice_columns,
+)
 from chessformer.data.tokenizers import get_tokenizer
 
+# the dataset folder format prep writes (docs/formats.md, "Dataset folder"; read by data/dataset.py)
+DATASET_FORMAT = "chessformer-dataset"
+DATASET_VERSION = 1
 PROGRESS_FORMAT = "chessformer-prep-progress"
 PROGRESS_VERSION = 1
-SPLITS = ("train", "val")
 TIME_CLASSES: list[str] = list(_core.PREP_TIME_CLASSES)
-# Per-game metadata columns of games-NNNNN.npz (name -> dtype); documented in docs/formats.md.
-META_COLUMNS: dict[str, str] = {
-    "white_elo": "int32",
-    "black_elo": "int32",
-    "result": "int8",
-    "tc_base": "int32",
-    "tc_inc": "int32",
-    "time_class": "int8",
-    "termination": "int8",
-    "plies": "int32",
-    "source": "int32",
-    "byte_offset": "int64",
-    "game_hash": "uint64",
-}
 SPLIT_HASH_VERSION = 2  # the game hash of _core.prep_chunk (cpp/pgn/replay.cpp)
+MAX_REPORTED = 10  # oversized games reported one by one (then only counted)
 CRASH_ENV = "CHESSFORMER_PREP_CRASH_AFTER_SHARDS"  # test hook: exit hard after N shard renames
-
-Columns = dict[str, npt.NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class PrepConfig:
     max_games: int = -1
     val_fraction: float = 0.05
     shard_tokens: int = 100_000_000
+    max_game_mb: float = MAX_GAME_BYTES / (1 << 20)  # a longer game is skipped (docs/formats.md)
     # the game hash that assigns the train/val split (docs/formats.md); not an option, recorded so
     # that --resume refuses a dataset begun by a chessformer that hashed games differently
     split_hash: int = SPLIT_HASH_VERSION
@@ -114,120 +119,13 @@ class PrepConfig:
         }
 
 
-# ---- files ---------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_npz(f: io.BufferedWriter, arrays: dict[str, npt.NDArray[Any]]) -> None:
-    """An uncompressed .npz (np.load reads it) with fixed timestamps, so equal arrays give equal
-    bytes (np.savez stamps the current time into the zip)."""
-    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
-
-
-def _slice(cols: Columns, a: int, b: int) -> Columns:
-    off = cols["offsets"]
-    out = {k: v[a:b] for k, v in cols.items() if k not in ("tokens", "offsets")}
-    out["tokens"] = cols["tokens"][int(off[a]) : int(off[b])]
-    out["offsets"] = off[a : b + 1] - off[a]
-    return out
-
-
-def _concat(parts: list[Columns], dtype: str) -> Columns:
-    if not parts:
-        empty: Columns = {k: np.zeros(0, dtype=t) for k, t in META_COLUMNS.items()}
-        empty["tokens"] = np.zeros(0, dtype=dtype)
-        empty["offsets"] = np.zeros(1, dtype=np.int64)
-        return empty
-    out = {k: np.concatenate([p[k] for p in parts]) for k in META_COLUMNS}
-    out["tokens"] = np.concatenate([p["tokens"] for p in parts]).astype(dtype, copy=False)
-    lengths = np.concatenate([np.diff(p["offsets"]) for p in parts])
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    out["offsets"] = offsets
-    return out
-
-
-class ShardWriter:
-    """Games of one split, cut into shards of at least ``shard_tokens`` tokens in arrival order
-    (a shard ends with the game that reaches the size)."""
-
-    def __init__(self, root: Path, split: str, dtype: str, shard_tokens: int) -> None:
-        self.root, self.split, self.dtype, self.shard_tokens = root, split, dtype, shard_tokens
-        self.pending: list[Columns] = []
-        self.pending_tokens = 0
-        self.shards: list[dict[str, Any]] = []
-        self.on_shard: Callable[[], None] = lambda: None
-
-    def add(self, cols: Columns) -> int:
-        """Append games; returns how many shards were completed."""
-        off = cols["offsets"]
-        n, start, done = len(off) - 1, 0, 0
-        while start < n:
-            need = self.shard_tokens - self.pending_tokens
-            cum = off[start + 1 :] - off[start]
-            k = int(np.searchsorted(cum, need, side="left"))
-            if k >= n - start:
-                self.pending.append(_slice(cols, start, n))
-                self.pending_tokens += int(cum[-1])
-                break
-            self.pending.append(_slice(cols, start, start + k + 1))
-            self.flush()
-            done += 1
-            start += k + 1
-        return done
-
-    def flush(self) -> None:
-        """Write the pending games as the next shard (nothing when there are none)."""
-        data = _concat(self.pending, self.dtype)
-        n_games = len(data["offsets"]) - 1
-        if n_games == 0:
-            return
-        i = len(self.shards)
-        names = {
-            "tokens": f"{self.split}/tokens-{i:05d}.bin",
-            "offsets": f"{self.split}/offsets-{i:05d}.npy",
-            "games": f"{self.split}/games-{i:05d}.npz",
-        }
-        (self.root / self.split).mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.root / names["games"], lambda f: _write_npz(f, _meta(data)))
-        _atomic_write(self.root / names["offsets"], lambda f: np.save(f, data["offsets"]))
-        _atomic_write(self.root / names["tokens"], lambda f: f.write(data["tokens"].tobytes()))
-        self.shards.append({**names, "n_games": n_games, "n_tokens": len(data["tokens"])})
-        self.pending, self.pending_tokens = [], 0
-        self.on_shard()
-
-    def save_pending(self, path: Path) -> None:
-        data = _concat(self.pending, self.dtype)
-        _atomic_write(path, lambda f: _write_npz(f, data))
-        self.pending = [data] if len(data["offsets"]) > 1 else []
-
-    def load_pending(self, path: Path) -> None:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        self.pending = [data] if len(data["offsets"]) > 1 else []
-        self.pending_tokens = int(data["offsets"][-1])
-
-
-def _meta(data: Columns) -> dict[str, npt.NDArray[Any]]:
-    return {k: data[k].astype(t, copy=False) for k, t in META_COLUMNS.items()}
-
-
 def _input_record(path: str) -> dict[str, Any]:
-    if path == "-":
-        return {"path": "-", "size": None, "mtime_ns": None, "sha256_1mib": None}
-    st = os.stat(path)
+    """What identifies an input for ``--resume``. Only a regular file is opened here: a pipe,
+    FIFO or stdin is read once, by the run itself (reading its head here would lose those bytes),
+    and is recorded without size or checksum (``"stream": true``)."""
+    st = None if path == "-" else os.stat(path)
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return {"path": path, "size": None, "mtime_ns": None, "sha256_1mib": None, "stream": True}
     with open(path, "rb") as f:
         head = f.read(1 << 20)
     return {
@@ -255,14 +153,6 @@ def _show(value: Any) -> str:
 
 class ResumeRefused(Exception):
     """``--resume`` into a dataset written with other options or inputs (exit status 2)."""
-
-
-def _read_record(path: Path, what: str) -> Any:
-    """A JSON record of a run (progress.json, manifest.json); `ResumeRefused` if unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResumeRefused(f"{path}: unreadable {what} ({e})") from None
 
 
 def _differences(
@@ -324,29 +214,9 @@ class Counters:
         return d
 
 
-class Progress:
-    """A one-line progress bar on stderr (MB/s, games/s, kept/dropped), redrawn twice a second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.t0, self.last = enabled, time.monotonic(), 0.0
-
-    def update(self, c: Counters, shards: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.5):
-            return
-        self.last = now
-        dt = max(now - self.t0, 1e-9)
-        dropped = c.games - c.kept
-        sys.stderr.write(
-            f"\rprep: {c.bytes / 1e6:9.1f} MB {c.bytes / 1e6 / dt:7.1f} MB/s | "
-            f"{c.games:,} games {c.games / dt:,.0f}/s | kept {c.kept:,} dropped {dropped:,} | "
-            f"{shards} shards "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+def _progress_text(c: Counters, shards: int) -> str:
+    """What prep's progress display shows after bytes read and MB/s."""
+    return f"{c.games:,} games, kept {c.kept:,}, dropped {c.games - c.kept:,} | {shards} shards"
 
 
 class Prep:
@@ -361,6 +231,7 @@ class Prep:
     ) -> None:
         self.inputs, self.out, self.config = inputs, out, config
         self.workers, self.chunk_size = max(1, workers), chunk_size
+        self.inflight_budget = 2 * self.workers * chunk_size  # chunk bytes parsed at once, or one
         self.tok = get_tokenizer(config.tokenizer)
         self.counters = Counters()
         self.writers = {s: ShardWriter(out, s, self.tok.dtype, config.shard_tokens) for s in SPLITS}
@@ -372,7 +243,7 @@ class Prep:
         self.position = (0, 0)  # (input index, byte offset) of the first game not yet handled
         self.pending_seq = 0
         self.stopped = False
-        self.progress = Progress(progress)
+        self.progress = Progress(None, desc="prep", unit="B", unit_scale=True, enabled=progress)
         self.input_records = [_input_record(p) for p in inputs]
 
     def _on_shard(self) -> None:
@@ -387,7 +258,7 @@ class Prep:
     def checkpoint(self) -> None:
         self.pending_seq += 1
         splits = {}
-        old = sorted(self.out.glob("pending-*.npz"))
+        old = own_files(self.out, pending_only=True)
         for s, w in self.writers.items():
             name = f"pending-{s}-{self.pending_seq:06d}.npz"
             w.save_pending(self.out / name)
@@ -403,7 +274,7 @@ class Prep:
             "splits": splits,
         }
         text = json.dumps(record, indent=1).encode()
-        _atomic_write(self.out / "progress.json", lambda f: f.write(text))
+        atomic_write(self.out / "progress.json", lambda f: f.write(text))
         for p in old:
             if p.name not in {v["pending"] for v in splits.values()}:
                 p.unlink(missing_ok=True)
@@ -425,22 +296,16 @@ class Prep:
         path = self.out / "progress.json"
         if not path.is_file():
             return False
-        record = _read_record(path, "progress file")
-        if (
-            not isinstance(record, dict)
-            or record.get("format") != PROGRESS_FORMAT
-            or record.get("format_version") != PROGRESS_VERSION
-        ):
-            raise ResumeRefused(
-                f"{path}: not a progress file this version understands (format "
-                f"{PROGRESS_FORMAT!r}, version {PROGRESS_VERSION})"
-            )
+        record = read_versioned_json(path, PROGRESS_FORMAT, PROGRESS_VERSION, ResumeRefused)
         self.check_unchanged(path, record.get("config"), record.get("inputs"))
         self.position = (int(record["next"]["input"]), int(record["next"]["offset"]))
-        if self.position[1] and self.inputs[self.position[0]] == "-":
+        at = self.position[0]
+        if self.position[1] and at < len(self.inputs) and self.input_records[at].get("stream"):
+            name = "stdin" if self.inputs[at] == "-" else repr(self.inputs[at])
             raise ResumeRefused(
-                f"{path}: the run stopped inside stdin, which cannot be resumed mid-stream; "
-                "rerun without --resume (--force)"
+                f"{path}: the run stopped inside {name}, a pipe or other stream, which cannot be "
+                "read again from the middle; rerun without --resume (--force), or save the stream "
+                "to a file first"
             )
         self.stopped = bool(record.get("stopped", False))
         self.pending_seq = int(record["pending_seq"])
@@ -453,31 +318,43 @@ class Prep:
         return True
 
     # ---- processing ----
-    def _handle(self, result: dict[str, Any], file_index: int) -> int:
-        self.counters.add(result["stats"])
+    def _oversized(self, path: str, base: int, length: int, limit: int) -> None:
+        """A game over the size limit, skipped: counted as read and dropped (``too_large``)."""
+        c = self.counters
+        c.bytes += length
+        c.games += 1
+        c.dropped["too_large"] = c.dropped.get("too_large", 0) + 1
+        n = c.dropped["too_large"]
+        if n <= MAX_REPORTED:
+            more = " (further ones are only counted)" if n == MAX_REPORTED else ""
+            self.progress.message(
+                f"prep: {path}: skipped a game of {length:,} bytes at byte {base:,}: over the "
+                f"{limit:,}-byte limit on one game (--max-game-mb){more}"
+            )
+
+    def _handle(
+        self, result: dict[str, Any], file_index: int, reparse: Callable[[int], dict[str, Any]]
+    ) -> int:
+        """Counts and shards a chunk's result. When ``--max-games`` is reached inside the chunk,
+        the chunk is parsed again up to the first game past the limit (``reparse(offset)``), so
+        the counters hold the games read before the stop, not the whole chunk's."""
         cfg = self.config
-        done = 0
         if cfg.max_games >= 0:
-            remaining = cfg.max_games - (self.counters.kept - int(result["stats"]["kept"]))
-            remaining = max(remaining, 0)
-            extra = 0
-            for s in SPLITS:
-                cols = result[s]
-                k = int(np.searchsorted(cols["ordinal"], remaining))
-                n = len(cols["ordinal"])
-                if k < n:
-                    # the games past the limit come off every "kept" counter, not only the count
-                    extra += n - k
-                    self.counters.plies_kept -= int(cols["plies"][k:].sum())
-                    self.counters.tokens_kept -= int(cols["offsets"][n] - cols["offsets"][k])
-                    result[s] = _slice(cols, 0, k)
-            if extra:
-                self.counters.kept -= extra
-                self.counters.dropped["max_games"] = (
-                    self.counters.dropped.get("max_games", 0) + extra
-                )
-            if self.counters.kept >= cfg.max_games:
-                self.stopped = True
+            remaining = max(cfg.max_games - self.counters.kept, 0)
+            if int(result["stats"]["kept"]) > remaining:
+                past = [
+                    int(cols["byte_offset"][k])
+                    for cols in (result[s] for s in SPLITS)
+                    for k in [int(np.searchsorted(cols["ordinal"], remaining))]
+                    if k < len(cols["ordinal"])
+                ]
+                result = reparse(min(past))
+                for s in SPLITS:  # (the same games; kept past the limit only if the cut moved)
+                    k = int(np.searchsorted(result[s]["ordinal"], remaining))
+                    result[s] = slice_columns(result[s], 0, k)
+            self.stopped = self.counters.kept + int(result["stats"]["kept"]) >= cfg.max_games
+        self.counters.add(result["stats"])
+        done = 0
         for s in SPLITS:
             cols = result[s]
             n = len(cols["offsets"]) - 1
@@ -487,11 +364,8 @@ class Prep:
 
     def run(self) -> Counters:
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in self.out.glob(".tmp-*"):
+        for stale in own_files(self.out, temporary_only=True):
             stale.unlink()
-        for split in SPLITS:
-            for stale in (self.out / split).glob(".tmp-*") if (self.out / split).is_dir() else []:
-                stale.unlink()
         kwargs = self.config.core_kwargs()
         last_checkpoint = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="prep") as pool:
@@ -501,13 +375,11 @@ class Prep:
                     break
                 path = self.inputs[index]
                 offset = start_offset if index == start_index else 0
-                if offset and path == "-":
-                    raise SystemExit("prep: cannot resume inside stdin; rerun without --resume")
                 try:
                     stream = InputStream(path, skip=offset)
                 except PgnInputError as e:
                     self.counters.input_errors.append(str(e))
-                    print(f"prep: {e}", file=sys.stderr)
+                    self.progress.message(f"prep: {e}")
                     self.position = (index + 1, 0)
                     continue
                 if path != "-" and path.lower().endswith(".zst") and not stream.compressed:
@@ -519,42 +391,68 @@ class Prep:
                         "start with the zstd magic bytes 28 b5 2f fd)"
                     )
                     self.counters.input_errors.append(error)
-                    print(f"\nprep: {error}; continuing with the next input", file=sys.stderr)
+                    self.progress.message(f"prep: {error}; continuing with the next input")
                     self.position = (index + 1, 0)
                     continue
-                inflight: deque[tuple[Future[dict[str, Any]], int, bool]] = deque()
+                inflight: deque[tuple[Future[dict[str, Any]], int, int, bool, Chunk]] = deque()
 
-                def drain(limit: int, index: int = index, inflight: Any = inflight) -> None:
+                def drain(
+                    limit: int, extra: int = 0, index: int = index, inflight: Any = inflight
+                ) -> None:
                     nonlocal last_checkpoint
-                    while len(inflight) > limit or (inflight and inflight[0][0].done()):
-                        fut, end, more = inflight.popleft()
+                    while inflight and (
+                        len(inflight) > limit
+                        or inflight[0][0].done()
+                        or sum(i[2] for i in inflight) + extra > self.inflight_budget
+                    ):
+                        fut, end, length, more, parts = inflight.popleft()
                         if self.stopped:
                             fut.cancel()
                             continue
-                        shards = self._handle(fut.result(), index)
+                        base = end - length
+
+                        def reparse(stop: int, parts: Chunk = parts, base: int = base) -> Any:
+                            return _core.prep_chunk(head(parts, stop - base), True, base, **kwargs)
+
+                        shards = self._handle(fut.result(), index, reparse)
                         self.position = (index, end) if more else (index + 1, 0)
                         now = time.monotonic()
                         if shards or self.stopped or now - last_checkpoint > 60:
                             self.checkpoint()
                             last_checkpoint = now
-                        self.progress.update(self.counters, self.shards_written)
+                        self.progress.set(
+                            self.counters.bytes, _progress_text(self.counters, self.shards_written)
+                        )
 
                 with stream:
-                    for chunk, base, length, more in iter_chunk_parts(
-                        stream.blocks(self.chunk_size), self.chunk_size, base=offset
-                    ):
+                    blocks = stream.blocks(self.chunk_size)
+                    max_game = int(self.config.max_game_mb * (1 << 20))
+                    for item in iter_chunk_parts(blocks, self.chunk_size, offset, max_game):
                         if self.stopped:
                             break
+                        if item.oversized:
+                            drain(0)  # (in input order: the counters and position follow it)
+                            if not self.stopped:
+                                self._oversized(path, item.base, item.length, max_game)
+                                self.position = (index, item.base + item.length)
+                            continue
+                        drain(2 * self.workers - 1, item.length)
                         # the chunk is views of the decompressed blocks, parsed in place
-                        fut = pool.submit(_core.prep_chunk, chunk, more, base, **kwargs)
-                        inflight.append((fut, base + length, more))
-                        drain(2 * self.workers)
+                        fut = pool.submit(
+                            _core.prep_chunk, item.parts, item.more, item.base, **kwargs
+                        )
+                        end = item.base + item.length
+                        inflight.append((fut, end, item.length, item.more, item.parts))
                     drain(0)
+                recorded = self.input_records[index].get("size")
+                if stream.error is None and stream.size is not None and stream.size != recorded:
+                    stream.error = (
+                        f"{path}: changed since the run began ({recorded:,} bytes then, "
+                        f"{stream.size:,} when opened)"
+                    )
                 if stream.error is not None:
                     self.counters.input_errors.append(stream.error)
-                    print(
-                        f"\nprep: {stream.error}; continuing with the next input", file=sys.stderr
-                    )
+                    self.progress.message(f"prep: {stream.error}; continuing with the next input")
                 if not self.stopped:
                     self.position = (index + 1, 0)
                 if index + 1 < len(self.inputs) and not self.stopped:
@@ -565,10 +463,12 @@ class Prep:
         for w in self.writers.values():
             w.flush()
         self.write_manifest()
-        self.progress.update(self.counters, self.shards_written, force=True)
+        self.progress.set(
+            self.counters.bytes, _progress_text(self.counters, self.shards_written), force=True
+        )
         self.progress.close()
         (self.out / "progress.json").unlink(missing_ok=True)
-        for p in self.out.glob("pending-*.npz"):
+        for p in own_files(self.out, pending_only=True):
             p.unlink()
         return self.counters
 
@@ -576,9 +476,9 @@ class Prep:
         tok = self.tok
         c = self.counters
         manifest = {
-            "format": "chessformer-dataset",
-            "format_version": 1,
-            "tokenizer": {**tok.info(), "pad_id": tok.pad if tok.pad is not None else 0},
+            "format": DATASET_FORMAT,
+            "format_version": DATASET_VERSION,
+            "tokenizer": tok.info(),
             "splits": {s: {"shards": w.shards} for s, w in self.writers.items()},
             "split": {
                 "method": "game_hash",
@@ -613,262 +513,14 @@ class Prep:
             "created_by": "chessformer prep",
         }
         text = (json.dumps(manifest, indent=2) + "\n").encode()
-        _atomic_write(self.out / "manifest.json", lambda f: f.write(text))
-
-
-def summary(c: Counters, seconds: float | None = None) -> str:
-    lines = [
-        f"games read {c.games:,}, kept {c.kept:,} ({c.plies_kept:,} plies, "
-        f"{c.tokens_kept:,} tokens), dropped {c.games - c.kept:,}"
-    ]
-    if seconds is not None and seconds > 0:
-        lines.append(
-            f"{c.bytes / 1e6:.1f} MB in {seconds:.2f} s: {c.bytes / 1e6 / seconds:.1f} MB/s, "
-            f"{c.games / seconds:,.0f} games/s, {c.plies_replayed / seconds / 1e6:.2f}M plies/s"
-        )
-    for title, d in (
-        ("dropped", c.dropped),
-        ("replay errors", c.replay_errors),
-        ("parse errors", c.parse_errors),
-    ):
-        if d:
-            items = sorted(d.items(), key=lambda kv: -kv[1])
-            lines.append(f"{title}: " + ", ".join(f"{k} {v:,}" for k, v in items))
-    for e in c.input_errors:
-        lines.append(f"input error: {e}")
-    return "\n".join(lines)
-
-
-def _csv(s: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in s.split(",") if x.strip())
-
-
-def _int_at_least(lo: int) -> Callable[[str], int]:
-    """An argparse ``type=``: an integer >= ``lo`` (a negative Elo or ply count would silently
-    switch a filter off, since -1 means "off" inside)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _float_where(ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
-    """An argparse ``type=``: a number for which ``ok`` holds (``rule`` says which)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_float = _float_where(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_fraction = _float_where(lambda v: 0.0 <= v <= 1.0, "in [0, 1]")  # (NaN fails too)
-
-
-def _check_paths(inputs: list[str], out: Path) -> str | None:
-    """The first problem with an input or the output folder, as a message naming the path (None
-    when all is well), found before any work starts: an input must be a readable file, ``--out``
-    a folder that exists or can be created."""
-    for path in inputs:
-        if path == "-":
-            continue
-        if os.path.isdir(path):
-            return f"input {path!r} is a directory (give its files, e.g. '{path}/*.pgn.zst')"
-        if os.path.isfile(path):  # (a pipe is not opened here: that could lose its data)
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError as e:
-                return f"cannot read input {path!r}: {e.strerror or e}"
-        elif not os.path.exists(path):
-            return f"input {path!r} does not exist"
-    if out.exists() and not out.is_dir():
-        return f"--out {str(out)!r} exists and is not a directory"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot create --out {str(out)!r}: {e.strerror or e}"
-    if not os.access(out, os.W_OK | os.X_OK):
-        return f"--out {str(out)!r} is not writable"
-    return None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="chessformer prep",
-        description="PGN(.zst) files to token shards filtered by rating (docs/formats.md).",
-        epilog="Exit status: 0 done; 1 no game kept; 2 bad arguments, an existing dataset, or "
-        "--resume with other options or inputs; "
-        "3 done, but an input could not be read to the end (truncated or corrupted .zst, I/O "
-        "error) -- its games up to the damage are kept, and the manifest lists the errors.",
-    )
-    p.add_argument("inputs", nargs="+", help="PGN or PGN.zst files, globs, or - for stdin")
-    p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
-    p.add_argument("--tokenizer", choices=("char", "move", "fen"), default="char")
-    elo = _int_at_least(0)
-    p.add_argument("--max-elo", type=elo, default=-1, help="keep max(WhiteElo, BlackElo) <= N")
-    p.add_argument("--min-elo", type=elo, default=-1, help="keep min(WhiteElo, BlackElo) >= N")
-    p.add_argument(
-        "--keep-unknown-elo", action="store_true", help="with an Elo filter, keep games lacking Elo"
-    )
-    p.add_argument(
-        "--time-control",
-        type=_csv,
-        default=tuple(TIME_CLASSES),
-        help=f"time classes to keep, comma-separated, from {','.join(TIME_CLASSES)} (Lichess rule "
-        "on base + 40 x increment; ultrabullet is its own class). Default: all",
-    )
-    p.add_argument(
-        "--drop-termination",
-        type=_csv,
-        default=("Abandoned", "Unterminated"),
-        help="Termination tag values to drop (default: Abandoned,Unterminated; '' keeps all)",
-    )
-    p.add_argument("--min-plies", type=_int_at_least(0), default=0, help="keep games of >= N plies")
-    p.add_argument(
-        "--variants",
-        type=_csv,
-        default=("standard",),
-        help="standard[,chess960] (default standard)",
-    )
-    p.add_argument("--keep-unfinished", action="store_true", help="keep games with result *")
-    p.add_argument(
-        "--keep-partial",
-        action="store_true",
-        help="keep the moves before a null/illegal move or a parse error (result *)",
-    )
-    p.add_argument(
-        "--max-games",
-        type=_int_at_least(1),
-        default=-1,
-        help="stop after keeping N >= 1 games (default: no limit)",
-    )
-    p.add_argument(
-        "--val-fraction", type=_fraction, default=0.05, help="share of games in val, in [0, 1]"
-    )
-    p.add_argument(
-        "--shard-tokens",
-        type=_int_at_least(1),
-        default=100_000_000,
-        help="tokens per shard (about)",
-    )
-    p.add_argument("--workers", type=_int_at_least(1), default=os.cpu_count() or 1)
-    p.add_argument(
-        "--chunk-mb",
-        type=_positive_float,
-        default=2.0,
-        help="MB of PGN per work item (about; default 2)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--force", action="store_true", help="overwrite an existing dataset in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def _finished(prep: Prep, out: Path) -> bool:
-    """Whether ``out`` holds a finished dataset (manifest.json) of this run's options and inputs;
-    `ResumeRefused` when its manifest records others (or cannot be read)."""
-    path = out / "manifest.json"
-    if not path.exists():
-        return False
-    manifest = _read_record(path, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != "chessformer-dataset":
-        raise ResumeRefused(f"{path}: not a chessformer dataset manifest")
-    prep.check_unchanged(path, manifest.get("filters"), manifest.get("inputs"))
-    return True
+        atomic_write(self.out / "manifest.json", lambda f: f.write(text))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    bad = [t for t in args.time_control if t not in TIME_CLASSES]
-    if bad:
-        print(f"prep: unknown time class(es) {bad}; known: {TIME_CLASSES}", file=sys.stderr)
-        return 2
-    bad = [v for v in args.variants if v not in ("standard", "chess960")]
-    if bad:
-        print(f"prep: unknown variant(s) {bad}; known: standard, chess960", file=sys.stderr)
-        return 2
-    try:
-        inputs = input_paths(args.inputs)
-    except PgnInputError as e:
-        print(f"prep: {e}", file=sys.stderr)
-        return 2
-    config = PrepConfig(
-        tokenizer=args.tokenizer,
-        max_elo=args.max_elo,
-        min_elo=args.min_elo,
-        keep_unknown_elo=args.keep_unknown_elo,
-        time_classes=tuple(args.time_control),
-        drop_terminations=tuple(args.drop_termination),
-        min_plies=args.min_plies,
-        variants=tuple(args.variants),
-        keep_unfinished=args.keep_unfinished,
-        keep_partial=args.keep_partial,
-        max_games=args.max_games,
-        val_fraction=args.val_fraction,
-        shard_tokens=args.shard_tokens,
-    )
-    out: Path = args.out
-    problem = _check_paths(inputs, out)
-    if problem is not None:
-        print(f"prep: {problem}", file=sys.stderr)
-        return 2
-    existing = (out / "manifest.json").exists() or (out / "progress.json").exists()
-    if existing and not (args.resume or args.force):
-        print(f"prep: {out} already holds a dataset; use --resume or --force", file=sys.stderr)
-        return 2
-    if args.force and not args.resume:
-        for p in [out / "manifest.json", out / "progress.json", *out.glob("pending-*.npz")]:
-            p.unlink(missing_ok=True)
-        for s in SPLITS:
-            for p in (out / s).glob("*") if (out / s).is_dir() else []:
-                p.unlink()
-    chunk = max(1 << 16, int(args.chunk_mb * (1 << 20)))
-    try:
-        prep = Prep(inputs, out, config, args.workers, chunk, progress=not args.quiet)
-    except OSError as e:  # an input that vanished or became unreadable since the check above
-        print(f"prep: cannot read input {e.filename!r}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    t0 = time.monotonic()
-    try:
-        if args.resume and not (out / "progress.json").exists() and _finished(prep, out):
-            print(f"prep: {out} is already complete (same options and inputs)", file=sys.stderr)
-            return 0
-        if args.resume and prep.restore():
-            print(
-                f"prep: resuming at input {prep.position[0]} byte {prep.position[1]:,}",
-                file=sys.stderr,
-            )
-    except ResumeRefused as e:
-        print(f"prep: --resume refused: {e}", file=sys.stderr)
-        return 2
-    counters = prep.run()
-    print(summary(counters, time.monotonic() - t0), file=sys.stderr)
-    if counters.kept == 0:
-        return 1
-    if counters.input_errors:
-        # the dataset is complete for what could be read; scripts still learn that an input was
-        # damaged (its games up to the damage are kept, the rest of that input is lost)
-        print(
-            f"prep: {len(counters.input_errors)} input(s) could not be read to the end "
-            "(exit status 3); the dataset holds everything before the damage",
-            file=sys.stderr,
-        )
-        return 3
-    return 0
+    """``chessformer prep`` (`chessformer.data.prep_cli`)."""
+    from chessformer.data.prep_cli import main as run_main
+
+    return run_main(argv)
 
 
 if __name__ == "__main__":

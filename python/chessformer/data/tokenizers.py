@@ -14,9 +14,9 @@ format is versioned and documented in docs/formats.md. ``decode(encode(game))`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,24 @@ import numpy.typing as npt
 from chessformer import _core
 from chessformer.board import STARTING_FEN, Board
 
-__all__ = ["TOKENIZERS", "DecodedGame", "TokenizeError", "Tokenizer", "get_tokenizer"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "CHAR_ID",
+    "CHAR_VOCAB",
+    "IGNORE_INDEX",
+    "MOVE_BOS",
+    "MOVE_PAD",
+    "TOKENIZERS",
+    "DecodedGame",
+    "TokenizeError",
+    "Tokenizer",
+    "char_ids",
+    "decode_char",
+    "encode_char",
+    "get_tokenizer",
+]
 
 
 class TokenizeError(ValueError):
@@ -47,18 +64,40 @@ class DecodedGame:
 
 @dataclass(frozen=True)
 class Tokenizer:
-    name: str
-    version: int
-    vocab_size: int
-    dtype: str  # numpy dtype of the stored tokens
-    game_start: int  # the token that starts every game (';' for char, BOS for move)
-    pad: int | None  # padding token, if the vocabulary has one
-    specials: dict[str, int] = field(default_factory=dict)
+    """One tokenizer, described from the C++ core's constants (the single source of these facts:
+    dataset manifests, checkpoints, training and inference all read this description)."""
+
+    name: str  # "char" | "move" | "fen"
+    version: int  # format version; readers refuse others
+    vocab_size: int  # sets the model's embedding and output size
+    dtype: str  # numpy dtype of the stored tokens: "uint8" | "uint16"
+    pad_id: int  # input id at padded positions (char and fen have no PAD token: 0)
+    game_start: int | None  # the token that starts every game (';' for char, BOS for move)
+    symbols: str = ""  # char: the symbol of each id; fen: of the ids below FEN_MOVE_OFFSET
+    specials: dict[str, int] = field(default_factory=dict)  # move: PAD, BOS and the results
 
     def info(self) -> dict[str, Any]:
-        """What a dataset manifest records about its tokenizer."""
-        return {"name": self.name, "version": self.version, "vocab_size": self.vocab_size,
-                "dtype": self.dtype}  # fmt: skip
+        """The record a dataset manifest or a checkpoint keeps of its tokenizer."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "vocab_size": self.vocab_size,
+            "dtype": self.dtype,
+            "pad_id": self.pad_id,
+        }
+
+    @property
+    def packed(self) -> bool:
+        """Whether training rows are packed ``;game;game`` (the paper's char scheme) or hold one
+        game each."""
+        return self.name == "char"
+
+    def scored(self, targets: torch.Tensor) -> torch.Tensor:
+        """Mask of the targets that count for accuracy: for ``move``, moves only (top-1 move
+        accuracy, not results or padding); otherwise every non-ignored target."""
+        if self.name == "move":
+            return (targets >= 0) & (targets < NUM_MOVES)
+        return targets != IGNORE_INDEX
 
     def encode(
         self,
@@ -76,9 +115,13 @@ class Tokenizer:
             arr = _core.encode_board(self.name, game._board, bool(with_result), result)
         else:
             arr = _core.encode_game(
-                self.name, start_fen, list(game), result, False,
+                self.name,
+                start_fen,
+                list(game),
+                result,
+                False,
                 True if with_result is None else with_result,
-            )  # fmt: skip
+            )
         return np.asarray(arr, dtype=self.dtype)
 
     def decode(self, tokens: npt.ArrayLike) -> DecodedGame:
@@ -92,38 +135,95 @@ class Tokenizer:
         """Human-readable tokens: the transcript for char, symbols for fen, ids for move."""
         arr = np.asarray(tokens)
         if self.name == "char":
-            return "".join(_core.CHAR_VOCAB[int(t)] for t in arr)
-        if self.name == "fen":
-            from chessformer.moves import MOVE_VOCAB
-
-            return "".join(
-                _core.FEN_VOCAB[int(t)] if t < 32 else f" {MOVE_VOCAB[int(t) - 32]} " for t in arr
-            )
+            return decode_char(arr)
         from chessformer.moves import MOVE_VOCAB
 
+        if self.name == "fen":
+            off = FEN_MOVE_OFFSET
+            return "".join(
+                self.symbols[int(t)] if t < off else f" {MOVE_VOCAB[int(t) - off]} " for t in arr
+            )
         names = {v: k for k, v in self.specials.items()}
-        return " ".join(names.get(int(t), MOVE_VOCAB[int(t)] if t < 1968 else "?") for t in arr)
+        return " ".join(
+            names.get(int(t), MOVE_VOCAB[int(t)] if t < NUM_MOVES else "?") for t in arr
+        )
 
 
-_MOVE_SPECIALS = {"PAD": 1968, "BOS": 1969, "1-0": 1970, "0-1": 1971, "1/2-1/2": 1972, "*": 1973}
+IGNORE_INDEX = -1  # target value the loss skips (F.cross_entropy ignore_index)
+NUM_MOVES: int = _core.NUM_MOVES  # the move vocabulary (chessformer.moves): ids 0..NUM_MOVES-1
+CHAR_VOCAB: str = _core.CHAR_VOCAB  # the paper's 32 characters in id order (' ' = 0, ';' = 15)
+MOVE_PAD: int = _core.MOVE_PAD
+MOVE_BOS: int = _core.MOVE_BOS
+MOVE_RESULT_TOKENS: dict[str, int] = dict(_core.MOVE_RESULT_TOKENS)  # "1-0" -> its token, ...
+FEN_MOVE_OFFSET: int = _core.FEN_MOVE_OFFSET  # fen: a move's token is this + its move id
+CHAR_ID: dict[str, int] = {c: i for i, c in enumerate(CHAR_VOCAB)}
+_CHAR_IDS = bytes.maketrans(CHAR_VOCAB.encode(), bytes(range(len(CHAR_VOCAB))))
 
 TOKENIZERS: dict[str, Tokenizer] = {
-    "char": Tokenizer("char", 1, 32, "uint8", game_start=15, pad=None),
-    "move": Tokenizer(
-        "move", 1, 1974, "uint16", game_start=1969, pad=1968, specials=_MOVE_SPECIALS
+    "char": Tokenizer(
+        "char",
+        _core.TOKENIZER_VERSION,
+        len(CHAR_VOCAB),
+        "uint8",
+        pad_id=0,
+        game_start=_core.CHAR_GAME_START,
+        symbols=CHAR_VOCAB,
     ),
-    "fen": Tokenizer("fen", 1, 2000, "uint16", game_start=-1, pad=None),
+    "move": Tokenizer(
+        "move",
+        _core.TOKENIZER_VERSION,
+        _core.MOVE_VOCAB_SIZE,
+        "uint16",
+        pad_id=MOVE_PAD,
+        game_start=MOVE_BOS,
+        specials={"PAD": MOVE_PAD, "BOS": MOVE_BOS, **MOVE_RESULT_TOKENS},
+    ),
+    "fen": Tokenizer(
+        "fen",
+        _core.TOKENIZER_VERSION,
+        _core.FEN_VOCAB_SIZE,
+        "uint16",
+        pad_id=0,
+        game_start=None,
+        symbols=_core.FEN_VOCAB,
+    ),
 }
 
 
+def char_ids(text: str) -> list[int]:
+    """Char ids of vocabulary text (``[CHAR_ID[c] for c in text]`` at C speed, unchecked: for
+    text built from the vocabulary, such as the inference engine's SAN moves)."""
+    return list(text.encode("ascii").translate(_CHAR_IDS))
+
+
+def encode_char(transcript: str) -> npt.NDArray[np.uint8]:
+    """The char ids of a transcript such as ``;1.e4 e5 2.Nf3`` (no replay: any vocabulary text)."""
+    bad = next((c for c in transcript if c not in CHAR_ID), None)
+    if bad is not None:
+        raise ValueError(f"character {bad!r} of {transcript!r} is not in the char vocabulary")
+    return np.array(char_ids(transcript), dtype=np.uint8)
+
+
+def decode_char(ids: Iterable[int] | npt.ArrayLike) -> str:
+    """The text of char ids (``?`` for an id outside the vocabulary)."""
+    n = len(CHAR_VOCAB)
+    return "".join(CHAR_VOCAB[i] if 0 <= i < n else "?" for i in np.asarray(ids).tolist())
+
+
 def get_tokenizer(name: str | dict[str, Any]) -> Tokenizer:
-    """A tokenizer by name, or from a manifest's tokenizer record (version checked)."""
+    """A tokenizer by name, or from a manifest's or checkpoint's tokenizer record (`Tokenizer.info`;
+    its version, token dtype and padding id must be this chessformer's)."""
     record = name if isinstance(name, dict) else {"name": name}
     tok = TOKENIZERS.get(str(record.get("name")))
     if tok is None:
         raise ValueError(f"unknown tokenizer {record.get('name')!r}; known: {sorted(TOKENIZERS)}")
     version = record.get("version", tok.version)
     if version != tok.version:
-        raise ValueError(f"tokenizer {tok.name!r} version {version!r} is not supported "
-                         f"(this chessformer reads version {tok.version})")  # fmt: skip
+        raise ValueError(
+            f"tokenizer {tok.name!r} version {version!r} is not supported "
+            f"(this chessformer reads version {tok.version})"
+        )
+    for key, want in (("dtype", tok.dtype), ("pad_id", tok.pad_id)):
+        if key in record and record[key] != want:
+            raise ValueError(f"tokenizer {tok.name!r} {key} {record[key]!r} is not {want!r}")
     return tok

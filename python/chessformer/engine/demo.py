@@ -6,7 +6,8 @@
 Plays a short match with the paper's protocol (Stockfish ``Skill Level`` 1, 0.1 s a move, half
 the games with the model as White, legal-move masking) at two temperatures, concurrently, then
 prints the result table and the Glicko-2 / Bradley-Terry rating estimates -- the paper's
-experiment in miniature. Results go to ``--out`` (default ``chessformer-demo/``), so a rerun
+experiment in miniature (ratings need 10 games a temperature: the default 4 show "too few
+games"). Results go to ``--out`` (default ``chessformer-demo/``), so a rerun
 resumes and more ``--games`` extend it; ``chessformer report DIR`` redraws the table and plot.
 """
 
@@ -65,9 +66,15 @@ def main(argv: list[str]) -> int:
     )
     from chessformer.arena import match
 
-    return match.main([
-        "--model", str(model), "--out", args.out, "--stockfish", stockfish,
-        "--stockfish-levels", str(args.level), "--games", str(args.games),
-        "--temperatures", args.temperatures, "--movetime", args.movetime,
-        "--concurrency", str(max(1, args.concurrency)), "--seed", str(args.seed),
-    ])  # fmt: skip
+    options = {
+        "--model": str(model),
+        "--out": args.out,
+        "--stockfish": stockfish,
+        "--stockfish-levels": str(args.level),
+        "--games": str(args.games),
+        "--temperatures": args.temperatures,
+        "--movetime": args.movetime,
+        "--concurrency": str(max(1, args.concurrency)),
+        "--seed": str(args.seed),
+    }
+    return match.main([word for option in options.items() for word in option])

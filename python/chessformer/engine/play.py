@@ -15,6 +15,7 @@ import sys
 from typing import IO, Any
 
 from chessformer.board import AmbiguousMoveError, Board, IllegalMoveError, Move
+from chessformer.engine.textio import MAX_LINE, LongLine, input_lines, shown, utf8_stdout
 
 UNICODE = {
     "K": "♔", "Q": "♕", "R": "♖", "B": "♗", "N": "♘", "P": "♙",
@@ -147,10 +148,10 @@ class Game:
             try:
                 move = self.board.parse_san(text)
             except AmbiguousMoveError:
-                self.say(f"ambiguous move {text!r}: say which piece (e.g. Nbd2 or Rae1)")
+                self.say(f"ambiguous move {shown(text)}: say which piece (e.g. Nbd2 or Rae1)")
                 return True
-            except IllegalMoveError:
-                self.say(f"illegal move {text!r} here; type 'moves' for the legal moves")
+            except (IllegalMoveError, ValueError):  # ValueError: not even text a move could be
+                self.say(f"illegal move {shown(text)} here; type 'moves' for the legal moves")
                 return True
             self.board.push(move)
             self.show()
@@ -193,20 +194,24 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"chessformer play: {exc}", file=sys.stderr)
         return 2
+    utf8_stdout()
     color = args.color if args.color != "random" else random.choice(("white", "black"))
     game = Game(engine, color == "white", args.temperature, sys.stdout, args.ascii)
     game.start()
     if game.result is not None:
         return 0
+    lines = input_lines(sys.stdin.buffer)  # any bytes, any locale (chessformer.engine.textio)
     while True:
         try:
             sys.stdout.write("your move> ")
             sys.stdout.flush()
-            line = sys.stdin.readline()
+            line = next(lines, None)
         except KeyboardInterrupt:
             print()
             return 0
-        if not line:
+        if line is None:
             return 0
-        if not game.command(line):
+        if isinstance(line, LongLine):
+            game.say(f"ignored a line of {line.size} bytes (limit {MAX_LINE})")
+        elif not game.command(line):
             return 0

@@ -33,9 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from chessformer.engine.textio import (
+    MAX_LINE,
+    LongLine,
+    input_lines,
+    os_path,
+    printable,
+    shown,
+    utf8_stdout,
+)
+
 ENGINE_NAME = "chessformer"
 ENGINE_AUTHOR = "the chessformer authors"
 MAX_MULTIPV = 20
+MAX_INFO_CHARS = 400  # an info string longer than this is cut (it never echoes a whole input)
 NO_MOVE = "0000"  # the UCI null move: the answer to go when the engine cannot compute a move
 
 
@@ -96,7 +107,7 @@ def parse_go(tokens: list[str], warn: Callable[[str], None]) -> GoParams:
                 try:
                     setattr(p, tok, int(tokens[i + 1]))
                 except ValueError:
-                    warn(f"go: {tok} needs an integer, got {tokens[i + 1]!r}; ignored")
+                    warn(f"go: {tok} needs an integer, got {shown(tokens[i + 1])}; ignored")
                 i += 2
             else:
                 warn(f"go: {tok} without a value; ignored")
@@ -113,7 +124,7 @@ def parse_go(tokens: list[str], warn: Callable[[str], None]) -> GoParams:
                 p.searchmoves.append(tokens[i])
                 i += 1
         else:
-            warn(f"go: unknown parameter {tok!r}; ignored")
+            warn(f"go: unknown parameter {shown(tok)}; ignored")
             i += 1
     return p
 
@@ -146,6 +157,7 @@ class UciEngine:
                 Option("UCI_Elo", "spin", 1500, 100, 3000),
                 Option("UCI_Chess960", "check", False),
                 Option("Ponder", "check", False),
+                Option("UCI_ShowWDL", "check", False),
             ]
         }
         self.values: dict[str, Any] = {k: o.default for k, o in self.options.items()}
@@ -161,19 +173,32 @@ class UciEngine:
 
     # ---- output ---------------------------------------------------------------------------------
     def write(self, line: str) -> None:
+        line = printable(line)
         with self._write_lock:
             self._out.write(line + "\n")
             self._out.flush()
 
     def info_string(self, text: str) -> None:
-        self.write("info string " + " ".join(text.split()))
+        """One ``info string`` line: whitespace collapsed, cut to MAX_INFO_CHARS characters."""
+        text = printable(" ".join(text.split()))
+        if len(text) > MAX_INFO_CHARS:
+            text = f"{text[: MAX_INFO_CHARS - 30]}... (cut, {len(text)} characters)"
+        self.write("info string " + text)
 
     def log(self, text: str) -> None:
+        text = printable(text)
+        if len(text) > 4 * MAX_INFO_CHARS:
+            text = f"{text[: 4 * MAX_INFO_CHARS]}... (cut, {len(text)} characters)"
         print(f"chessformer uci: {text}", file=sys.stderr, flush=True)
 
     # ---- command dispatch -----------------------------------------------------------------------
     def handle(self, line: str) -> bool:
-        """Process one input line; False means quit."""
+        """Process one input line; False means quit. Any text is accepted: a line that is not
+        a command (bytes that were not UTF-8 included, see chessformer.engine.textio) is reported
+        in an ``info string``, never fatal."""
+        if len(line) > MAX_LINE:
+            self.info_string(f"ignored an input line of {len(line)} characters (limit {MAX_LINE})")
+            return True
         tokens = line.strip().split()
         if not tokens:
             return True
@@ -215,9 +240,9 @@ class UciEngine:
             elif cmd in ("register", "uci_newgame"):
                 pass
             else:
-                self.info_string(f"unknown command {cmd!r}")
+                self.info_string(f"unknown command {shown(cmd)}")
         except Exception as exc:  # never crash on one command; say what went wrong
-            self.info_string(f"error in {cmd!r}: {exc}")
+            self.info_string(f"error in {shown(cmd)}: {exc}")
             if self.debug:
                 import traceback
 
@@ -246,14 +271,14 @@ class UciEngine:
         name, value = name.strip(), value.strip()
         opt = self.options.get(name.lower())
         if opt is None:
-            self.info_string(f"unknown option {name!r}")
+            self.info_string(f"unknown option {shown(name)}")
             return
         key = opt.name.lower()
         if opt.kind == "spin":
             try:
                 v = int(value)
             except ValueError:
-                self.info_string(f"option {opt.name} needs an integer, got {value!r}")
+                self.info_string(f"option {opt.name} needs an integer, got {shown(value)}")
                 return
             if not (opt.min is not None and opt.max is not None and opt.min <= v <= opt.max):
                 self.info_string(f"option {opt.name} value {v} outside {opt.min}..{opt.max}")
@@ -261,7 +286,7 @@ class UciEngine:
             self.values[key] = v
         elif opt.kind == "check":
             if value.lower() not in ("true", "false"):
-                self.info_string(f"option {opt.name} needs true or false, got {value!r}")
+                self.info_string(f"option {opt.name} needs true or false, got {shown(value)}")
                 return
             self.values[key] = value.lower() == "true"
         elif opt.kind == "combo":
@@ -274,12 +299,14 @@ class UciEngine:
             try:
                 t = float(value)
             except ValueError:
-                self.info_string(f"option Temperature needs a number, got {value!r}")
+                self.info_string(f"option Temperature needs a number, got {shown(value)}")
                 return
             if not (math.isfinite(t) and 0 <= t <= 100):
-                self.info_string(f"option Temperature value {value} outside 0..100")
+                self.info_string(f"option Temperature value {shown(value)} outside 0..100")
                 return
             self.values[key] = t
+        elif key == "modelpath":
+            self.values[key] = "" if value == "<empty>" else os_path(value)
         else:
             self.values[key] = "" if value == "<empty>" else value
         if key == "seed" and self.engine is not None:
@@ -294,10 +321,13 @@ class UciEngine:
             self.engine = None  # reload lazily with the new settings
         if key == "modelpath" and self.values[key]:
             # the load itself waits for isready/go; a path that is not there is reported now
-            where = Path(str(self.values[key])).expanduser()
-            if not where.exists():
+            try:
+                missing = not Path(str(self.values[key])).expanduser().exists()
+            except (OSError, ValueError):  # a name too long, a NUL byte
+                missing = True
+            if missing:
                 self.info_string(
-                    f"ERROR: ModelPath {str(self.values[key])!r} does not exist; "
+                    f"ERROR: ModelPath {shown(str(self.values[key]))} does not exist; "
                     f"go will answer bestmove {NO_MOVE} until a model loads"
                 )
 
@@ -332,9 +362,9 @@ class UciEngine:
         except Exception as exc:
             self.engine = None
             self._loaded_key = None
-            shown = repr(path) if path else "(the bundled default)"
+            named = shown(path) if path else "(the bundled default)"
             reason = str(exc) or type(exc).__name__
-            self._load_error = f"cannot load model {shown}: {reason}"
+            self._load_error = f"cannot load model {named}: {reason}"
             self.log(self._load_error)
             if report:
                 self.info_string(f"ERROR: {self._load_error}")
@@ -359,7 +389,7 @@ class UciEngine:
             fen = " ".join(head[1:])
         else:
             got = " ".join(head)
-            self.info_string(f"position: expected 'startpos' or 'fen <FEN>', got {got!r}")
+            self.info_string(f"position: expected 'startpos' or 'fen <FEN>', got {shown(got)}")
             return
         try:
             board = Board(fen, chess960=chess960)
@@ -371,13 +401,26 @@ class UciEngine:
                 board.push_uci(uci)
             except ValueError:
                 self.info_string(
-                    f"position: move {i + 1} {uci!r} is illegal in {board.fen()}; "
+                    f"position: move {i + 1} {shown(uci)} is illegal in {board.fen()}; "
                     f"kept the position before it"
                 )
                 break
         self.board = board
 
     # ---- go -------------------------------------------------------------------------------------
+    def _root_score(self, eng: Any, board: Any) -> str:
+        """The position's score when the model has a value estimate: an inference engine with
+        ``value_estimate(board)`` returning (win, draw, loss) probabilities for the side to move,
+        or None. A model without one gets no score: it has no evaluation to report (docs/uci.md)."""
+        estimate = getattr(eng, "value_estimate", None)
+        if not callable(estimate):
+            return ""
+        wdl = estimate(board)
+        if wdl is None:
+            return ""
+        win, draw, loss = wdl
+        return wdl_score(win, draw, loss, bool(self.values["uci_showwdl"]))
+
     def _temperature(self) -> float:
         if self.values["uci_limitstrength"]:
             if self._calibration:
@@ -455,23 +498,29 @@ class UciEngine:
             return "(none)", None
         best = choice.move.uci()
         elapsed_ms = max(1, int((time.perf_counter() - start) * 1000))
+        root = self._root_score(eng, board)
+        # Adapters such as polyglot show every info string as a line of analysis: in play
+        # (MultiPV 1) the probability is told only under `debug on`, and before the move line,
+        # so that the analysis a GUI keeps is the move, never the text.
         if multipv > 1:
             ranked = _rank_lines(
                 eng.move_probabilities(board, slot=1, temperature=1.0),
                 searchmoves,
                 best,
             )[:multipv]
-            for k, (uci, _p) in enumerate(ranked, start=1):
-                self.write(
-                    f"info depth 1 seldepth 1 multipv {k} nodes 1 time {elapsed_ms} pv {uci}"
-                )
             top = ", ".join(f"{u} {p:.3f}" for u, p in ranked)
             self.info_string(
                 f"move probabilities: {top}; played {best} (temperature {temperature:g})"
             )
+            for k, (uci, _p) in enumerate(ranked, start=1):
+                score = _mate_score(board, uci) or (root if k == 1 else "")
+                self.write(_info_line(k, score, elapsed_ms, uci))
         else:
-            self.write(f"info depth 1 seldepth 1 multipv 1 nodes 1 time {elapsed_ms} pv {best}")
-            self.info_string(f"move {best} p={choice.probability:.4f} temperature {temperature:g}")
+            if self.debug:
+                self.info_string(
+                    f"move {best} p={choice.probability:.4f} temperature {temperature:g}"
+                )
+            self.write(_info_line(1, _mate_score(board, best) or root, elapsed_ms, best))
         ponder = None
         if self.values["ponder"]:
             after = board.copy()
@@ -480,6 +529,40 @@ class UciEngine:
                 reply = eng.choose_moves([after], slots=[1], temperature=0.0)[0]
                 ponder = reply.move.uci() if reply.move else None
         return best, ponder
+
+
+def _info_line(k: int, score: str, elapsed_ms: int, move: str) -> str:
+    """One line of analysis: the model looks one ply ahead (depth 1, one node: a forward pass)."""
+    score = f" {score}" if score else ""
+    return f"info depth 1 seldepth 1 multipv {k}{score} nodes 1 time {elapsed_ms} pv {move}"
+
+
+def _mate_score(board: Any, move: str) -> str:
+    """``score mate 1`` when ``move`` checkmates (a fact of the rules, whatever the model)."""
+    after = board.copy()
+    after.push(move)
+    return "score mate 1" if after.is_checkmate() else ""
+
+
+CP_PER_LOGIT = 1 / 0.00368208  # Lichess's centipawn <-> expected score logistic (its win% model)
+MAX_CP = 2000
+
+
+def wdl_score(win: float, draw: float, loss: float, show_wdl: bool) -> str:
+    """``score cp X [wdl W D L]`` from win/draw/loss probabilities for the side to move: the
+    expected score W + D/2 mapped to centipawns through Lichess's logistic (cp 0 = 50%, cp 100
+    ~ 59%), clamped to +-MAX_CP; ``wdl`` in permille, summing to 1000."""
+    total = win + draw + loss
+    if not (total > 0 and min(win, draw, loss) >= 0 and math.isfinite(total)):
+        raise ValueError(f"not win/draw/loss probabilities: {win}, {draw}, {loss}")
+    win, draw, loss = win / total, draw / total, loss / total
+    expected = min(max(win + draw / 2, 1e-6), 1 - 1e-6)
+    cp = max(-MAX_CP, min(MAX_CP, round(CP_PER_LOGIT * math.log(expected / (1 - expected)))))
+    score = f"score cp {cp}"
+    if show_wdl:
+        w, lo = round(1000 * win), round(1000 * loss)
+        score += f" wdl {w} {1000 - w - lo} {lo}"
+    return score
 
 
 def _rank_lines(
@@ -535,11 +618,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="chessformer uci", description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="run folder or nanoGPT .pt (default: the bundled model)")
     args = parser.parse_args(argv)
+    utf8_stdout()
     engine = UciEngine(model=args.model)
-    stdin = sys.stdin
     try:
-        for line in stdin:
-            if not engine.handle(line):
+        for line in input_lines(sys.stdin.buffer):
+            if isinstance(line, LongLine):
+                engine.info_string(f"ignored an input line of {line.size} bytes (limit {MAX_LINE})")
+            elif not engine.handle(line):
                 break
         else:
             engine.handle("quit")  # end of input means quit

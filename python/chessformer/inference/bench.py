@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from chessformer.model.gpt import CONFIGS
+
 # Peak memory bandwidth (bytes/s) by device-name fragment; CPU is measured with a large copy.
 PEAK_BANDWIDTH = {
     "H200": 4.8e12,
@@ -69,7 +71,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
-    from chessformer.model.gpt import CONFIGS, GPT
+    from chessformer.model.gpt import GPT
 
     if args.model:
         from chessformer.model.checkpoint import load_model
@@ -181,17 +183,85 @@ def roofline_bytes(model: Any, batch: int, context: int, dtype_bytes: int) -> fl
     return float(weights + kv)
 
 
+class BenchError(ValueError):
+    """A bad option: said in one line, without a traceback."""
+
+
+def _device(text: str) -> torch.device:
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise BenchError(f"--device {text!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(
+            f"--device {text}: CUDA is not available (this torch {torch.__version__} sees no GPU); "
+            "use --device cpu"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise BenchError(f"--device {text!r}: expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def _batches(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise BenchError(f"--batch {text!r}: expected positive sizes separated by commas, e.g. 1,8")
+    return sizes
+
+
+def _check_backends(backends: list[str], device: torch.device) -> None:
+    from chessformer.kernels import backend as kb
+
+    for b in backends:
+        if b == "native" and device.type != "cpu":
+            raise BenchError(f"--backends native: the native backend runs on the CPU, not {device}")
+        try:
+            kb.get_backend(device, b)
+        except (ValueError, RuntimeError) as e:
+            raise BenchError(f"--backends {b}: {e}") from None
+
+
+HEAD = ("batch", "impl", "ms/step", "cpu ms", "tokens/s", "roofline", "vs no-cache")
+
+
+def _print_head() -> None:
+    h = HEAD
+    print(f"{h[0]:>6} {h[1]:<18} {h[2]:>9} {h[3]:>9} {h[4]:>11} {h[5]:>9} {h[6]:>11}", flush=True)
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    sp = r.get("speedup_vs_no_cache")
+    speed = f"{sp:.1f}x" if sp else ""
+    roof = "" if r["roofline_fraction"] is None else f"{r['roofline_fraction']:.1%}"
+    print(
+        f"{r['batch']:>6} {r['impl']:<18} {r['step_s'] * 1e3:>9.2f} "
+        f"{r.get('cpu_s', float('nan')) * 1e3:>9.2f} "
+        f"{r['tokens_per_s']:>11,.0f} {roof:>9} {speed:>11}",
+        flush=True,
+    )
+
+
 def inference(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="chessformer bench inference", description=__doc__)
     ap.add_argument(
-        "--config", default="small", help="model config when no --model (random weights)"
-    )
+        "--config", default="small", choices=sorted(CONFIGS),
+        help="model config when no --model (random weights)",
+    )  # fmt: skip
     ap.add_argument("--model", help="a trained run folder instead of --config")
     ap.add_argument("--tokenizer", default="move", choices=("move", "char"))
     ap.add_argument("--batch", default="1,8,64", help="comma-separated batch sizes")
-    ap.add_argument("--context", type=int, default=256, help="tokens already cached per game")
+    ap.add_argument(
+        "--context", type=int,
+        help="tokens already cached per game (default 256, less when the model's context is "
+        "shorter)",
+    )  # fmt: skip
     ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ap.add_argument(
         "--backends", default="auto", help="torch,triton,native (auto: what the device runs)"
     )
@@ -202,17 +272,41 @@ def inference(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    try:
+        return _inference(args, argv)
+    except BenchError as e:
+        print(f"chessformer bench inference: {e}", file=sys.stderr)
+        return 2
+
+
+def _inference(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.steps < 1:
+        raise BenchError(f"--steps {args.steps}: expected at least 1")
+    device = _device(args.device)
+    sizes = _batches(args.batch)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.model:
+        from chessformer.model.checkpoint import CheckpointError
 
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
-    model, tokenizer = _model(args, device)
-    if args.context + args.steps + 2 > model.config.block_size:
-        raise SystemExit(
-            f"--context {args.context} + --steps {args.steps} exceed the model's "
-            f"block_size {model.config.block_size}"
+        try:
+            model, tokenizer = _model(args, device)
+        except (CheckpointError, OSError) as e:
+            raise BenchError(f"--model {args.model}: {e}") from None
+    else:
+        model, tokenizer = _model(args, device)
+    room = model.config.block_size - args.steps - 2  # the longest context that leaves room
+    if args.context is None:
+        args.context = min(256, room)
+        if args.context < 1:
+            raise BenchError(
+                f"--steps {args.steps} leave no room in the model's block_size "
+                f"{model.config.block_size}"
+            )
+    elif args.context < 1 or args.context > room:
+        raise BenchError(
+            f"--context {args.context} + --steps {args.steps} + 2 must fit the model's "
+            f"block_size {model.config.block_size} (at most --context {room})"
         )
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = model.to(device, dtype)
@@ -220,59 +314,51 @@ def inference(argv: list[str]) -> int:
         backends = ["torch", "triton"] if device.type == "cuda" else ["torch", "native"]
     else:
         backends = args.backends.split(",")
+    _check_backends(backends, device)
     name, bandwidth, bw_source = device_bandwidth(device)
     print(f"device {name}: {bandwidth / 1e9:.0f} GB/s ({bw_source}); model "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, {tokenizer} tokenizer, "
           f"context {args.context}", file=sys.stderr)  # fmt: skip
+    if args.choose:
+        print("(choose/*: ms per choose_moves call; tokens/s there is moves/s)", file=sys.stderr)
+    _print_head()
     rows: list[dict[str, Any]] = []
-    for b in [int(x) for x in args.batch.split(",")]:
+    for b in sizes:
         step_bytes = roofline_bytes(model, b, args.context, 2 if dtype == torch.bfloat16 else 4)
         floor = step_bytes / bandwidth
+        base: dict[str, float] = {}  # the no-cache step time, once measured
 
-        def row(
-            impl: str, r: dict[str, float], roofline: bool = True, b: int = b,
-            step_bytes: float = step_bytes, floor: float = floor,
-        ) -> dict[str, Any]:  # fmt: skip
+        def add(impl: str, r: dict[str, float], roofline: bool = True, b: int = b,
+                step_bytes: float = step_bytes, floor: float = floor,
+                base: dict[str, float] = base) -> None:  # fmt: skip
             # moves/s: a decode step is a move for the move tokenizer; a choose_moves call
             # returns one move per game; a char step is a fraction of a move (left out)
             choose = impl.startswith("choose/")
-            return {
+            row = {
                 "batch": b, "impl": impl, "backend": impl.split("/")[1], **r,
                 "moves_per_s": r["tokens_per_s"] if choose or tokenizer == "move" else None,
                 "roofline_bytes_per_step": step_bytes if roofline else None,
                 "roofline_fraction": floor / r["step_s"] if roofline else None,
             }  # fmt: skip
+            if "step_s" in base:
+                row["speedup_vs_no_cache"] = base["step_s"] / r["step_s"]
+            rows.append(row)
+            _print_row(row)  # each row as soon as it is measured
 
+        if args.baselines:  # first, so every later row of this batch shows its speed-up
+            r = bench_no_cache(model, b, args.context, args.steps, device)
+            base["step_s"] = r["step_s"]
+            add("no-cache/eager", r)
+            if device.type == "cuda":
+                r = bench_no_cache(model, b, args.context, args.steps, device, compiled=True)
+                add("no-cache/compile", r)
         for backend in backends:
             r = bench_engine(model, tokenizer, b, args.context, args.steps, backend, device,
                              cuda_graphs=args.cuda_graphs)  # fmt: skip
-            rows.append(row(f"kv-cache/{backend}", r))
+            add(f"kv-cache/{backend}", r)
             if args.choose:
                 r = bench_choose(model, tokenizer, b, args.choose_calls, backend, device)
-                rows.append(row(f"choose/{backend}", r, roofline=False))
-        if args.baselines:
-            r = bench_no_cache(model, b, args.context, args.steps, device)
-            rows.append(row("no-cache/eager", r))
-            if device.type == "cuda":
-                r = bench_no_cache(model, b, args.context, args.steps, device, compiled=True)
-                rows.append(row("no-cache/compile", r))
-        base = {r["impl"]: r for r in rows if r["batch"] == b}
-        for r in rows:
-            if r["batch"] == b and "no-cache/eager" in base:
-                r["speedup_vs_no_cache"] = base["no-cache/eager"]["step_s"] / r["step_s"]
-    head = ("batch", "impl", "ms/step", "cpu ms", "tokens/s", "roofline", "vs no-cache")
-    print(f"{head[0]:>6} {head[1]:<18} {head[2]:>9} {head[3]:>9} {head[4]:>11} {head[5]:>9} "
-          f"{head[6]:>11}")  # fmt: skip
-    for r in rows:
-        sp = r.get("speedup_vs_no_cache")
-        speed = f"{sp:.1f}x" if sp else ""
-        roof = "" if r["roofline_fraction"] is None else f"{r['roofline_fraction']:.1%}"
-        print(
-            f"{r['batch']:>6} {r['impl']:<18} {r['step_s'] * 1e3:>9.2f} "
-            f"{r.get('cpu_s', float('nan')) * 1e3:>9.2f} "
-            f"{r['tokens_per_s']:>11,.0f} {roof:>9} {speed:>11}"
-        )
-    print("(choose/*: ms per choose_moves call; tokens/s there is moves/s)", file=sys.stderr)
+                add(f"choose/{backend}", r, roofline=False)
     result = {
         "benchmark": "inference", "device": name, "bandwidth_bytes_per_s": bandwidth,
         "bandwidth_source": bw_source, "dtype": str(dtype), "tokenizer": tokenizer,

@@ -3,6 +3,8 @@
     chessformer convert --from-nanogpt ckpt.pt --out runs/paper-cf1000   # the paper's release
     chessformer convert --to-nanogpt runs/cf1000 --out cf1000-nanogpt.pt
 
+An existing ``--out`` (a non-empty folder, a file) is refused unless ``--force`` is given.
+
 A nanoGPT checkpoint is a ``torch.save``d dict with ``model_args`` (n_layer, n_head, n_embd,
 block_size, bias, vocab_size) and ``model``, a state dict with nanoGPT's names — which are ours, so
 the mapping only strips wrapper prefixes (``_orig_mod.`` from torch.compile, ``module.`` from DDP)
@@ -31,14 +33,23 @@ from typing import Any
 
 import torch
 
-from chessformer.data.dataset import CHAR_VOCAB, MOVE_PAD, char_tokenizer_info
-from chessformer.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from chessformer._io import replacing
+from chessformer.data.tokenizers import TOKENIZERS, get_tokenizer
+from chessformer.model.checkpoint import (
+    CONFIG_LIMITS,
+    CheckpointError,
+    check_fits,
+    config_from_record,
+    load_checkpoint,
+    save_checkpoint,
+    shorten,
+)
 from chessformer.model.gpt import GPT, GPTConfig
 
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 TOKENIZER_KEY = "chessformer_tokenizer"  # our extra top-level key in exported nanoGPT files
 TOKENIZER_CHOICES = ("auto", "char", "move")
-MOVE_VOCAB_SIZE = 1974  # 1968 moves, PAD, BOS and four results (chessformer.data.tokenizers)
+CHAR, MOVE = TOKENIZERS["char"], TOKENIZERS["move"]
 
 
 class ConvertError(ValueError):
@@ -55,10 +66,17 @@ def _strip(key: str) -> str:
     return key
 
 
-def from_nanogpt_state(sd: dict[str, Any], cfg: GPTConfig) -> dict[str, torch.Tensor]:
-    """Our state dict from a nanoGPT one (prefixes stripped, mask buffers dropped, tie checked)."""
+def from_nanogpt_state(
+    sd: Any, cfg: GPTConfig, where: str = "state dict"
+) -> dict[str, torch.Tensor]:
+    """Our state dict from a nanoGPT one (prefixes stripped, mask buffers dropped), checked to be
+    exactly the weights ``cfg`` describes (`check_fits`) and tied."""
+    if not isinstance(sd, dict):
+        raise ConvertError(f"{where}: 'model' is a {type(sd).__name__}, not a state dict")
     out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
+        if not isinstance(key, str):
+            raise ConvertError(f"{where}: state dict key {shorten(repr(key))} is not a string")
         name = _strip(key)
         # nanoGPT without flash attention registered the causal mask as 'attn.bias' (1, 1, T, T)
         if name.endswith(".attn.bias") and getattr(value, "dim", lambda: 0)() == 4:
@@ -67,33 +85,38 @@ def from_nanogpt_state(sd: dict[str, Any], cfg: GPTConfig) -> dict[str, torch.Te
             continue
         if not isinstance(value, torch.Tensor):
             raise ConvertError(
-                f"state dict entry {key!r} is a {type(value).__name__}, not a tensor"
+                f"{where}: state dict entry {shorten(repr(key))} is a {type(value).__name__}, "
+                "not a tensor"
             )
         out[name] = value
+    try:
+        check_fits(cfg, {k: tuple(v.shape) for k, v in out.items()}, where)
+    except CheckpointError as e:
+        raise ConvertError(str(e)) from None
     wte, head = out.get("transformer.wte.weight"), out.get("lm_head.weight")
     if wte is not None and head is not None and not torch.equal(wte, head):
         raise ConvertError(
-            "lm_head.weight differs from transformer.wte.weight: untied heads are "
+            f"{where}: lm_head.weight differs from transformer.wte.weight: untied heads are "
             "not supported (nanoGPT ties them)"
         )
     return out
 
 
-def config_from_model_args(args: dict[str, Any]) -> GPTConfig:
+def config_from_model_args(args: Any, where: str = "model_args") -> GPTConfig:
+    """The config of nanoGPT's ``model_args``: the five sizes required, each an integer within
+    `CONFIG_LIMITS` (checked before anything is built)."""
+    if not isinstance(args, dict):
+        raise ConvertError(f"{where}: model_args is a {type(args).__name__}, not a dict")
+    for key in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+        if key not in args:
+            raise ConvertError(f"{where}: model_args lacks {key!r}: {shorten(repr(args), 300)}")
+    record = {k: args[k] for k in (*CONFIG_LIMITS, "bias") if k in args}
+    record["dropout"] = args.get("dropout", 0.0) or 0.0
+    record["bias"] = bool(record.get("bias", False))
     try:
-        return GPTConfig(
-            vocab_size=int(args["vocab_size"]),
-            block_size=int(args["block_size"]),
-            n_layer=int(args["n_layer"]),
-            n_head=int(args["n_head"]),
-            n_embd=int(args["n_embd"]),
-            bias=bool(args.get("bias", False)),
-            dropout=float(args.get("dropout", 0.0) or 0.0),
-        )
-    except KeyError as e:
-        raise ConvertError(f"model_args lacks {e.args[0]!r}: {args!r}") from None
-    except (TypeError, ValueError) as e:
-        raise ConvertError(f"model_args has a bad value: {e}: {args!r}") from None
+        return config_from_record(record, where)
+    except CheckpointError as e:
+        raise ConvertError(str(e)) from None
 
 
 def _check_torch_file(path: str | Path) -> None:
@@ -153,9 +176,9 @@ def read_nanogpt(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]
 def load_nanogpt(path: str | Path, trust_pickle: bool = False) -> tuple[GPT, dict[str, Any]]:
     """A GPT with a nanoGPT checkpoint's weights, and the checkpoint's raw dict."""
     ckpt = read_nanogpt(path, trust_pickle)
-    cfg = config_from_model_args(dict(ckpt["model_args"]))
+    cfg = config_from_model_args(ckpt["model_args"], f"{path}: model_args")
+    sd = from_nanogpt_state(ckpt["model"], cfg, str(path))  # checked before the model is built
     model = GPT(cfg)
-    sd = from_nanogpt_state(dict(ckpt["model"]), cfg)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]
     if missing or unexpected:
@@ -210,26 +233,25 @@ def _tokenizer_for(vocab_size: int, name: str) -> dict[str, Any]:
             f"use one of {', '.join(TOKENIZER_CHOICES)}"
         )
     if name == "auto":
-        guesses = {len(CHAR_VOCAB): "char", MOVE_VOCAB_SIZE: "move"}
+        guesses = {CHAR.vocab_size: "char", MOVE.vocab_size: "move"}
         if vocab_size not in guesses:
             raise ConvertError(
-                f"vocab_size {vocab_size} is neither the char vocabulary ({len(CHAR_VOCAB)}) nor "
-                f"the move vocabulary ({MOVE_VOCAB_SIZE}) and the file records no tokenizer, so "
+                f"vocab_size {vocab_size} is neither the char vocabulary ({CHAR.vocab_size}) nor "
+                f"the move vocabulary ({MOVE.vocab_size}) and the file records no tokenizer, so "
                 "the tokenizer cannot be guessed"
             )
         name = guesses[vocab_size]
     if name == "char":
-        if vocab_size != len(CHAR_VOCAB):
+        if vocab_size != CHAR.vocab_size:
             raise ConvertError(
-                f"tokenizer char needs vocab_size {len(CHAR_VOCAB)}, the model has {vocab_size}"
+                f"tokenizer char needs vocab_size {CHAR.vocab_size}, the model has {vocab_size}"
             )
-        return char_tokenizer_info().to_json()
-    if vocab_size < MOVE_VOCAB_SIZE:
+        return CHAR.info()
+    if vocab_size < MOVE.vocab_size:
         raise ConvertError(
-            f"tokenizer move needs vocab_size >= {MOVE_VOCAB_SIZE}, the model has {vocab_size}"
+            f"tokenizer move needs vocab_size >= {MOVE.vocab_size}, the model has {vocab_size}"
         )
-    return {"name": "move", "version": 1, "vocab_size": vocab_size, "dtype": "uint16",
-            "pad_id": MOVE_PAD}  # fmt: skip
+    return {**MOVE.info(), "vocab_size": vocab_size}
 
 
 def nanogpt_tokenizer(ckpt: dict[str, Any], vocab_size: int, name: str = "auto") -> dict[str, Any]:
@@ -242,9 +264,10 @@ def nanogpt_tokenizer(ckpt: dict[str, Any], vocab_size: int, name: str = "auto")
         if recorded["name"] not in ("char", "move"):
             raise ConvertError(f"{TOKENIZER_KEY} names tokenizer {recorded['name']!r}; "
                                "only char and move models can be imported")  # fmt: skip
-        if int(recorded.get("version", 1)) != 1:
-            raise ConvertError(f"{TOKENIZER_KEY}: tokenizer {recorded['name']!r} version "
-                               f"{recorded.get('version')!r} is not supported")  # fmt: skip
+        try:
+            get_tokenizer(recorded)  # its version and token format are ours
+        except ValueError as e:
+            raise ConvertError(f"{TOKENIZER_KEY}: {e}") from None
         return {**_tokenizer_for(vocab_size, recorded["name"]), **recorded}
     return _tokenizer_for(vocab_size, name)
 
@@ -264,6 +287,25 @@ def _json_config(config: Any) -> dict[str, Any]:
     return out
 
 
+def _check_out(out: Path, importing: bool, force: bool) -> None:
+    """Refuse an ``--out`` that holds something already, unless ``force``: an import writes a run
+    folder (an existing non-empty folder would get a new checkpoint and its ``latest`` moved), an
+    export one file (an existing file would be replaced)."""
+    if importing:
+        if out.exists() and not out.is_dir():
+            raise ConvertError(f"--out {out}: is a file; an import writes a run folder")
+        if out.is_dir() and any(out.iterdir()) and not force:
+            raise ConvertError(
+                f"--out {out}: folder exists and is not empty; pass --force to add the converted "
+                "checkpoint to it (its 'latest' then points at the new one)"
+            )
+    else:
+        if out.is_dir():
+            raise ConvertError(f"--out {out}: is a folder; an export writes one .pt file")
+        if out.exists() and not force:
+            raise ConvertError(f"--out {out}: file exists; pass --force to replace it")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chessformer convert", description=__doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
@@ -276,8 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         "--tokenizer",
         default="auto",
         choices=TOKENIZER_CHOICES,
-        help="import: auto (the tokenizer the file records, else by vocab_size: 32 -> char, "
-        "1974 -> move), char or move",
+        help="import: auto (the tokenizer the file records, else by vocab_size: "
+        f"{CHAR.vocab_size} -> char, {MOVE.vocab_size} -> move), char or move",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write over an existing --out (import: a non-empty folder gets the converted "
+        "checkpoint beside what it holds; export: the file is replaced)",
     )
     p.add_argument(
         "--trust-pickle",
@@ -286,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     try:
+        _check_out(Path(args.out), importing=bool(args.from_nanogpt), force=args.force)
         if args.from_nanogpt:
             model, ckpt = load_nanogpt(args.from_nanogpt, args.trust_pickle)
             step = int(ckpt.get("iter_num", 0) or 0)
@@ -303,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             model = ours.load_model()
             out = Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), out)
+            with replacing(out) as tmp:  # a crash never leaves a half file at --out
+                torch.save(to_nanogpt(model, ours.step, ours.train_config, ours.tokenizer), tmp)
             print(f"wrote {out}", file=sys.stderr)
     except (ConvertError, CheckpointError, OSError) as e:
         print(f"chessformer convert: {e}", file=sys.stderr)

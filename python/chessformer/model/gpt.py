@@ -5,9 +5,9 @@ Learned positions, pre-LN blocks (LayerNorm without bias), causal self-attention
 output head. Parameter names are nanoGPT's (``transformer.h.0.attn.c_attn.weight`` ...), so its
 checkpoints map over with no renaming (see ``chessformer.model.convert``).
 
-Training calls ``model(idx, targets)``. Incremental decoding (the inference engine) calls
-``model.setup_caches(B, T)`` once and then ``model(idx, input_pos=pos)``: each attention layer then
-writes its keys and values into a preallocated `KVCache` and attends over everything cached so far.
+Training calls ``model(idx, targets)``. This module is the one definition of the model; the
+inference engine's forward passes (``chessformer.inference.forward``) read its parameters and
+run the same computation incrementally over their own KV cache (tested against ``model(idx)``).
 
     from chessformer.model.gpt import GPT, CONFIGS
     model = GPT(CONFIGS["tiny"])
@@ -88,37 +88,6 @@ CONFIGS: dict[str, GPTConfig] = {
 }
 
 
-class KVCache(nn.Module):
-    """Keys and values of one attention layer for positions written so far (decoding)."""
-
-    k: torch.Tensor  # (B, nh, max_seq, hs)
-    v: torch.Tensor  # (B, nh, max_seq, hs)
-
-    def __init__(
-        self,
-        batch: int,
-        max_seq: int,
-        n_head: int,
-        head_size: int,
-        dtype: torch.dtype,
-        device: torch.device | None = None,
-    ) -> None:
-        super().__init__()
-        shape = (batch, n_head, max_seq, head_size)
-        # not persistent: caches are scratch space, never part of a checkpoint
-        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-
-    def update(
-        self, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        # k, v: (B, nh, T, hs) for positions input_pos (T,)
-        B = k.size(0)
-        self.k[:B, :, input_pos] = k.to(self.k.dtype)
-        self.v[:B, :, input_pos] = v.to(self.v.dtype)
-        return self.k[:B], self.v[:B]  # (B, nh, S, hs)
-
-
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -126,26 +95,17 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)  # q, k, v in that order
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_dropout = nn.Dropout(cfg.dropout)
-        self.kv_cache: KVCache | None = None
 
-    def forward(self, x: torch.Tensor, input_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         hs = C // self.n_head
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        if input_pos is None:
-            y = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
-            )  # (B, nh, T, hs)
-        else:
-            if self.kv_cache is None:
-                raise RuntimeError("input_pos given but no KV cache: call setup_caches() first")
-            k, v = self.kv_cache.update(input_pos, k, v)  # (B, nh, S, hs)
-            # query at position p sees cached positions <= p; unwritten slots are masked out
-            mask = torch.arange(k.size(2), device=x.device)[None, :] <= input_pos[:, None]  # (T, S)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+        )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -170,8 +130,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, input_pos: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), input_pos)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
 
 
@@ -237,18 +197,16 @@ class GPT(nn.Module):
         self,
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
-        input_pos: torch.Tensor | None = None,
         features: torch.Tensor | None = None,
         value_targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T; -1 = ignore), the mean cross-entropy.
 
-        ``input_pos`` (T,) switches to cached decoding: positions of ``idx``'s tokens.
         ``features`` (B, T, F) int: a board-aware model's feature ids per token (required there).
         ``value_targets`` (B, T; 0 loss, 1 draw, 2 win, -1 ignore): with a value head, the loss
         adds ``value_weight`` x the value cross-entropy; both parts are kept in ``loss_parts``.
         """
-        x = self.hidden(idx, input_pos, features)  # (B, T, C)
+        x = self.hidden(idx, features)  # (B, T, C)
         logits = self.lm_head(x)  # (B, T, vocab)
         if targets is None:
             return logits, None
@@ -268,14 +226,13 @@ class GPT(nn.Module):
     def hidden(
         self,
         idx: torch.Tensor,
-        input_pos: torch.Tensor | None = None,
         features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The final LayerNorm's output (B, T, C): what the move and value heads read."""
         T = idx.size(1)
         if idx.size(1) > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
-        pos = input_pos if input_pos is not None else torch.arange(T, device=idx.device)  # (T,)
+        pos = torch.arange(T, device=idx.device)  # (T,)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
         wbe = self.transformer.wbe
         if wbe is not None:
@@ -285,7 +242,7 @@ class GPT(nn.Module):
             x = x + wbe(features.reshape(B * T, F_).long()).view(B, T, -1)
         x = self.transformer.drop(x)
         for block in self.transformer.blocks():
-            x = block(x, input_pos)  # (B, T, C)
+            x = block(x)  # (B, T, C)
         return self.transformer.ln_f(x)
 
     def value(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -293,17 +250,6 @@ class GPT(nn.Module):
         if self.value_head is None:
             raise ValueError("this model has no value head")
         return torch.softmax(self.value_head(hidden).float(), dim=-1)
-
-    def setup_caches(self, batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
-        """Preallocate per-layer KV caches for decoding up to ``max_seq`` positions."""
-        if max_seq > self.config.block_size:
-            raise ValueError(f"max_seq {max_seq} exceeds block_size {self.config.block_size}")
-        w = self.transformer.wte.weight
-        hs = self.config.n_embd // self.config.n_head
-        for block in self.transformer.blocks():
-            block.attn.kv_cache = KVCache(
-                batch, max_seq, self.config.n_head, hs, dtype or w.dtype, w.device
-            )
 
     def configure_optimizer(
         self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False

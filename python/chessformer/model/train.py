@@ -17,15 +17,13 @@ import argparse
 import contextlib
 import dataclasses
 import gc
-import json
-import math
 import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +38,31 @@ from chessformer.data.dataset import (
     Dataset,
     DatasetFormatError,
     GameStream,
-    TokenizerInfo,
     board_features_error,
 )
+from chessformer.data.tokenizers import Tokenizer
 from chessformer.model.checkpoint import (
     CheckpointError,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from chessformer.model.gpt import CONFIGS, GPT, GPTConfig
+from chessformer.model.estimate import describe, estimate_cpu
+from chessformer.model.gpt import CONFIGS, GPT
+from chessformer.model.runlog import MetricsLog, Progress, capped_unigram_entropy, iter_metrics
+from chessformer.model.stopping import StopRequest
+from chessformer.model.trainconfig import (
+    ConfigError,
+    TrainConfig,
+    apply_sets,
+    fit_schedule,
+    lr_at,
+    recipe,
+    schedule_warnings,
+    set_keys,
+)
+
+__all__ = ["ConfigError", "TrainConfig", "apply_sets", "iter_metrics", "lr_at", "main"]
 
 # inputs, targets: (B, T) int64 each; a board-aware model's batches add features, value targets
 Batch = tuple[torch.Tensor, ...]
@@ -60,108 +73,6 @@ def model_inputs(batch: Batch) -> dict[str, torch.Tensor]:
     if len(batch) == 2:
         return {}
     return {"features": batch[2], "value_targets": batch[3]}
-
-
-@dataclass
-class TrainConfig:
-    seed: int = 1337  # model init, data order, dropout: all derive from it
-    batch_size: int = 32  # rows per micro-batch per rank
-    grad_accum: int = 4  # micro-batches per step: 32 x 4 x 1024 ~ 131k chars/step (paper ~125k)
-    max_steps: int = 100_000  # the paper's analysed checkpoint is step 100k
-    lr: float = 3e-4  # peak learning rate
-    min_lr: float = 3e-5  # cosine floor: lr / 10
-    warmup_steps: int = 2000  # linear warmup from 0
-    lr_decay_steps: int = 0  # cosine reaches min_lr here; 0 = max_steps
-    weight_decay: float = 0.1  # on 2-D weights only
-    beta1: float = 0.9
-    beta2: float = 0.95  # shorter second-moment memory: steadier with large batches
-    grad_clip: float = 1.0  # max global grad norm; 0 = off
-    eval_interval: int = 1000  # steps between validation passes; 0 = only at the end
-    eval_batches: int = 20  # micro-batches per validation pass (fixed rows, same every pass)
-    log_interval: int = 10  # steps between train metrics lines
-    ckpt_interval: int = 1000  # steps between checkpoints; 0 = only at the end
-    keep_last: int = 3  # checkpoints kept on disk; 0 = all
-    compile: bool = True  # torch.compile (CUDA only; CPU runs eager)
-    dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
-    threads: int = 0  # CPU intra-op threads; 0 = torch's default
-    pack: str = "auto"  # rows: auto (char packs games, others one game per row) | games | one
-    prefetch: int = -1  # steps of batches built ahead in a background thread; -1: 2 on CUDA, 0 CPU
-
-    def __post_init__(self) -> None:
-        positive = ("batch_size", "grad_accum", "max_steps", "log_interval", "eval_batches")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.dtype not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"dtype must be auto, bf16 or fp32, got {self.dtype!r}")
-        if self.pack not in ("auto", "games", "one"):
-            raise ConfigError(f"pack must be auto, games or one, got {self.pack!r}")
-        if self.prefetch < -1:
-            raise ConfigError(f"prefetch must be >= -1, got {self.prefetch!r}")
-
-
-class ConfigError(ValueError):
-    """A bad --set key or value, or a config that contradicts a checkpoint."""
-
-
-def _parse_value(name: str, type_name: str, text: str) -> Any:
-    try:
-        if type_name == "bool":
-            low = text.lower()
-            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(text)
-            return low in ("1", "true", "yes", "on")
-        if type_name == "int":
-            return int(text.replace("_", ""))
-        if type_name == "float":
-            return float(text)
-        return text
-    except ValueError:
-        raise ConfigError(f"--set {name}={text!r}: expected a {type_name}") from None
-
-
-def apply_sets(
-    train: TrainConfig, model: GPTConfig, sets: Sequence[str]
-) -> tuple[TrainConfig, GPTConfig]:
-    """Apply ``key=value`` overrides (``model.key`` for model fields), type-checked."""
-    t_changes: dict[str, Any] = {}
-    m_changes: dict[str, Any] = {}
-    t_types = {f.name: str(f.type) for f in fields(TrainConfig)}
-    m_types = {f.name: str(f.type) for f in fields(GPTConfig)}
-    for item in sets:
-        key, eq, text = item.partition("=")
-        if not eq:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        if key.startswith("model."):
-            name = key.removeprefix("model.")
-            if name not in m_types:
-                raise ConfigError(
-                    f"--set {key!r}: unknown model key; known: "
-                    + ", ".join(f"model.{k}" for k in m_types)
-                )
-            m_changes[name] = _parse_value(key, m_types[name], text)
-        else:
-            if key not in t_types:
-                raise ConfigError(
-                    f"--set {key!r}: unknown key; known: {', '.join(t_types)} "
-                    "(model fields take a 'model.' prefix)"
-                )
-            t_changes[key] = _parse_value(key, t_types[key], text)
-    try:
-        return dataclasses.replace(train, **t_changes), model.with_(**m_changes)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-
-
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup to lr, cosine decay to min_lr at lr_decay_steps, then flat."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    decay = cfg.lr_decay_steps or cfg.max_steps
-    if step >= decay:
-        return cfg.min_lr
-    frac = (step - cfg.warmup_steps) / max(1, decay - cfg.warmup_steps)
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (cfg.lr - cfg.min_lr)
 
 
 # peak dense bf16 tensor FLOP/s by device-name substring (no sparsity)
@@ -225,7 +136,7 @@ def train_step(
 def evaluate(
     model: nn.Module,
     batches: Sequence[Batch],
-    tok: TokenizerInfo,
+    tok: Tokenizer,
     autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> dict[str, float]:
     """Mean loss over all scored targets, and top-1 accuracy (for ``move``: over moves only).
@@ -363,82 +274,6 @@ class Prefetcher:
         self._thread.join(timeout=10)
 
 
-class Progress:
-    """A status line on stderr: rewritten in place on a terminal, one line per log otherwise."""
-
-    def __init__(self, total: int, start: int = 0, stream: Any = None) -> None:
-        self.total, self.start, self.out = total, start, stream or sys.stderr
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
-        self.t0 = time.perf_counter()
-
-    def update(self, step: int, text: str) -> None:
-        frac, width = step / self.total, 20
-        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-        rate = (step - self.start) / max(
-            time.perf_counter() - self.t0, 1e-9
-        )  # steps/s this session
-        eta = (self.total - step) / rate if rate > 0 else 0.0
-        line = f"[{bar}] {step}/{self.total} {text} | eta {_fmt_time(eta)}"
-        if self.tty:
-            self.out.write("\r\x1b[2K" + line)
-        else:
-            self.out.write(line + "\n")
-        self.out.flush()
-
-    def message(self, text: str) -> None:
-        self.out.write(("\n" if self.tty else "") + text + "\n")
-        self.out.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.out.write("\n")
-
-
-def _fmt_time(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-class MetricsLog:
-    """metrics.jsonl (append, one JSON object per line) plus TensorBoard when installed."""
-
-    def __init__(self, run_dir: Path, enabled: bool) -> None:
-        self.enabled = enabled
-        self.path = run_dir / "metrics.jsonl"
-        self.tb: Any = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(run_dir / "tb"))
-            except ImportError:  # tensorboard not installed: JSONL only
-                self.tb = None
-
-    def truncate_after(self, step: int) -> None:
-        if not self.path.is_file():
-            return
-        lines = self.path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
-        if len(kept) != len(lines):
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(kept))
-            os.replace(tmp, self.path)
-
-    def write(self, record: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.tb is not None:
-            for k, v in record.items():
-                if k not in ("step", "kind") and isinstance(v, int | float):
-                    self.tb.add_scalar(f"{record['kind']}/{k}", v, record["step"])
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-
-
 def _step_seed(seed: int, rank: int, step: int) -> int:
     # re-seeding per step makes dropout a function of (seed, rank, step): resume needs no RNG state
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
@@ -530,6 +365,7 @@ def _train(args: argparse.Namespace) -> int:
                 f" differs from the dataset's {tok.name!r}"
             )
         cfg, new_mcfg = apply_sets(cfg, mcfg, args.sets)
+        fitted: list[str] = []  # the schedule stays the checkpoint's
         if new_mcfg != mcfg:
             raise ConfigError("--resume: model.* settings cannot change the checkpoint's model")
     else:
@@ -538,7 +374,8 @@ def _train(args: argparse.Namespace) -> int:
                 f"{run_dir} already holds a run; pass --resume or choose another --out"
             )
         base = CONFIGS[args.config].with_(vocab_size=tok.vocab_size)
-        cfg, mcfg = apply_sets(TrainConfig(), base, args.sets)
+        cfg, mcfg = apply_sets(recipe(args.config), base, args.sets)
+        cfg, fitted = fit_schedule(cfg, set_keys(args.sets))
     if mcfg.vocab_size != tok.vocab_size:
         raise ConfigError(f"model vocab_size {mcfg.vocab_size} != tokenizer's {tok.vocab_size}")
 
@@ -620,6 +457,16 @@ def _train(args: argparse.Namespace) -> int:
             f"{tokens_per_step} tokens/step, {world} rank(s) on {device}"
             f"{', bf16' if bf16 else ', fp32'}{', resumed at step ' + str(step) if step else ''}"
         )
+        _say_plan(progress, cfg, fitted, ds, mcfg.vocab_size, log, step)
+        if device.type == "cpu" and flops_per_step * (cfg.max_steps - step) >= CPU_ESTIMATE_FLOPS:
+            line, warnings = describe(
+                estimate_cpu(raw, cfg.batch_size, tokens_per_step, cfg.max_steps - step),
+                cfg.max_steps - step,
+                cfg.batch_size,
+            )
+            progress.message(line)
+            for w in warnings:
+                progress.message(f"warning: {w}")
 
     # the stream position after the batches of the steps taken so far (a background thread may
     # already have read further): what a checkpoint records
@@ -633,7 +480,7 @@ def _train(args: argparse.Namespace) -> int:
                 step,
                 raw,
                 dataclasses.asdict(cfg),
-                tok.to_json(),
+                tok.info(),
                 optimizer.state_dict(),
                 {"data": positions, "tokens": tokens_seen, "world_size": world},
                 keep_last=cfg.keep_last,
@@ -689,6 +536,7 @@ def _train(args: argparse.Namespace) -> int:
     # (packing when inline, queue wait when prefetched, plus the copy launch), packing time
     t_last, steps_since, loss_acc = time.perf_counter(), 0, torch.zeros((), device=device)
     paused = data_s = pack_s = 0.0
+    stop = StopRequest(progress)
     try:
         while step < cfg.max_steps:
             lr = lr_at(cfg, step)
@@ -745,26 +593,59 @@ def _train(args: argparse.Namespace) -> int:
             if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and step < cfg.max_steps:
                 save()
             paused += time.perf_counter() - t0
+            # one process checks every step; ranks agree at their logging sync
+            if stop.requested(world, device, at_sync=step % cfg.log_interval == 0):
+                break
     finally:
+        stop.restore()
         if prefetcher is not None:
             prefetcher.close()
-    validate()
+    interrupted = step < cfg.max_steps
+    if not interrupted:
+        validate()
     save()
     if progress is not None:
+        if interrupted:
+            progress.message(
+                f"stopped at step {step}: checkpoint saved in {run_dir}; continue with the same "
+                "command and --resume"
+            )
         progress.close()
     log.close()
     if world > 1:
         dist.barrier()
-    return 0
+    return 130 if interrupted else 0
 
 
-def iter_metrics(run_dir: str | os.PathLike[str], kind: str = "train") -> Iterator[dict[str, Any]]:
-    """Records of one kind from RUN_DIR/metrics.jsonl (for tests and notebooks)."""
-    with open(Path(run_dir) / "metrics.jsonl") as f:
-        for line in f:
-            rec = json.loads(line)
-            if rec.get("kind") == kind:
-                yield rec
+# Below this many training FLOPs left, a CPU run is short enough to need no cost estimate
+# (``tiny``'s default run is ~2.5e12; ``small``'s ~1e16, ``paper-50m``'s ~5e18).
+CPU_ESTIMATE_FLOPS = 1e14
+
+
+def _say_plan(
+    progress: Progress,
+    cfg: TrainConfig,
+    fitted: list[str],
+    ds: Dataset,
+    vocab_size: int,
+    log: MetricsLog,
+    step: int,
+) -> None:
+    """Before the first step: the schedule, warnings about it, and the loss to beat."""
+    if fitted:
+        progress.message(
+            f"schedule fitted to max_steps={cfg.max_steps}: {', '.join(fitted)} "
+            "(--set one to choose it)"
+        )
+    for w in schedule_warnings(cfg):
+        progress.message(f"warning: {w}")
+    split_name = "val" if "val" in ds.splits else "train"
+    h = capped_unigram_entropy(ds.splits[split_name], vocab_size)
+    log.write({"kind": "data", "step": step, "unigram_entropy": h, "split": split_name})
+    progress.message(
+        f"loss to beat: {h:.4f} nats, the unigram entropy of the {split_name} split "
+        "(a model that ignores context)"
+    )
 
 
 if __name__ == "__main__":
