@@ -8,7 +8,7 @@
 #include "bindings/numpy_util.h"
 #include "tokenize/board_features.h"
 
-namespace chessformer_bindings {
+namespace chess::bindings {
 
 namespace {
 
@@ -59,4 +59,4 @@ void bind_features(py::module_& m) {
       "targets int8 (n, T), plies replayed, bad tokens). See docs/formats.md, 'Board features'.");
 }
 
-}  // namespace chessformer_bindings
+}  // namespace chess::bindings
