@@ -79,7 +79,7 @@ def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
         try:
             model, tok = load_model(args.model)
         except (ValueError, OSError) as e:  # a broken or hostile model file: say which and why
-            raise SystemExit(f"chessformer bench inference: --model {args.model}: {e}") from None
+            raise BenchError(f"--model {args.model}: {e}") from None
         return model, str(tok["name"])
     cfg = CONFIGS[args.config]
     if args.tokenizer == "move":
@@ -314,15 +314,7 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
     sizes = _batches(args.batch)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.model:
-        from chessformer.model.checkpoint import CheckpointError
-
-        try:
-            model, tokenizer = _model(args, device)
-        except (CheckpointError, OSError) as e:
-            raise BenchError(f"--model {args.model}: {e}") from None
-    else:
-        model, tokenizer = _model(args, device)
+    model, tokenizer = _model(args, device)
     room = model.config.block_size - args.steps - 2  # the longest context that leaves room
     if args.context is None:
         args.context = min(256, room)
