@@ -23,9 +23,27 @@ def test_bench_inference_json(
     tmp_path: Path, config: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "sub" / "bench.json"
-    argv = ["inference", "--config", config, "--batch", "1,3", "--context", "8", "--steps", "2",
-            "--backends", "torch", "--baselines", "--choose", "--choose-calls", "2", "--threads",
-            "1", "--json", str(out)]  # fmt: skip
+    argv = [
+        "inference",
+        "--config",
+        config,
+        "--batch",
+        "1,3",
+        "--context",
+        "8",
+        "--steps",
+        "2",
+        "--backends",
+        "torch",
+        "--baselines",
+        "--choose",
+        "--choose-calls",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+        str(out),
+    ]
     assert bench.main(argv) == 0
     d = _strict(out.read_text())
     assert d["backends"] == ["torch"] and d["context"] == 8 and d["bandwidth_bytes_per_s"] > 0
@@ -60,8 +78,21 @@ def test_rows_are_printed_as_they_are_measured(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(bench, "bench_engine", spy)
-    argv = ["inference", "--config", "tiny", "--batch", "1,2", "--context", "4", "--steps", "1",
-            "--backends", "torch", "--threads", "1"]  # fmt: skip
+    argv = [
+        "inference",
+        "--config",
+        "tiny",
+        "--batch",
+        "1,2",
+        "--context",
+        "4",
+        "--steps",
+        "1",
+        "--backends",
+        "torch",
+        "--threads",
+        "1",
+    ]
     assert bench.main(argv) == 0
     assert "ms/step" in seen[0] and "kv-cache/torch" not in seen[0]  # the header first
     assert seen[1].count("kv-cache/torch") == 1  # batch 1's row, before batch 2 runs
@@ -70,8 +101,17 @@ def test_rows_are_printed_as_they_are_measured(
 
 def test_tiny_runs_with_the_default_settings(capsys: pytest.CaptureFixture[str]) -> None:
     # tiny's context is 256: the default --context (256) + --steps (16) did not fit
-    argv = ["inference", "--config", "tiny", "--batch", "1", "--backends", "torch",
-            "--threads", "1"]  # fmt: skip
+    argv = [
+        "inference",
+        "--config",
+        "tiny",
+        "--batch",
+        "1",
+        "--backends",
+        "torch",
+        "--threads",
+        "1",
+    ]
     assert bench.main(argv) == 0
     out = capsys.readouterr()
     assert "context 238" in out.err and "kv-cache/torch" in out.out

@@ -177,8 +177,15 @@ def test_paper_decoding_resamples_then_gives_up() -> None:
         InferenceEngine(tiny("move"), "move").choose_moves([Board()], decoding="paper")
 
 
-def _play(eng: InferenceEngine, boards: list[Board], slots: list[int], seeds: list[int],
-          plies: int, tau: float = 1.0, decoding: str = "masked") -> list[list[str]]:  # fmt: skip
+def _play(
+    eng: InferenceEngine,
+    boards: list[Board],
+    slots: list[int],
+    seeds: list[int],
+    plies: int,
+    tau: float = 1.0,
+    decoding: str = "masked",
+) -> list[list[str]]:
     """Each game: the engine's move, then the opponent's first legal move, ``plies`` times."""
     boards = [b.copy() for b in boards]
     for _ in range(plies):
@@ -186,9 +193,12 @@ def _play(eng: InferenceEngine, boards: list[Board], slots: list[int], seeds: li
         if not live:
             break
         choices = eng.choose_moves(
-            [boards[i] for i in live], slots=[slots[i] for i in live], temperature=tau,
-            seeds=[seeds[i] for i in live], decoding=decoding,
-        )  # fmt: skip
+            [boards[i] for i in live],
+            slots=[slots[i] for i in live],
+            temperature=tau,
+            seeds=[seeds[i] for i in live],
+            decoding=decoding,
+        )
         for i, c in zip(live, choices, strict=True):
             if c.move is None:
                 continue
@@ -319,8 +329,9 @@ def test_forward_paths_agree(tok: str) -> None:
             got.append(eng.feed(slots, [[t] for t in s]))
         got.append(eng.feed(slots, [[1, 2, 3][: r % 3 + 1] for r in range(5)]))
         for r in range(5):
-            torch.testing.assert_close(torch.stack([g[r] for g in got]), expect[r],
-                                       atol=1e-5, rtol=1e-5)  # fmt: skip
+            torch.testing.assert_close(
+                torch.stack([g[r] for g in got]), expect[r], atol=1e-5, rtol=1e-5
+            )
         lengths = [len(p) + 4 + r % 3 for r, p in enumerate(prompts)]
         assert [len(eng.slot_tokens[s]) for s in slots] == lengths
 

@@ -58,6 +58,9 @@ def test_diversity_counts_common_positions() -> None:
     assert math.isclose(r.mean, (start[3] + after_e4[3]) / 2)
     assert math.isclose(r.weighted, (180 * start[3] + 120 * after_e4[3]) / 300)
     assert move_diversity(games, "x", plies=1, min_visits=100).positions == [start]
+    # from ply 1: the positions after 1.e4 (120 visits) and 1.d4 (60), not the start
+    assert move_diversity(games, "x", from_ply=1, min_visits=59).positions[0] == after_e4
+    assert len(move_diversity(games, "x", from_ply=1, min_visits=59).positions) == 2
 
 
 def test_diversity_same_on_pgn_and_prepared_dataset(tmp_path: Path) -> None:

@@ -260,3 +260,23 @@ def test_convert_refuses_an_existing_out_without_force(
     assert convert_main(["--from-nanogpt", str(pt), "--out", str(pt.with_suffix(".x"))]) == 0
     assert convert_main(["--from-nanogpt", str(pt), "--out", str(pt)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_every_command_reports_a_hostile_model_without_traceback(tmp_path: Path) -> None:
+    """The issue's config.json through `match --model`, and the .pt through `bench inference`
+    and `play`: an error naming the file and the field, no traceback, nothing allocated."""
+    import subprocess
+    import sys
+
+    run = _run_with_model_record(tmp_path, lambda m: m["model"].__setitem__("n_layer", 10**6))
+    pt = _pt_with_model_args(tmp_path, lambda b: b["model_args"].__setitem__("n_layer", 10**6))
+    commands = [
+        ["bench", "inference", "--model", str(pt)],
+        ["play", "--model", str(run)],
+        ["match", "--model", str(run), "--games", "2", "--out", str(tmp_path / "m")],
+    ]
+    for args in commands:
+        proc = subprocess.run([sys.executable, "-m", "chessformer", *args], capture_output=True,
+                              text=True, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "n_layer is 1000000, outside 1..1024" in proc.stderr, (args, proc.stderr)

@@ -30,8 +30,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _train(out: Path, *sets: str) -> int:
-    argv = ["--data", str(SAMPLE), "--config", "tiny", "--out", str(out), "--device", "cpu",
-            "--set", "threads=1", *sets]  # fmt: skip
+    argv = [
+        "--data",
+        str(SAMPLE),
+        "--config",
+        "tiny",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--set",
+        "threads=1",
+        *sets,
+    ]
     return train.main(argv)
 
 
@@ -63,8 +74,10 @@ def test_tiny_run_learns_saves_early_and_logs_the_baseline(
 ) -> None:
     """The issue's case: tiny with a short max_steps used to stay inside a 2,000-step warm-up
     and save nothing before step 1,000."""
-    assert _train(tmp_path, "max_steps=20", "batch_size=4", "model.block_size=32",
-                  "eval_batches=1") == 0  # fmt: skip
+    assert (
+        _train(tmp_path, "max_steps=20", "batch_size=4", "model.block_size=32", "eval_batches=1")
+        == 0
+    )
     err = capsys.readouterr().err
     assert "schedule fitted to max_steps=20: warmup_steps=1" in err and "warning" not in err
     lrs = [r["lr"] for r in train.iter_metrics(tmp_path)]
@@ -94,8 +107,17 @@ def test_tiny_run_learns_saves_early_and_logs_the_baseline(
 def test_warm_up_past_the_end_warns_at_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _train(tmp_path, "max_steps=2", "warmup_steps=50", "batch_size=2",
-                  "model.block_size=32", "eval_batches=1") == 0  # fmt: skip
+    assert (
+        _train(
+            tmp_path,
+            "max_steps=2",
+            "warmup_steps=50",
+            "batch_size=2",
+            "model.block_size=32",
+            "eval_batches=1",
+        )
+        == 0
+    )
     assert "warning: max_steps=2 ends inside the 50-step warm-up" in capsys.readouterr().err
 
 
@@ -130,10 +152,26 @@ def test_cpu_estimate_before_a_big_run(
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "python"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "chessformer.cli", "train", "--data", str(SAMPLE), "--config",
-           "tiny", "--out", str(tmp_path), "--device", "cpu", "--set", "batch_size=2",
-           "model.block_size=32", "log_interval=1", "eval_interval=0",
-           "ckpt_interval=0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "chessformer.cli",
+        "train",
+        "--data",
+        str(SAMPLE),
+        "--config",
+        "tiny",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--set",
+        "batch_size=2",
+        "model.block_size=32",
+        "log_interval=1",
+        "eval_interval=0",
+        "ckpt_interval=0",
+    ]
     proc = subprocess.Popen([*cmd, "max_steps=100000"], env=env, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     lines = []
@@ -149,8 +187,11 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
     assert step >= 3
     assert [r["step"] for r in train.iter_metrics(tmp_path)] == list(range(1, step + 1))
     run = subprocess.run(
-        [*cmd, f"max_steps={step + 2}", "--resume"], env=env, capture_output=True, text=True,
+        [*cmd, f"max_steps={step + 2}", "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert load_checkpoint(tmp_path).step == step + 2

@@ -15,7 +15,8 @@ import chess.engine
 import pytest
 from conftest import save_tiny_model
 
-from chessformer.engine.uci import UciEngine, wdl_score
+from chessformer.engine.protocol import wdl_score
+from chessformer.engine.uci import UciEngine
 from chessformer.inference import InferenceEngine
 
 MATE_IN_ONE = "6k1/5ppp/8/8/8/8/8/R6K w - - 0 1"  # Ra8#

@@ -31,7 +31,8 @@ class NativeGPT {
  public:
   NativeGPT(const py::object& wte, const py::object& wpe, const py::object& lnf_w, const py::object& lnf_b,
             const py::object& head, const py::list& layers, const py::list& k_caches,
-            const py::list& v_caches, int n_head, float eps, bool bf16) {
+            const py::list& v_caches, int n_head, float eps, bool bf16, const py::object& wbe,
+            int board_width, int board_pad, const py::object& value_w, const py::object& value_b) {
     inf::ModelSpec s;
     const py::array wte_a = need_array(wte, "wte");
     if (wte_a.ndim() != 2) throw py::value_error("wte must be 2-D (vocab, n_embd), got " + dims(wte_a));
@@ -55,6 +56,21 @@ class NativeGPT {
     s.head = f32(head, "head", {s.head_rows, C});
     s.eps_f = eps;
     s.bf16_weights = bf16;
+    if (!wbe.is_none()) {
+      const py::array wbe_a = need_array(wbe, "wbe");
+      if (wbe_a.ndim() != 2) throw py::value_error("wbe must be 2-D (features, n_embd), got " + dims(wbe_a));
+      s.board_rows = int(wbe_a.shape(0));
+      s.wbe = f32(wbe, "wbe", {s.board_rows, C});
+      if (board_width < 1) throw py::value_error("board_width must be positive with wbe");
+      if (board_pad < 0 || board_pad >= s.board_rows)
+        throw py::value_error("board_pad " + std::to_string(board_pad) + " is not a row of wbe");
+      s.board_width = board_width;
+      s.board_pad = board_pad;
+    }
+    if (!value_w.is_none()) {
+      s.value_w = f32(value_w, "value_w", {3, C});
+      s.value_b = f32(value_b, "value_b", {3}, true);
+    }
     if (layers.empty()) throw py::value_error("the model has no layers");
     if (k_caches.size() != layers.size() || v_caches.size() != layers.size())
       throw py::value_error("need one key and one value cache per layer: " + std::to_string(layers.size()) +
@@ -109,7 +125,8 @@ class NativeGPT {
 
   py::array_t<float> forward(const py::object& tokens, const py::object& offsets, const py::object& slots,
                              const py::object& base, const py::object& candidates,
-                             const py::object& cand_offsets, int threads) {
+                             const py::object& cand_offsets, int threads, const py::object& features,
+                             const py::object& values) {
     const I64 tok = ints(tokens, "tokens");
     const I64 off = ints(offsets, "offsets");
     const I64 sl = ints(slots, "slots");
@@ -143,6 +160,20 @@ class NativeGPT {
                               std::to_string(cand.shape(0)) + " candidates");
       b.cand = cand.data();
       b.cand_offsets = coff.data();
+    }
+    py::array_t<int16_t, py::array::c_style | py::array::forcecast> feats;
+    if (!features.is_none()) {
+      feats = py::array_t<int16_t, py::array::c_style | py::array::forcecast>::ensure(features);
+      const py::ssize_t width = fwd_->spec().board_width;
+      if (!feats || feats.ndim() != 2 || feats.shape(0) != tok.shape(0) || feats.shape(1) != width)
+        throw py::value_error("features must be (tokens, " + std::to_string(width) + ") for " +
+                              std::to_string(tok.shape(0)) + " tokens");
+      b.features = feats.data();
+    }
+    if (!values.is_none()) {
+      const std::vector<py::ssize_t> vshape = {n, 3};
+      b.values = f32w(values, "values", vshape);
+      keep_.pop_back();  // an output of this call only, not a borrowed weight
     }
     const int Vh = fwd_->spec().head_rows;
     py::array_t<float> out({n, py::ssize_t(Vh)});
@@ -236,21 +267,28 @@ void bind_infer(py::module_& m) {
                         "The native CPU forward pass of a GPT over borrowed float32 weights and KV caches.")
       .def(
           py::init<const py::object&, const py::object&, const py::object&, const py::object&,
-                   const py::object&, const py::list&, const py::list&, const py::list&, int, float, bool>(),
+                   const py::object&, const py::list&, const py::list&, const py::list&, int, float, bool,
+                   const py::object&, int, int, const py::object&, const py::object&>(),
           py::arg("wte"), py::arg("wpe"), py::arg("lnf_w"), py::arg("lnf_b"), py::arg("head"),
           py::arg("layers"), py::arg("k_caches"), py::arg("v_caches"), py::arg("n_head"),
-          py::arg("eps") = 1e-5f, py::arg("bf16") = false,
+          py::arg("eps") = 1e-5f, py::arg("bf16") = false, py::arg("wbe") = py::none(),
+          py::arg("board_width") = 0, py::arg("board_pad") = -1, py::arg("value_w") = py::none(),
+          py::arg("value_b") = py::none(),
           "Borrow the weights (layers: one dict per block with ln1_w, ln1_b, attn_w, attn_b, proj_w, proj_b, "
           "ln2_w, ln2_b, fc_w, fc_b, mproj_w, mproj_b, gelu ('none' or 'tanh'), eps1, eps2; biases may be "
           "None) and the (max_batch, n_head, max_seq, head_dim) caches. bf16: read bf16 copies of the "
           "matrices "
-          "(made now: later changes of those weights are not seen) -- half the bytes per call.")
+          "(made now: later changes of those weights are not seen) -- half the bytes per call. A board-aware "
+          "model adds wbe (features, n_embd) with board_width ids per token and the padding id board_pad; "
+          "a value head adds value_w (3, n_embd) and value_b (3,).")
       .def("forward", &NativeGPT::forward, py::arg("tokens"), py::arg("offsets"), py::arg("slots"),
            py::arg("base"), py::arg("candidates") = py::none(), py::arg("cand_offsets") = py::none(),
-           py::arg("threads") = 1,
+           py::arg("threads") = 1, py::arg("features") = py::none(), py::arg("values") = py::none(),
            "Feed tokens[offsets[i]:offsets[i+1]] to slot slots[i] from position base[i]; the float32 "
            "logits (n, vocab) after each chunk's last token. With candidates (flat ids, cand_offsets (n+1,)) "
-           "only those logits are computed and the rest are -inf.")
+           "only those logits are computed and the rest are -inf. features: (tokens, board_width) int16 ids "
+           "of a board-aware model; values: a writeable float32 (n, 3) array that receives the value head's "
+           "win/draw/loss logits of each chunk's last position.")
       .def("info", &NativeGPT::info, "Dimensions and the instruction set of the dot products.");
   m.def(
       "native_isa", [] { return std::string(inf::Forward::isa()); },

@@ -12,5 +12,6 @@ void bind_batch(py::module_& m);
 void bind_tokenize(py::module_& m);
 void bind_pgn(py::module_& m);
 void bind_infer(py::module_& m);
+void bind_features(py::module_& m);
 
 }  // namespace chess::bindings

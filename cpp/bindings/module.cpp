@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   cb::bind_tokenize(m);
   cb::bind_pgn(m);
   cb::bind_infer(m);
+  cb::bind_features(m);
 }

@@ -471,6 +471,8 @@ void validate(const ModelSpec& s) {
   if (s.max_batch < 1 || s.max_seq < 1) bad("the KV caches must have at least one slot and position");
   if (s.layers.empty()) bad("the model has no layers");
   if (!s.wte || !s.wpe || !s.lnf_w || !s.head) bad("missing embedding, final LayerNorm or head weights");
+  if (s.wbe && (s.board_rows < 1 || s.board_width < 1 || s.board_pad < 0 || s.board_pad >= s.board_rows))
+    bad("board features need rows, a width and a padding id inside the rows");
   for (size_t i = 0; i < s.layers.size(); ++i) {
     const LayerWeights& l = s.layers[i];
     if (!l.ln1_w || !l.attn_w || !l.proj_w || !l.ln2_w || !l.fc_w || !l.mproj_w || !l.k_cache || !l.v_cache)
@@ -480,6 +482,15 @@ void validate(const ModelSpec& s) {
 
 void validate(const ModelSpec& s, const Batch& b) {
   if (b.n < 1) bad("nothing to feed: no chunks");
+  if (s.wbe && !b.features) bad("this model is board-aware: the batch needs its tokens' board features");
+  if (b.values && !s.value_w) bad("value logits asked of a model without a value head");
+  if (s.wbe && b.offsets[b.n] > 0) {
+    const size_t count = size_t(b.offsets[b.n]) * size_t(s.board_width);
+    for (size_t k = 0; k < count; ++k)
+      if (b.features[k] < 0 || b.features[k] >= s.board_rows)
+        bad("board feature id " + std::to_string(b.features[k]) + " out of range [0, " +
+            std::to_string(s.board_rows) + ")");
+  }
   if (!b.tokens || !b.offsets || !b.slots || !b.base) bad("missing tokens, offsets, slots or base");
   if (b.offsets[0] != 0) bad("offsets must start at 0, got " + std::to_string(b.offsets[0]));
   std::vector<char> used(size_t(s.max_batch), 0);
@@ -643,6 +654,13 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
     const float* pe = s.wpe + size_t(w.pos[size_t(t)]) * C;
     float* xt = w.x.data() + size_t(t) * C;
     for (int c = 0; c < C; ++c) xt[c] = te[c] + pe[c];
+    if (s.wbe)
+      for (int k = 0; k < s.board_width; ++k) {
+        const int id = batch.features[size_t(t) * size_t(s.board_width) + size_t(k)];
+        if (id == s.board_pad) continue;
+        const float* be = s.wbe + size_t(id) * C;
+        for (int c = 0; c < C; ++c) xt[c] += be[c];
+      }
   }
 
   const float scale = 1.0f / std::sqrt(float(D));
@@ -717,6 +735,15 @@ void Forward::run(const Batch& batch, float* logits, int threads) {
   for (int i = 0; i < n; ++i)
     layernorm(w.x.data() + size_t(batch.offsets[i + 1] - 1) * C, s.lnf_w, s.lnf_b, s.eps_f, C,
               w.xf.data() + size_t(i) * C);
+  if (batch.values)
+    for (int i = 0; i < n; ++i)
+      for (int k = 0; k < 3; ++k) {
+        const float* row = s.value_w + size_t(k) * C;
+        const float* xi = w.xf.data() + size_t(i) * C;
+        float acc = s.value_b ? s.value_b[k] : 0.0f;
+        for (int c = 0; c < C; ++c) acc += row[c] * xi[c];
+        batch.values[size_t(i) * 3 + size_t(k)] = acc;
+      }
   const int Vh = s.head_rows;
   if (!batch.cand) {
     par_matmul(w.head, nullptr, C, w.xf.data(), Vh, logits, Vh, Epi::Store, n);

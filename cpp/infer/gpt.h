@@ -59,6 +59,15 @@ struct ModelSpec {
   const float* lnf_w = nullptr;
   const float* lnf_b = nullptr;
   const float* head = nullptr;  // (head_rows, C)
+  // Board-aware models (docs/formats.md, "Board features"): each token adds the sum of the rows
+  // of its feature ids (board_width ids per token; board_pad contributes nothing).
+  const float* wbe = nullptr;  // (board_rows, C), or null
+  int board_rows = 0;
+  int board_width = 0;
+  int board_pad = -1;
+  // Value head: win / draw / loss logits of each chunk's last position, when asked.
+  const float* value_w = nullptr;  // (3, C), or null
+  const float* value_b = nullptr;  // (3)
   std::vector<LayerWeights> layers;
 };
 
@@ -73,6 +82,8 @@ struct Batch {
   int n = 0;
   const int64_t* cand = nullptr;
   const int64_t* cand_offsets = nullptr;  // n + 1 when cand is set
+  const int16_t* features = nullptr;      // (tokens, board_width): required by board-aware models
+  float* values = nullptr;                // (n, 3) value logits out, when set (needs a value head)
 };
 
 // Checks the model's shapes (std::invalid_argument with a message on error).

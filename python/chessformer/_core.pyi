@@ -153,6 +153,11 @@ class NativeGPT:
         n_head: int,
         eps: float = 1e-05,
         bf16: bool = False,
+        wbe: Any = None,
+        board_width: int = 0,
+        board_pad: int = -1,
+        value_w: Any = None,
+        value_b: Any = None,
     ) -> None: ...
     def forward(
         self,
@@ -163,7 +168,18 @@ class NativeGPT:
         candidates: Any = None,
         cand_offsets: Any = None,
         threads: int = 1,
+        features: Any = None,
+        values: Any = None,
     ) -> npt.NDArray[np.float32]: ...
     def info(self) -> dict[str, Any]: ...
 
 def native_isa() -> str: ...
+
+# board features (cpp/tokenize/board_features.h)
+FEATURES_VOCAB: int
+FEATURE_PAD: int
+MAX_FEATURES: int
+
+def board_features(
+    tokens: npt.NDArray[Any], perspective: bool = False
+) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int8], int, int]: ...

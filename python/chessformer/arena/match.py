@@ -112,7 +112,10 @@ def load_model_engine(model_path: Path, max_batch: int, device: str) -> Any:
     """The inference engine; each game passes its own seed to ``choose_moves``."""
     from chessformer.inference import InferenceEngine
 
-    return InferenceEngine.from_checkpoint(model_path, max_batch=max_batch, device=device)
+    try:
+        return InferenceEngine.from_checkpoint(model_path, max_batch=max_batch, device=device)
+    except ValueError as e:  # CheckpointError, ConvertError: a broken or hostile model file
+        raise MatchConfigError(f"--model {model_path}: {e}") from None
 
 
 def _cores() -> int:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from chessformer import _core
 from chessformer._io import read_versioned_json, write_json
 from chessformer.data.prep import DATASET_FORMAT, DATASET_VERSION
 from chessformer.data.tokenizers import IGNORE_INDEX, Tokenizer, get_tokenizer
@@ -280,9 +281,14 @@ class Batcher:
 
     def __init__(
         self, stream: GameStream, tokenizer: Tokenizer, block_size: int,
-        packed: bool | None = None,
+        packed: bool | None = None, board_features: str = "none",
     ) -> None:  # fmt: skip
         self.stream, self.tok, self.block_size = stream, tokenizer, block_size
+        # "absolute" / "perspective": batches also carry each token's board features and value
+        # targets, replayed by the C++ core from the rows (docs/formats.md, "Board features")
+        self.board_features = board_features
+        if board_features != "none" and tokenizer.name != "move":
+            raise DatasetFormatError(board_features_error(tokenizer.name))
         # None: the tokenizer's default (char packs ``;game;game``, others one game per row)
         self.packed = tokenizer.packed if packed is None else packed
         offsets = stream.split.offsets
@@ -356,14 +362,35 @@ class Batcher:
             self._one_rows(rows, lengths)
         return rows, lengths
 
-    def next_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets, both (B, T) int64; padded targets are IGNORE_INDEX."""
+    def next_batch(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """Inputs and targets, both (B, T) int64; padded targets are IGNORE_INDEX. With board
+        features, also the features (B, T, MAX_FEATURES) int16 of the position each input token
+        leaves and the value targets (B, T) int8 of those positions (0 loss, 1 draw, 2 win for
+        the side to move; -1 ignored)."""
         rows, lengths = self.next_rows(batch_size)
         x = rows[:, :-1].copy()  # (B, T); copies: with B = 1 both slices are contiguous views
         y = rows[:, 1:].copy()  # (B, T)
         # target t predicts token t + 1, which exists only for t + 1 < length
         y[np.arange(self.block_size)[None, :] >= lengths[:, None] - 1] = IGNORE_INDEX
-        return torch.from_numpy(x), torch.from_numpy(y)
+        if self.board_features == "none":
+            return torch.from_numpy(x), torch.from_numpy(y)
+        # on the whole rows: a game's result token may be the last target
+        f, v, _, _ = _core.board_features(rows, self.board_features == "perspective")
+        return (
+            torch.from_numpy(x),
+            torch.from_numpy(y),
+            torch.from_numpy(np.ascontiguousarray(f[:, :-1])),
+            torch.from_numpy(np.ascontiguousarray(v[:, :-1])),
+        )
+
+
+def board_features_error(tokenizer: str) -> str:
+    """Why a board-aware model cannot use this tokenizer."""
+    return (
+        f"board features need the 'move' tokenizer (one token per ply, so each token has one "
+        f"position); this dataset uses {tokenizer!r}: prepare it with `chessformer prep "
+        f"--tokenizer move` or train without board_features"
+    )
 
 
 def write_dataset(

@@ -16,7 +16,10 @@ Without a usable model (a ModelPath that does not exist or does not load) the en
 ``info string ERROR: ...`` line and answers ``go`` with ``bestmove 0000``, the protocol's null move,
 which a GUI rejects as an engine failure: it never plays a move it did not compute.
 
-GUI recipes (xboard via polyglot, Cute Chess, lichess-bot): see docs/uci.md.
+Input may be any bytes in any locale (lines of at most 1 MiB, see chessformer.engine.textio); every
+echo of it is cut and escaped. The protocol's text (options, parsing, info lines, scores) lives in
+chessformer.engine.protocol. GUI recipes (xboard via polyglot, Cute Chess, lichess-bot) and what
+``score`` means: docs/uci.md.
 """
 
 from __future__ import annotations
@@ -28,16 +31,23 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from chessformer.engine.protocol import (
+    GoParams,
+    Option,
+    info_line,
+    mate_score,
+    parse_go,
+    parse_setoption,
+    rank_lines,
+    wdl_score,
+)
 from chessformer.engine.textio import (
     MAX_LINE,
     LongLine,
     input_lines,
-    os_path,
     printable,
     shown,
     utf8_stdout,
@@ -52,81 +62,6 @@ NO_MOVE = "0000"  # the UCI null move: the answer to go when the engine cannot c
 
 class NoModelError(RuntimeError):
     """The configured model cannot be loaded (the message says which and why)."""
-
-
-@dataclass
-class Option:
-    name: str
-    kind: str  # spin, check, combo, string, button
-    default: Any
-    min: int | None = None
-    max: int | None = None
-    choices: tuple[str, ...] = ()
-    help: str = ""
-
-    def declaration(self) -> str:
-        line = f"option name {self.name} type {self.kind}"
-        if self.kind == "check":
-            line += f" default {'true' if self.default else 'false'}"
-        elif self.kind != "button":
-            line += f" default {self.default if self.default != '' else '<empty>'}"
-        if self.kind == "spin":
-            line += f" min {self.min} max {self.max}"
-        for c in self.choices:
-            line += f" var {c}"
-        return line
-
-
-@dataclass
-class GoParams:
-    wtime: int | None = None
-    btime: int | None = None
-    winc: int = 0
-    binc: int = 0
-    movestogo: int | None = None
-    depth: int | None = None
-    nodes: int | None = None
-    movetime: int | None = None
-    mate: int | None = None
-    infinite: bool = False
-    ponder: bool = False
-    searchmoves: list[str] = field(default_factory=list)
-
-
-_INT_PARAMS = ("wtime", "btime", "winc", "binc", "movestogo", "depth", "nodes", "movetime", "mate")
-
-
-def parse_go(tokens: list[str], warn: Callable[[str], None]) -> GoParams:
-    """Parse ``go`` arguments; bad values are reported and ignored, never fatal."""
-    p = GoParams()
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok in _INT_PARAMS:
-            if i + 1 < len(tokens):
-                try:
-                    setattr(p, tok, int(tokens[i + 1]))
-                except ValueError:
-                    warn(f"go: {tok} needs an integer, got {shown(tokens[i + 1])}; ignored")
-                i += 2
-            else:
-                warn(f"go: {tok} without a value; ignored")
-                i += 1
-        elif tok == "infinite":
-            p.infinite = True
-            i += 1
-        elif tok == "ponder":
-            p.ponder = True
-            i += 1
-        elif tok == "searchmoves":
-            i += 1
-            while i < len(tokens) and tokens[i] not in (*_INT_PARAMS, "infinite", "ponder"):
-                p.searchmoves.append(tokens[i])
-                i += 1
-        else:
-            warn(f"go: unknown parameter {shown(tok)}; ignored")
-            i += 1
-    return p
 
 
 class UciEngine:
@@ -146,8 +81,15 @@ class UciEngine:
                     "string",
                     model or "",
                     help="run folder or nanoGPT .pt; empty: the bundled default model",
+                    path=True,
                 ),
-                Option("Temperature", "string", "0.001", help="sampling temperature, 0 = argmax"),
+                Option(
+                    "Temperature",
+                    "string",
+                    "0.001",
+                    help="sampling temperature, 0 = argmax",
+                    number=(0, 100),
+                ),
                 Option("Seed", "spin", 0, 0, 2**31 - 1),
                 Option("Device", "combo", "auto", choices=("auto", "cpu", "cuda")),
                 Option("Threads", "spin", 1, 1, max(1, ncpu)),
@@ -259,56 +201,16 @@ class UciEngine:
         self.write("uciok")
 
     def _setoption(self, line: str) -> None:
-        # "setoption name <id> [value <x>]": names and values may contain spaces
-        rest = line.strip()[len("setoption") :].strip()
-        if not rest.startswith("name "):
-            self.info_string("setoption needs 'name <id> [value <x>]'")
+        try:
+            name, value = parse_setoption(line)
+            opt = self.options.get(name.lower())
+            if opt is None:
+                raise ValueError(f"unknown option {shown(name)}")
+            key = opt.name.lower()
+            self.values[key] = opt.parse(value)
+        except ValueError as e:
+            self.info_string(str(e))
             return
-        rest = rest[5:]
-        name, sep, value = rest.partition(" value ")
-        if not sep and rest.endswith(" value"):
-            name, value = rest[: -len(" value")], ""
-        name, value = name.strip(), value.strip()
-        opt = self.options.get(name.lower())
-        if opt is None:
-            self.info_string(f"unknown option {shown(name)}")
-            return
-        key = opt.name.lower()
-        if opt.kind == "spin":
-            try:
-                v = int(value)
-            except ValueError:
-                self.info_string(f"option {opt.name} needs an integer, got {shown(value)}")
-                return
-            if not (opt.min is not None and opt.max is not None and opt.min <= v <= opt.max):
-                self.info_string(f"option {opt.name} value {v} outside {opt.min}..{opt.max}")
-                return
-            self.values[key] = v
-        elif opt.kind == "check":
-            if value.lower() not in ("true", "false"):
-                self.info_string(f"option {opt.name} needs true or false, got {shown(value)}")
-                return
-            self.values[key] = value.lower() == "true"
-        elif opt.kind == "combo":
-            match = [c for c in opt.choices if c.lower() == value.lower()]
-            if not match:
-                self.info_string(f"option {opt.name} must be one of {', '.join(opt.choices)}")
-                return
-            self.values[key] = match[0]
-        elif key == "temperature":
-            try:
-                t = float(value)
-            except ValueError:
-                self.info_string(f"option Temperature needs a number, got {shown(value)}")
-                return
-            if not (math.isfinite(t) and 0 <= t <= 100):
-                self.info_string(f"option Temperature value {shown(value)} outside 0..100")
-                return
-            self.values[key] = t
-        elif key == "modelpath":
-            self.values[key] = "" if value == "<empty>" else os_path(value)
-        else:
-            self.values[key] = "" if value == "<empty>" else value
         if key == "seed" and self.engine is not None:
             self.engine.seed(self.values["seed"])
         if key == "threads":
@@ -503,7 +405,7 @@ class UciEngine:
         # (MultiPV 1) the probability is told only under `debug on`, and before the move line,
         # so that the analysis a GUI keeps is the move, never the text.
         if multipv > 1:
-            ranked = _rank_lines(
+            ranked = rank_lines(
                 eng.move_probabilities(board, slot=1, temperature=1.0),
                 searchmoves,
                 best,
@@ -513,14 +415,14 @@ class UciEngine:
                 f"move probabilities: {top}; played {best} (temperature {temperature:g})"
             )
             for k, (uci, _p) in enumerate(ranked, start=1):
-                score = _mate_score(board, uci) or (root if k == 1 else "")
-                self.write(_info_line(k, score, elapsed_ms, uci))
+                score = mate_score(board, uci) or (root if k == 1 else "")
+                self.write(info_line(k, score, elapsed_ms, uci))
         else:
             if self.debug:
                 self.info_string(
                     f"move {best} p={choice.probability:.4f} temperature {temperature:g}"
                 )
-            self.write(_info_line(1, _mate_score(board, best) or root, elapsed_ms, best))
+            self.write(info_line(1, mate_score(board, best) or root, elapsed_ms, best))
         ponder = None
         if self.values["ponder"]:
             after = board.copy()
@@ -529,58 +431,6 @@ class UciEngine:
                 reply = eng.choose_moves([after], slots=[1], temperature=0.0)[0]
                 ponder = reply.move.uci() if reply.move else None
         return best, ponder
-
-
-def _info_line(k: int, score: str, elapsed_ms: int, move: str) -> str:
-    """One line of analysis: the model looks one ply ahead (depth 1, one node: a forward pass)."""
-    score = f" {score}" if score else ""
-    return f"info depth 1 seldepth 1 multipv {k}{score} nodes 1 time {elapsed_ms} pv {move}"
-
-
-def _mate_score(board: Any, move: str) -> str:
-    """``score mate 1`` when ``move`` checkmates (a fact of the rules, whatever the model)."""
-    after = board.copy()
-    after.push(move)
-    return "score mate 1" if after.is_checkmate() else ""
-
-
-CP_PER_LOGIT = 1 / 0.00368208  # Lichess's centipawn <-> expected score logistic (its win% model)
-MAX_CP = 2000
-
-
-def wdl_score(win: float, draw: float, loss: float, show_wdl: bool) -> str:
-    """``score cp X [wdl W D L]`` from win/draw/loss probabilities for the side to move: the
-    expected score W + D/2 mapped to centipawns through Lichess's logistic (cp 0 = 50%, cp 100
-    ~ 59%), clamped to +-MAX_CP; ``wdl`` in permille, summing to 1000."""
-    total = win + draw + loss
-    if not (total > 0 and min(win, draw, loss) >= 0 and math.isfinite(total)):
-        raise ValueError(f"not win/draw/loss probabilities: {win}, {draw}, {loss}")
-    win, draw, loss = win / total, draw / total, loss / total
-    expected = min(max(win + draw / 2, 1e-6), 1 - 1e-6)
-    cp = max(-MAX_CP, min(MAX_CP, round(CP_PER_LOGIT * math.log(expected / (1 - expected)))))
-    score = f"score cp {cp}"
-    if show_wdl:
-        w, lo = round(1000 * win), round(1000 * loss)
-        score += f" wdl {w} {1000 - w - lo} {lo}"
-    return score
-
-
-def _rank_lines(
-    probs: dict[str, float], searchmoves: list[str], played: str
-) -> list[tuple[str, float]]:
-    """MultiPV lines: the legal moves (only ``searchmoves`` if given) by decreasing untempered
-    probability. The ``played`` move leads when it ties with the top probability (an exact tie,
-    or float noise between two forward passes), so that under greedy sampling (temperature 0 or
-    near it) bestmove and the first line always agree."""
-    lines = [(u, p) for u, p in probs.items() if not searchmoves or u in searchmoves]
-    lines.sort(key=lambda kv: -kv[1])
-    if lines and lines[0][0] != played:
-        top = lines[0][1]
-        for i, (u, p) in enumerate(lines):
-            if u == played and p >= top - 1e-6:
-                lines.insert(0, lines.pop(i))
-                break
-    return lines
 
 
 def _load_calibration(model_path: Path) -> list[tuple[float, float]] | None:

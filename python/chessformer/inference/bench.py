@@ -76,7 +76,10 @@ def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
     if args.model:
         from chessformer.model.checkpoint import load_model
 
-        model, tok = load_model(args.model)
+        try:
+            model, tok = load_model(args.model)
+        except (ValueError, OSError) as e:  # a broken or hostile model file: say which and why
+            raise SystemExit(f"chessformer bench inference: --model {args.model}: {e}") from None
         return model, str(tok["name"])
     cfg = CONFIGS[args.config]
     if args.tokenizer == "move":
@@ -85,15 +88,29 @@ def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
     return GPT(cfg), args.tokenizer
 
 
-def bench_engine(model: Any, tokenizer: str, batch: int, context: int, steps: int,
-                 backend: str, device: torch.device, cuda_graphs: bool = False,
-                 engine_cls: Any = None) -> dict[str, float]:  # fmt: skip
+def bench_engine(
+    model: Any,
+    tokenizer: str,
+    batch: int,
+    context: int,
+    steps: int,
+    backend: str,
+    device: torch.device,
+    cuda_graphs: bool = False,
+    engine_cls: Any = None,
+) -> dict[str, float]:
     from chessformer.inference import InferenceEngine
 
     kwargs: dict[str, Any] = {"cuda_graphs": True} if cuda_graphs else {}
-    eng = (engine_cls or InferenceEngine)(model, tokenizer, max_batch=batch,
-                                          max_seq=context + steps + 2, device=device,
-                                          backend=backend, **kwargs)  # fmt: skip
+    eng = (engine_cls or InferenceEngine)(
+        model,
+        tokenizer,
+        max_batch=batch,
+        max_seq=context + steps + 2,
+        device=device,
+        backend=backend,
+        **kwargs,
+    )
     vocab = min(model.config.vocab_size, NUM_MOVES)
     gen = torch.Generator().manual_seed(1)
     prompt = torch.randint(0, vocab, (batch, context), generator=gen).tolist()
@@ -112,8 +129,15 @@ def bench_engine(model: Any, tokenizer: str, batch: int, context: int, steps: in
     return {"step_s": dt, "cpu_s": (time.process_time() - c) / steps, "tokens_per_s": batch / dt}
 
 
-def bench_choose(model: Any, tokenizer: str, batch: int, calls: int, backend: str,
-                 device: torch.device, engine_cls: Any = None) -> dict[str, float]:  # fmt: skip
+def bench_choose(
+    model: Any,
+    tokenizer: str,
+    batch: int,
+    calls: int,
+    backend: str,
+    device: torch.device,
+    engine_cls: Any = None,
+) -> dict[str, float]:
     """ms per ``choose_moves`` call for ``batch`` games (temperature 1, per-game seeds when the
     engine takes them), each advancing by the model's move and a random reply per call."""
     import inspect
@@ -157,8 +181,9 @@ def bench_choose(model: Any, tokenizer: str, batch: int, calls: int, backend: st
 
 
 @torch.no_grad()
-def bench_no_cache(model: Any, batch: int, context: int, steps: int,
-                   device: torch.device, compiled: bool = False) -> dict[str, float]:  # fmt: skip
+def bench_no_cache(
+    model: Any, batch: int, context: int, steps: int, device: torch.device, compiled: bool = False
+) -> dict[str, float]:
     """The baseline without a KV cache: each step runs the whole (growing) context."""
     m = model.to(device).eval()
     fwd = torch.compile(m) if compiled else m
@@ -249,17 +274,20 @@ def _print_row(r: dict[str, Any]) -> None:
 def inference(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="chessformer bench inference", description=__doc__)
     ap.add_argument(
-        "--config", default="small", choices=sorted(CONFIGS),
+        "--config",
+        default="small",
+        choices=sorted(CONFIGS),
         help="model config when no --model (random weights)",
-    )  # fmt: skip
+    )
     ap.add_argument("--model", help="a trained run folder instead of --config")
     ap.add_argument("--tokenizer", default="move", choices=("move", "char"))
     ap.add_argument("--batch", default="1,8,64", help="comma-separated batch sizes")
     ap.add_argument(
-        "--context", type=int,
+        "--context",
+        type=int,
         help="tokens already cached per game (default 256, less when the model's context is "
         "shorter)",
-    )  # fmt: skip
+    )
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     ap.add_argument(
@@ -316,9 +344,12 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
         backends = args.backends.split(",")
     _check_backends(backends, device)
     name, bandwidth, bw_source = device_bandwidth(device)
-    print(f"device {name}: {bandwidth / 1e9:.0f} GB/s ({bw_source}); model "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, {tokenizer} tokenizer, "
-          f"context {args.context}", file=sys.stderr)  # fmt: skip
+    print(
+        f"device {name}: {bandwidth / 1e9:.0f} GB/s ({bw_source}); model "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, {tokenizer} tokenizer, "
+        f"context {args.context}",
+        file=sys.stderr,
+    )
     if args.choose:
         print("(choose/*: ms per choose_moves call; tokens/s there is moves/s)", file=sys.stderr)
     _print_head()
@@ -328,18 +359,27 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
         floor = step_bytes / bandwidth
         base: dict[str, float] = {}  # the no-cache step time, once measured
 
-        def add(impl: str, r: dict[str, float], roofline: bool = True, b: int = b,
-                step_bytes: float = step_bytes, floor: float = floor,
-                base: dict[str, float] = base) -> None:  # fmt: skip
+        def add(
+            impl: str,
+            r: dict[str, float],
+            roofline: bool = True,
+            b: int = b,
+            step_bytes: float = step_bytes,
+            floor: float = floor,
+            base: dict[str, float] = base,
+        ) -> None:
             # moves/s: a decode step is a move for the move tokenizer; a choose_moves call
             # returns one move per game; a char step is a fraction of a move (left out)
             choose = impl.startswith("choose/")
             row = {
-                "batch": b, "impl": impl, "backend": impl.split("/")[1], **r,
+                "batch": b,
+                "impl": impl,
+                "backend": impl.split("/")[1],
+                **r,
                 "moves_per_s": r["tokens_per_s"] if choose or tokenizer == "move" else None,
                 "roofline_bytes_per_step": step_bytes if roofline else None,
                 "roofline_fraction": floor / r["step_s"] if roofline else None,
-            }  # fmt: skip
+            }
             if "step_s" in base:
                 row["speedup_vs_no_cache"] = base["step_s"] / r["step_s"]
             rows.append(row)
@@ -353,20 +393,34 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
                 r = bench_no_cache(model, b, args.context, args.steps, device, compiled=True)
                 add("no-cache/compile", r)
         for backend in backends:
-            r = bench_engine(model, tokenizer, b, args.context, args.steps, backend, device,
-                             cuda_graphs=args.cuda_graphs)  # fmt: skip
+            r = bench_engine(
+                model,
+                tokenizer,
+                b,
+                args.context,
+                args.steps,
+                backend,
+                device,
+                cuda_graphs=args.cuda_graphs,
+            )
             add(f"kv-cache/{backend}", r)
             if args.choose:
                 r = bench_choose(model, tokenizer, b, args.choose_calls, backend, device)
                 add(f"choose/{backend}", r, roofline=False)
     result = {
-        "benchmark": "inference", "device": name, "bandwidth_bytes_per_s": bandwidth,
-        "bandwidth_source": bw_source, "dtype": str(dtype), "tokenizer": tokenizer,
-        "config": args.model or args.config, "context": args.context, "backends": backends,
+        "benchmark": "inference",
+        "device": name,
+        "bandwidth_bytes_per_s": bandwidth,
+        "bandwidth_source": bw_source,
+        "dtype": str(dtype),
+        "tokenizer": tokenizer,
+        "config": args.model or args.config,
+        "context": args.context,
+        "backends": backends,
         "rows": rows,
         "threads": torch.get_num_threads(),
         "command": "chessformer bench inference " + " ".join(argv),
-    }  # fmt: skip
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.json, result)  # strict JSON (no NaN/Infinity), atomically

@@ -31,11 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from chessformer import _core
 from chessformer.board import Board
 from chessformer.data.tokenizers import Tokenizer, get_tokenizer
 from chessformer.inference.decoders import MoveChoice, Sampling, make_decoder
+from chessformer.inference.decoders.move import MoveDecoder
 from chessformer.inference.forward import (
     Feed,
     KVCache,
@@ -88,6 +91,10 @@ class InferenceEngine:
             )
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads!r}")
+        if cfg.board_aware and self.tokenizer.name != "move":
+            raise ValueError(
+                f"a board-aware model needs the move tokenizer, not {self.tokenizer.name!r}"
+            )
         self.device = (
             torch.device(device) if device is not None else next(model.parameters()).device
         )
@@ -117,7 +124,10 @@ class InferenceEngine:
         self.k_cache, self.v_cache = self.cache.k, self.cache.v  # per layer (B, H, T, D)
         # CUDA graphs of the single-token step, one per batch size (Triton backend on CUDA only)
         self.cuda_graphs = bool(
-            cuda_graphs and self.device.type == "cuda" and backend_name == "triton"
+            cuda_graphs
+            and self.device.type == "cuda"
+            and backend_name == "triton"
+            and not cfg.board_aware  # board features change every step's input
         )
         self.net = build_forward(
             backend_name,
@@ -130,6 +140,7 @@ class InferenceEngine:
         )
         self.backend: str = self.net.backend  # "native" chosen by default may fall back to torch
         self.sampler = Sampler(self.device, triton=self.backend == "triton", seed=seed)
+        self.board_features = cfg.board_features
         self.decoder = make_decoder(self, self.tokenizer)
         self.slot_tokens: list[list[int]] = [[] for _ in range(max_batch)]
         self.tokens_processed = 0  # for throughput reports
@@ -170,13 +181,16 @@ class InferenceEngine:
         slots: Sequence[int],
         chunks: Sequence[Sequence[int]],
         candidates: Sequence[Sequence[int]] | None = None,
+        features: Sequence[np.ndarray] | None = None,
     ) -> torch.Tensor:
         """Feed ``chunks[i]`` (>= 1 token) to slot ``slots[i]`` after its cached tokens; logits
         (n, V) fp32 after each chunk's end. Rows of different lengths share the pass.
 
         ``candidates[i]``: the only logits of row i the caller reads (e.g. the legal moves); the
         native backend computes just those and leaves the others -inf, the other paths compute
-        every logit.
+        every logit. ``features[i]``: a board-aware model's features of chunk i's tokens
+        (len, MAX_FEATURES); None: replayed from the slot's tokens (games from the start, not
+        windowed).
         """
         lens = [len(c) for c in chunks]
         base = [len(self.slot_tokens[s]) for s in slots]
@@ -186,7 +200,9 @@ class InferenceEngine:
             if b + ln > self.max_seq:
                 raise ValueError(f"slot {s}: {b + ln} tokens exceed the context of {self.max_seq}")
         slots = list(slots)
-        logits = self.net(Feed(slots, chunks, lens, base, candidates))
+        if features is None and self.config.board_aware:
+            features = self._features(slots, chunks)
+        logits = self.net(Feed(slots, chunks, lens, base, candidates, features))
         for s, c in zip(slots, chunks, strict=True):
             self.slot_tokens[s].extend(c)
         self.tokens_processed += sum(lens)
@@ -194,6 +210,22 @@ class InferenceEngine:
         return logits
 
     _forward = feed  # the name `chessformer bench inference` calls
+
+    def _features(self, slots: Sequence[int], chunks: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Board features of each chunk's tokens (a board-aware model): the slot's game so far
+        plus the chunk, replayed in C++ (docs/formats.md, "Board features")."""
+        rows = [self.slot_tokens[s] + list(c) for s, c in zip(slots, chunks, strict=True)]
+        width = max(len(r) for r in rows)
+        arr = np.full((len(rows), width), self.tokenizer.pad_id, dtype=np.int64)
+        for i, r in enumerate(rows):
+            arr[i, : len(r)] = r
+        feats, _, _, bad = _core.board_features(arr, self.config.board_features == "perspective")
+        if bad:
+            raise ValueError("board features: a fed token is not a legal move of its game")
+        return [
+            feats[i, len(r) - len(c) : len(r)]
+            for i, (r, c) in enumerate(zip(rows, chunks, strict=True))
+        ]
 
     def sync(self, slot: int, tokens: list[int]) -> list[int]:
         """Keep the slot's longest cached prefix of ``tokens``; return what must still be fed (>= 1
@@ -273,6 +305,20 @@ class InferenceEngine:
         t = max(temperature, 1e-6)
         probs = torch.softmax(scores.float() / t, dim=-1).tolist()
         return dict(sorted(zip(legal, probs, strict=True), key=lambda kv: -kv[1]))
+
+    @torch.no_grad()
+    def value_estimate(self, board: Board) -> tuple[float, float, float] | None:
+        """The value head's (win, draw, loss) probabilities for the side to move of ``board``,
+        or None when the model has none. One forward pass over the game (no cache)."""
+        model = self.model
+        if model.value_head is None or not isinstance(self.decoder, MoveDecoder):
+            return None
+        tokens, feats = self.decoder.windowed(board)
+        assert feats is not None  # a value head implies board features
+        idx = torch.tensor([tokens], device=self.device)
+        f = torch.from_numpy(feats[None]).to(self.device)
+        loss_draw_win = model.value(model.hidden(idx, features=f))[0, -1].tolist()
+        return loss_draw_win[2], loss_draw_win[1], loss_draw_win[0]
 
     @staticmethod
     def _restrictions(

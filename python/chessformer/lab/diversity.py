@@ -7,7 +7,9 @@ The paper's measure (its Fig. 5): in positions of the first 16 plies met more th
 entropy of the next-move distribution, normalised by its maximum, the log of the number of legal
 moves (0: everyone plays the same move; 1: uniformly random). The paper finds 0.70 / 0.66 / 0.64
 for its <=1000 / <=1300 / <=1500 data: the less diverse the data, the less low temperature helps.
-Positions are identified by their Zobrist key (transpositions count as one position).
+Positions are identified by their Zobrist key (transpositions count as one position). Lab games
+start with random plies (``opening_plies``), which are the same uniform choice for every expert:
+``--from-ply`` skips them.
 
 Each input is a dataset folder, a PGN(.zst) file or a folder of them (chessformer.lab.sources).
 Prints one row per input (mean over positions, and weighted by visits); ``--json`` writes every
@@ -67,16 +69,20 @@ def move_diversity(
     *,
     plies: int = PAPER_PLIES,
     min_visits: int = PAPER_MIN_VISITS,
+    from_ply: int = 0,
 ) -> Diversity:
-    """Normalised move entropy of every position of the first ``plies`` plies visited more than
-    ``min_visits`` times (positions with a single legal move are left out)."""
+    """Normalised move entropy of every position of plies ``from_ply`` .. ``from_ply + plies - 1``
+    visited more than ``min_visits`` times (positions with one legal move are left out)."""
     moves_at: dict[int, Counter[str]] = {}
     info: dict[int, tuple[str, int]] = {}  # key -> (FEN, legal moves)
     n = 0
     for game in games:
         n += 1
         board = _core.Board()
-        for uci in game.moves[:plies]:
+        for ply, uci in enumerate(game.moves[: from_ply + plies]):
+            if ply < from_ply:
+                board.push_uci(uci)
+                continue
             key = board.zobrist
             seen = moves_at.get(key)
             if seen is None:
@@ -129,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         default=PAPER_MIN_VISITS,
         help="common = visited > N times",
     )
+    p.add_argument(
+        "--from-ply",
+        type=int_at_least(0),
+        default=0,
+        help="skip the first N plies (e.g. a lab run's random opening plies)",
+    )
     p.add_argument("--max-games", type=int_at_least(1), help="read at most N games of each input")
     p.add_argument("--json", type=Path, help="write every position's numbers here")
     p.add_argument("--plot", type=Path, help="write the per-position distribution plot here")
@@ -141,7 +153,11 @@ def main(argv: list[str]) -> int:
     try:
         for src in args.inputs:
             games = iter_games(src, args.max_games)
-            results.append(move_diversity(games, src, plies=args.plies, min_visits=args.min_visits))
+            results.append(
+                move_diversity(
+                    games, src, plies=args.plies, min_visits=args.min_visits, from_ply=args.from_ply
+                )
+            )
     except (SourceError, OSError) as e:
         print(f"chessformer lab diversity: {e}", file=sys.stderr)
         return 2

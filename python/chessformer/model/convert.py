@@ -198,6 +198,12 @@ def to_nanogpt(
     """A dict nanoGPT's sample.py (and our loader) reads: model_args, model, iter_num, config;
     ``tokenizer`` (our record) goes under TOKENIZER_KEY, a key nanoGPT does not read."""
     c = model.config
+    if c.board_aware or c.value_head:
+        raise ConvertError(
+            f"cannot export a board-aware model (board_features={c.board_features!r}, "
+            f"value_head={c.value_head}) to nanoGPT: nanoGPT's GPT has no board embedding or "
+            "value head, so its sample.py would play a different model"
+        )
     extra = {TOKENIZER_KEY: dict(tokenizer)} if tokenizer else {}
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},

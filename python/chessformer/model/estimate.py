@@ -67,9 +67,14 @@ def estimate_cpu(model: GPT, batch_size: int, tokens_per_step: int, steps: int) 
         ACT_BYTES_PER_LAYER_WIDTH * c.n_layer * c.n_embd + ACT_BYTES_PER_VOCAB * c.vocab_size
     )
     return CpuEstimate(
-        flops, tps, step_s, step_s * steps, STATE_BYTES_PER_PARAM * n_params, act,
+        flops,
+        tps,
+        step_s,
+        step_s * steps,
+        STATE_BYTES_PER_PARAM * n_params,
+        act,
         physical_memory(),
-    )  # fmt: skip
+    )
 
 
 def _gb(n: float) -> str:

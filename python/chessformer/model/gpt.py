@@ -23,6 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chessformer import _core
+
+FEATURES_VOCAB: int = _core.FEATURES_VOCAB  # board feature ids, padding included (C++ core)
+FEATURE_PAD: int = _core.FEATURE_PAD
+VALUE_WEIGHT = 0.25  # the value loss's weight beside the move loss (docs/training.md)
+
+
+BOARD_FEATURE_MODES = ("none", "absolute", "perspective")
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -33,6 +42,12 @@ class GPTConfig:
     n_embd: int = 512  # residual width; the MLP is 4x this
     dropout: float = 0.0  # the paper trains without dropout (plenty of data)
     bias: bool = False  # no biases in Linear/LayerNorm: nanoGPT's faster, as-good choice
+    # board-aware input (``move`` tokenizer only): each token also adds the embedding-bag sum of the
+    # position it leaves (docs/formats.md, "Board features"). "none" (nanoGPT's model), "absolute"
+    # or "perspective" (seen from the side to move, as NNUE)
+    board_features: str = "none"
+    # a win/draw/loss head on every position (needs board_features): the value estimate
+    value_head: bool = False
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -40,6 +55,16 @@ class GPTConfig:
         for f in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, f) < 1:
                 raise ValueError(f"{f} must be positive, got {getattr(self, f)!r}")
+        if self.board_features not in BOARD_FEATURE_MODES:
+            raise ValueError(
+                f"board_features {self.board_features!r} is not one of {BOARD_FEATURE_MODES}"
+            )
+        if self.value_head and self.board_features == "none":
+            raise ValueError("value_head needs board_features ('absolute' or 'perspective')")
+
+    @property
+    def board_aware(self) -> bool:
+        return self.board_features != "none"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +142,12 @@ class Transformer(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        # the board of each token: a sum over its feature ids (padding contributes nothing)
+        self.wbe = (
+            nn.EmbeddingBag(FEATURES_VOCAB, cfg.n_embd, mode="sum", padding_idx=FEATURE_PAD)
+            if cfg.board_aware
+            else None
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
@@ -133,6 +164,10 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         # tied: the output projection reuses the input embedding (fewer parameters, as good here)
         self.lm_head.weight = self.transformer.wte.weight
+        # win / draw / loss logits of the side to move (classes 0 loss, 1 draw, 2 win)
+        self.value_head = nn.Linear(cfg.n_embd, 3, bias=True) if cfg.value_head else None
+        self.value_weight = VALUE_WEIGHT
+        self.loss_parts: dict[str, torch.Tensor] = {}
         self.apply(self._init_weights)
         # GPT-2's scaled init: each residual branch's output projection shrinks with depth so the
         # residual stream's variance stays ~constant over 2 * n_layer additions
@@ -162,24 +197,59 @@ class GPT(nn.Module):
         self,
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+        value_targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (B, T, vocab) and, given targets (B, T; -1 = ignore), the mean cross-entropy."""
-        T = idx.size(1)
-        if idx.size(1) > self.config.block_size:
-            raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
-        pos = torch.arange(T, device=idx.device)  # (T,)
-        x = self.transformer.drop(
-            self.transformer.wte(idx) + self.transformer.wpe(pos)
-        )  # (B, T, C)
-        for block in self.transformer.blocks():
-            x = block(x)  # (B, T, C)
-        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)
+        """Logits (B, T, vocab) and, given targets (B, T; -1 = ignore), the mean cross-entropy.
+
+        ``features`` (B, T, F) int: a board-aware model's feature ids per token (required there).
+        ``value_targets`` (B, T; 0 loss, 1 draw, 2 win, -1 ignore): with a value head, the loss
+        adds ``value_weight`` x the value cross-entropy; both parts are kept in ``loss_parts``.
+        """
+        x = self.hidden(idx, features)  # (B, T, C)
+        logits = self.lm_head(x)  # (B, T, vocab)
         if targets is None:
             return logits, None
         loss = F.cross_entropy(
             logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1
         )
+        if value_targets is not None and self.value_head is not None:
+            v = value_targets.reshape(-1).long()
+            value_sum = F.cross_entropy(
+                self.value_head(x).float().view(-1, 3), v, ignore_index=-1, reduction="sum"
+            )
+            value_loss = value_sum / (v >= 0).sum().clamp(min=1)  # no sync, 0 when none scored
+            self.loss_parts = {"move": loss.detach(), "value": value_loss.detach()}
+            loss = loss + self.value_weight * value_loss
         return logits, loss
+
+    def hidden(
+        self,
+        idx: torch.Tensor,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The final LayerNorm's output (B, T, C): what the move and value heads read."""
+        T = idx.size(1)
+        if idx.size(1) > self.config.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
+        pos = torch.arange(T, device=idx.device)  # (T,)
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        wbe = self.transformer.wbe
+        if wbe is not None:
+            if features is None:
+                raise ValueError("this model is board-aware: pass the tokens' board features")
+            B, _, F_ = features.shape
+            x = x + wbe(features.reshape(B * T, F_).long()).view(B, T, -1)
+        x = self.transformer.drop(x)
+        for block in self.transformer.blocks():
+            x = block(x)  # (B, T, C)
+        return self.transformer.ln_f(x)
+
+    def value(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Win / draw / loss probabilities (..., 3) of the side to move, from `hidden`'s output."""
+        if self.value_head is None:
+            raise ValueError("this model has no value head")
+        return torch.softmax(self.value_head(hidden).float(), dim=-1)
 
     def configure_optimizer(
         self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False

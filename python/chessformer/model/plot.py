@@ -98,9 +98,12 @@ def write_plot(runs: list[Curves], out: Path) -> None:
             ax.plot(steps, losses, "o-", ms=3, color=color, label=f"{prefix}validation")
         if c.unigram is not None:
             ax.axhline(
-                c.unigram, ls="--", color=color or "0.4", lw=1,
+                c.unigram,
+                ls="--",
+                color=color or "0.4",
+                lw=1,
                 label=f"{prefix}unigram entropy ({c.unigram:.2f})",
-            )  # fmt: skip
+            )
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats per token)")
     ax.set_title("Training run" if len(runs) == 1 else "Training runs")

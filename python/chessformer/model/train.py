@@ -34,7 +34,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from chessformer._progress import Progress
-from chessformer.data.dataset import Batcher, Dataset, DatasetFormatError, GameStream
+from chessformer.data.dataset import (
+    Batcher,
+    Dataset,
+    DatasetFormatError,
+    GameStream,
+    board_features_error,
+)
 from chessformer.data.tokenizers import Tokenizer
 from chessformer.model.checkpoint import (
     CheckpointError,
@@ -59,7 +65,15 @@ from chessformer.model.trainconfig import (
 
 __all__ = ["ConfigError", "TrainConfig", "apply_sets", "iter_metrics", "lr_at", "main"]
 
-Batch = tuple[torch.Tensor, torch.Tensor]  # inputs, targets: (B, T) int64 each
+# inputs, targets: (B, T) int64 each; a board-aware model's batches add features, value targets
+Batch = tuple[torch.Tensor, ...]
+
+
+def model_inputs(batch: Batch) -> dict[str, torch.Tensor]:
+    """The keyword inputs beyond (x, y) that a batch carries for the model."""
+    if len(batch) == 2:
+        return {}
+    return {"features": batch[2], "value_targets": batch[3]}
 
 
 # peak dense bf16 tensor FLOP/s by device-name substring (no sparsity)
@@ -99,14 +113,15 @@ def train_step(
     the combined batch. Gradients are all-reduced only on the last micro-batch (``no_sync``).
     """
     total = torch.zeros((), device=batches[0][0].device)
-    for i, (x, y) in enumerate(batches):
+    for i, batch in enumerate(batches):
+        x, y = batch[0], batch[1]
         last = i == len(batches) - 1
         sync: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if isinstance(model, nn.parallel.DistributedDataParallel) and not last:
             sync = model.no_sync()
         with sync:
             with autocast():
-                _, loss = model(x, y)
+                _, loss = model(x, y, **model_inputs(batch))
             assert loss is not None
             (loss / len(batches)).backward()
         total += loss.detach()
@@ -132,11 +147,15 @@ def evaluate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss sum, n, correct, n scored
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
+    # loss sum, n, correct, n scored, value loss sum, n value targets
+    sums = torch.zeros(6, dtype=torch.float64, device=device)
+    gpt = _unwrap(model)
+    for batch in batches:
+        x, y = batch[0].to(device), batch[1].to(device)
+        board = {k: v.to(device) for k, v in model_inputs(batch).items()}
         with autocast():
-            logits, _ = model(x)  # (B, T, V)
+            hidden = gpt.hidden(x, features=board.get("features"))  # (B, T, C)
+            logits = gpt.lm_head(hidden)  # (B, T, V)
         logits = logits.float()
         keep = y != -1  # (B, T)
         loss = F.cross_entropy(
@@ -144,32 +163,63 @@ def evaluate(
         )
         scored = tok.scored(y)  # (B, T)
         correct = (logits.argmax(-1) == y) & scored  # (B, T)
+        value_sum = torch.zeros((), dtype=torch.float64, device=device)
+        n_value = torch.zeros((), dtype=torch.float64, device=device)
+        if gpt.value_head is not None and "value_targets" in board:
+            v = board["value_targets"].reshape(-1).long()
+            with autocast():
+                vlogits = gpt.value_head(hidden)
+            value_sum = F.cross_entropy(
+                vlogits.float().view(-1, 3), v, ignore_index=-1, reduction="sum"
+            ).double()
+            n_value = (v >= 0).sum().double()
         sums += torch.stack(
-            [loss.double(), keep.sum().double(), correct.sum().double(), scored.sum().double()]
+            [
+                loss.double(),
+                keep.sum().double(),
+                correct.sum().double(),
+                scored.sum().double(),
+                value_sum,
+                n_value,
+            ]
         )
     if dist.is_initialized():
         dist.all_reduce(sums)
     model.train(was_training)
-    loss_sum, n, n_correct, n_scored = sums.tolist()
-    return {"loss": loss_sum / max(n, 1.0), "acc": n_correct / max(n_scored, 1.0)}
+    loss_sum, n, n_correct, n_scored, v_sum, n_v = sums.tolist()
+    out = {"loss": loss_sum / max(n, 1.0), "acc": n_correct / max(n_scored, 1.0)}
+    if n_v:
+        out["value_loss"] = v_sum / n_v
+    return out
+
+
+def _unwrap(model: nn.Module) -> GPT:
+    """The GPT inside a DDP and/or torch.compile wrapper."""
+    inner: Any = model
+    while not isinstance(inner, GPT):
+        inner = getattr(inner, "module", None) or getattr(inner, "_orig_mod", None)
+        if inner is None:
+            raise TypeError(f"{type(model).__name__} wraps no GPT")
+    return inner
 
 
 def validation_rows(
-    ds: Dataset, block_size: int, n_rows: int, rank: int, world: int, packed: bool | None = None
-) -> list[Batch]:
+    ds: Dataset, block_size: int, n_rows: int, rank: int, world: int, packed: bool | None = None,
+    board_features: str = "none",
+) -> list[Batch]:  # fmt: skip
     """Fixed validation micro-batches: the val split in file order (no shuffle), rank-strided,
     at most one pass (small val splits are not repeated)."""
     split = ds.splits.get("val")
     if split is None or int(split.shard_games.sum()) <= rank:
         return []
     stream = GameStream(split, seed=0, rank=rank, world=world, shuffle=False)
-    batcher = Batcher(stream, ds.tokenizer, block_size, packed)
+    batcher = Batcher(stream, ds.tokenizer, block_size, packed, board_features)
     out: list[Batch] = []
     while len(out) < n_rows and stream.epoch == 0:
         out.append(batcher.next_batch(1))
     # regroup single rows into micro-batches of up to 16 rows
     return [
-        (torch.cat([x for x, _ in out[i : i + 16]]), torch.cat([y for _, y in out[i : i + 16]]))
+        tuple(torch.cat(parts) for parts in zip(*out[i : i + 16], strict=True))
         for i in range(0, len(out), 16)
     ]
 
@@ -379,9 +429,17 @@ def _train(args: argparse.Namespace) -> int:
     model.train()
 
     packed = {"auto": None, "games": True, "one": False}[cfg.pack]
-    batcher = Batcher(stream, tok, mcfg.block_size, packed)
+    if mcfg.board_aware and tok.name != "move":
+        raise ConfigError(board_features_error(tok.name))
+    batcher = Batcher(stream, tok, mcfg.block_size, packed, mcfg.board_features)
     val = validation_rows(
-        ds, mcfg.block_size, cfg.eval_batches * cfg.batch_size, rank, world, packed
+        ds,
+        mcfg.block_size,
+        cfg.eval_batches * cfg.batch_size,
+        rank,
+        world,
+        packed,
+        mcfg.board_features,
     )
     tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum * world
     flops_per_step = raw.flops_per_token() * tokens_per_step
@@ -445,6 +503,8 @@ def _train(args: argparse.Namespace) -> int:
                 "loss": metrics["loss"],
                 "acc": metrics["acc"],
                 "tokens": tokens_seen,
+                "cpu_s": time.process_time(),
+                **({"value_loss": metrics["value_loss"]} if "value_loss" in metrics else {}),
             }
         )
         if progress is not None:
@@ -460,13 +520,13 @@ def _train(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         out = [batcher.next_batch(cfg.batch_size) for _ in range(cfg.grad_accum)]
         if pin:
-            out = [(x.pin_memory(), y.pin_memory()) for x, y in out]
+            out = [tuple(t.pin_memory() for t in b) for b in out]
         return out, stream.state_dict(), time.perf_counter() - t0
 
     def to_device(batch: Batch) -> Batch:
         if device.type == "cuda":
-            x, y = batch if pin else (batch[0].pin_memory(), batch[1].pin_memory())
-            return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            pinned = batch if pin else tuple(t.pin_memory() for t in batch)
+            return tuple(t.to(device, non_blocking=True) for t in pinned)
         return batch
 
     depth = cfg.prefetch if cfg.prefetch >= 0 else (2 if use_cuda else 0)
@@ -516,6 +576,7 @@ def _train(args: argparse.Namespace) -> int:
                     "lr": lr,
                     "grad_norm": float(norm) if norm is not None else None,
                     "tokens": tokens_seen,
+                    "cpu_s": time.process_time(),
                     "tok_per_s": tps,
                     "mfu": mfu,
                     "step_ms": step_ms,

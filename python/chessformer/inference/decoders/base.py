@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from chessformer.board import Board, Move
@@ -58,12 +59,14 @@ class Session(Protocol):
     max_seq: int
     slot_tokens: list[list[int]]
     sampler: Sampler
+    board_features: str  # the model's GPTConfig.board_features ("none": not board-aware)
 
     def feed(
         self,
         slots: Sequence[int],
         chunks: Sequence[Sequence[int]],
         candidates: Sequence[Sequence[int]] | None = None,
+        features: Sequence[np.ndarray] | None = None,
     ) -> torch.Tensor: ...
 
     def sync(self, slot: int, tokens: list[int]) -> list[int]: ...

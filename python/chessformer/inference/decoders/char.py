@@ -92,8 +92,13 @@ class CharDecoder(Decoder):
         legal = dict(zip(board._board.sans(), board._board.legal_moves_uci(), strict=True))
         return tokens, legal
 
-    def choose(self, boards: Sequence[Board], slots: list[int],
-               restrict: list[set[str] | None], sampling: Sampling) -> Out:  # fmt: skip
+    def choose(
+        self,
+        boards: Sequence[Board],
+        slots: list[int],
+        restrict: list[set[str] | None],
+        sampling: Sampling,
+    ) -> Out:
         out: Out = [None] * len(boards)
         state: dict[int, _CharState] = {}
         for i, b in enumerate(boards):
@@ -103,17 +108,20 @@ class CharDecoder(Decoder):
             if not sans:
                 continue  # no legal move: out[i] stays None
             state[i] = _CharState(
-                self.session.sync(slots[i], tokens), sans,
-                prompt_last=tokens[-1], prompt_len=len(tokens),
-            )  # fmt: skip
+                self.session.sync(slots[i], tokens),
+                sans,
+                prompt_last=tokens[-1],
+                prompt_len=len(tokens),
+            )
         if sampling.decoding == "paper":
             self._paper(boards, slots, state, out, sampling)
         else:
             self._masked(slots, state, out, sampling)
         return out
 
-    def _masked(self, slots: list[int], state: dict[int, _CharState], out: Out,
-                sampling: Sampling) -> None:  # fmt: skip
+    def _masked(
+        self, slots: list[int], state: dict[int, _CharState], out: Out, sampling: Sampling
+    ) -> None:
         s = self.session
         active = list(state)
         draw = 0
@@ -138,9 +146,13 @@ class CharDecoder(Decoder):
             logits = s.feed([slots[i] for i in active], [state[i].pending for i in active])
             legal = [[CHAR_ID[c] for c in state[i].continuations()] for i in active]
             ids, probs = s.sampler.sample(
-                logits, legal, sampling.temps_of(active), sampling.top_k, sampling.top_p,
+                logits,
+                legal,
+                sampling.temps_of(active),
+                sampling.top_k,
+                sampling.top_p,
                 sampling.keys_of(active, draw),
-            )  # fmt: skip
+            )
             draw += 1
             for r, i in enumerate(active):
                 st = state[i]
@@ -148,8 +160,14 @@ class CharDecoder(Decoder):
                 st.prob *= probs[r]
                 st.pending = [ids[r]]
 
-    def _paper(self, boards: Sequence[Board], slots: list[int], state: dict[int, _CharState],
-               out: Out, sampling: Sampling) -> None:  # fmt: skip
+    def _paper(
+        self,
+        boards: Sequence[Board],
+        slots: list[int],
+        state: dict[int, _CharState],
+        out: Out,
+        sampling: Sampling,
+    ) -> None:
         """The paper's decoding: free characters up to a space (<= 10); resample if illegal; a
         result string resigns."""
         s = self.session

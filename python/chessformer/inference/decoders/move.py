@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
+from chessformer import _core
 from chessformer.board import Board, Move
 from chessformer.data.tokenizers import Tokenizer
 from chessformer.inference.decoders.base import Decoder, MoveChoice, Out, Sampling, Session
@@ -19,9 +21,35 @@ class MoveDecoder(Decoder):
 
     def prompt(self, board: Board) -> list[int]:
         """The game's tokens (BOS, then a token per move), windowed to the context."""
+        return self.windowed(board)[0]
+
+    def windowed(self, board: Board) -> tuple[list[int], np.ndarray | None]:
+        """The prompt and, for a board-aware model, each prompt token's board features: those
+        of the whole game, windowed as its tokens (a token keeps the position it really leaves,
+        also when the window drops the moves before it)."""
         tokens = self.tokenizer.encode(board).tolist()
         cut = self.window_cut(len(tokens), 1)
-        return tokens if cut == 0 else tokens[:1] + tokens[cut:]
+        feats = None
+        mode = self.session.board_features
+        if mode != "none":
+            row = np.asarray(tokens, dtype=np.int64)[None, :]
+            f = _core.board_features(row, mode == "perspective")[0][0]  # (L, MAX_FEATURES)
+            feats = f if cut == 0 else np.concatenate([f[:1], f[cut:]])
+        return (tokens if cut == 0 else tokens[:1] + tokens[cut:]), feats
+
+    def _synced(
+        self, slots: Sequence[int], boards: Sequence[Board]
+    ) -> tuple[list[list[int]], list[np.ndarray] | None]:
+        """What each slot must still be fed for its board, and those tokens' features."""
+        chunks: list[list[int]] = []
+        feats: list[np.ndarray] = []
+        for slot, board in zip(slots, boards, strict=True):
+            tokens, f = self.windowed(board)
+            chunk = self.session.sync(slot, tokens)
+            chunks.append(chunk)
+            if f is not None:
+                feats.append(f[len(tokens) - len(chunk) :])
+        return chunks, (feats if self.session.board_features != "none" else None)
 
     def choose(
         self,
@@ -30,7 +58,6 @@ class MoveDecoder(Decoder):
         restrict: list[set[str] | None],
         sampling: Sampling,
     ) -> Out:
-        from chessformer import _core
         from chessformer.moves import MOVE_VOCAB, move_to_id
 
         out: Out = [None] * len(boards)
@@ -47,9 +74,9 @@ class MoveDecoder(Decoder):
         if not todo:
             return out
         s = self.session
-        chunks = [s.sync(slots[i], self.prompt(boards[i])) for i in todo]
+        chunks, feats = self._synced([slots[i] for i in todo], [boards[i] for i in todo])
         cands = [legal[i] for i in todo]
-        logits = s.feed([slots[i] for i in todo], chunks, cands)  # (n, V)
+        logits = s.feed([slots[i] for i in todo], chunks, cands, feats)  # (n, V)
         ids, probs = s.sampler.sample(
             logits,
             cands,
@@ -67,5 +94,6 @@ class MoveDecoder(Decoder):
 
         cand = [move_to_id(u) for u in legal_uci]
         s = self.session
-        logits = s.feed([slot], [s.sync(slot, self.prompt(board))], [cand])[0]
+        chunks, feats = self._synced([slot], [board])
+        logits = s.feed([slot], chunks, [cand], feats)[0]
         return logits[torch.tensor(cand, device=logits.device)]

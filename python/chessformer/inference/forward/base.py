@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from chessformer.model.gpt import GPT, Block
@@ -47,6 +48,9 @@ class Weights:
     head: torch.Tensor  # (V, C) output projection (tied to wte in the paper's models)
     eps: float  # of the final LayerNorm
     layers: tuple[LayerWeights, ...]
+    # a board-aware model's feature embedding bag (FEATURES_VOCAB, C) and its padding id
+    wbe: torch.Tensor | None = None
+    board_pad: int = -1
 
     @classmethod
     def of(cls, model: GPT) -> Weights:
@@ -60,6 +64,8 @@ class Weights:
             model.lm_head.weight,
             float(tr.ln_f.eps),
             layers,
+            tr.wbe.weight if tr.wbe is not None else None,
+            tr.wbe.padding_idx if tr.wbe is not None and tr.wbe.padding_idx is not None else -1,
         )
 
 
@@ -120,6 +126,9 @@ class Feed:
     lens: list[int]
     base: list[int]
     candidates: Sequence[Sequence[int]] | None = None
+    # a board-aware model's feature ids: per chunk, (len, MAX_FEATURES) int16 -- the position
+    # each token leaves (docs/formats.md, "Board features")
+    features: Sequence[np.ndarray] | None = None
 
 
 class Forward(Protocol):

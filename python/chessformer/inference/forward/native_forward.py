@@ -61,6 +61,9 @@ class NativeForward:
             n_head=cache.n_head,
             eps=w.eps,
             bf16=bf16,
+            wbe=_view(w.wbe),
+            board_width=_core.MAX_FEATURES if w.wbe is not None else 0,
+            board_pad=w.board_pad,
         )
 
     def __call__(self, feed: Feed) -> torch.Tensor:
@@ -72,5 +75,8 @@ class NativeForward:
         if feed.candidates is not None:
             cand = list(chain.from_iterable(feed.candidates))
             cand_off = [0, *accumulate(len(c) for c in feed.candidates)]
-        out = self.cpp.forward(flat, offsets, feed.slots, feed.base, cand, cand_off, self.threads)
+        feats = np.concatenate(feed.features) if feed.features is not None else None
+        out = self.cpp.forward(
+            flat, offsets, feed.slots, feed.base, cand, cand_off, self.threads, feats
+        )
         return torch.from_numpy(out)

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -37,7 +38,9 @@ class TensorForward(ABC):
 
     @torch.no_grad()
     def __call__(self, feed: Feed) -> torch.Tensor:
-        return self._run(list(feed.slots), feed.chunks, feed.lens, feed.base, None, (None, 0))
+        return self._run(
+            list(feed.slots), feed.chunks, feed.lens, feed.base, None, (None, 0), feed.features
+        )
 
     def _run(
         self,
@@ -47,11 +50,16 @@ class TensorForward(ABC):
         base: list[int],
         inv: list[int] | None,
         span: Span,
+        feats: Sequence[np.ndarray] | None = None,
     ) -> torch.Tensor:
-        """``inv``: where each row's logits go (rows reordered by the caller), None: in order."""
+        """``inv``: where each row's logits go (rows reordered by the caller), None: in order;
+        ``feats``: per chunk, a board-aware model's feature ids."""
+        flat = None
+        if feats is not None:
+            flat = torch.from_numpy(np.concatenate(feats)).to(self.device, non_blocking=True)
         if max(lens) == 1:
-            return self._decode(slots, [c[0] for c in chunks], base, span, inv)
-        return self._prefill(slots, chunks, lens, base, inv)
+            return self._decode(slots, [c[0] for c in chunks], base, span, inv, flat)
+        return self._prefill(slots, chunks, lens, base, inv, flat)
 
     # ---- the single-token step --------------------------------------------------------------
     def _decode(
@@ -61,13 +69,20 @@ class TensorForward(ABC):
         base: list[int],
         span: Span,
         inv: list[int] | None,
+        feats: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Row i feeds ``tokens[i]`` at position ``base[i]`` of its slot."""
         packed = to_device(slots + tokens + base + (inv or []), torch.long, self.device)
-        return self._decode_core(packed, len(slots), span, max(base) + 1, inv is not None)
+        return self._decode_core(packed, len(slots), span, max(base) + 1, inv is not None, feats)
 
     def _decode_core(
-        self, packed: torch.Tensor, n: int, span: Span, S: int, reorder: bool
+        self,
+        packed: torch.Tensor,
+        n: int,
+        span: Span,
+        S: int,
+        reorder: bool,
+        feats: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The single-token forward from the packed (slots, tokens, positions[, inverse order])
         device tensor; no host syncs, no allocation that depends on values (graph-capturable on
@@ -76,7 +91,9 @@ class TensorForward(ABC):
         c = self.cache
         # cache row of (row i, head h): (slot_i * H + h) * T + pos_i
         widx = ((slot_t * (c.n_head * c.max_seq) + pos)[:, None] + c.head_offsets).view(-1)
-        x = self._blocks(self._embed(tok, pos), widx, self._decode_attention(slot_t, pos, S, span))
+        x = self._blocks(
+            self._embed(tok, pos, feats), widx, self._decode_attention(slot_t, pos, S, span)
+        )
         if reorder:
             x = x.index_select(0, packed[3 * n : 4 * n])
         return self._logits(x)  # (n, V)
@@ -89,6 +106,7 @@ class TensorForward(ABC):
         lens: list[int],
         base: list[int],
         inv: list[int] | None,
+        feats: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Every chunk's tokens as one flat batch; the logits after each chunk's last token."""
         n = len(slots)
@@ -114,12 +132,22 @@ class TensorForward(ABC):
         last_t = packed[3 * nv : 3 * nv + n]
         widx = (wrow_t[:, None] + self.cache.head_offsets).view(-1)  # (nv * H,)
         attend = self._prefill_attention(packed, pos_t, n, plan)
-        x = self._blocks(self._embed(tok_t, pos_t), widx, attend)
+        x = self._blocks(self._embed(tok_t, pos_t, feats), widx, attend)
         return self._logits(x.index_select(0, last_t))  # (n, V), the caller's order
 
     # ---- the model --------------------------------------------------------------------------
-    def _embed(self, tok: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        return F.embedding(tok, self.w.wte) + F.embedding(pos, self.w.wpe)  # (m, C)
+    def _embed(
+        self, tok: torch.Tensor, pos: torch.Tensor, feats: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = F.embedding(tok, self.w.wte) + F.embedding(pos, self.w.wpe)  # (m, C)
+        if self.w.wbe is not None:
+            if feats is None:
+                raise ValueError("this model is board-aware: the feed needs its board features")
+            bag = F.embedding_bag(
+                feats.long(), self.w.wbe, mode="sum", padding_idx=self.w.board_pad
+            )  # (m, C)
+            x = x + bag.to(x.dtype)
+        return x
 
     def _blocks(self, x: torch.Tensor, widx: torch.Tensor, attend: Attend) -> torch.Tensor:
         """The residual stream (m, C) after every block; each token's K/V are written to cache

@@ -22,6 +22,7 @@ class TorchForward(TensorForward):
     @torch.no_grad()
     def __call__(self, feed: Feed) -> torch.Tensor:
         slots, chunks, lens, base = list(feed.slots), feed.chunks, feed.lens, feed.base
+        feats = feed.features
         n = len(slots)
         inv: list[int] | None = None
         order = sorted(range(n), key=slots.__getitem__)
@@ -35,7 +36,9 @@ class TorchForward(TensorForward):
             chunks = [chunks[i] for i in order]
             lens = [lens[i] for i in order]
             base = [base[i] for i in order]
-        return self._run(slots, chunks, lens, base, inv, self.span(slots))
+            if feats is not None:
+                feats = [feats[i] for i in order]
+        return self._run(slots, chunks, lens, base, inv, self.span(slots), feats)
 
     def _decode_attention(
         self, slot_t: torch.Tensor, pos: torch.Tensor, S: int, span: Span

@@ -31,9 +31,10 @@ class TritonForward(TensorForward):
         base: list[int],
         span: Span,
         inv: list[int] | None,
+        feats: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if not self.cuda_graphs:
-            return super()._decode(slots, tokens, base, span, inv)
+        if not self.cuda_graphs or feats is not None:  # board-aware steps run without graphs
+            return super()._decode(slots, tokens, base, span, inv, feats)
         packed = to_device(slots + tokens + base, torch.long, self.device)  # inv: None (unsorted)
         return self._graph_decode(packed, len(slots))
 
