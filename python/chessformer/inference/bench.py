@@ -76,10 +76,7 @@ def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
     if args.model:
         from chessformer.model.checkpoint import load_model
 
-        try:
-            model, tok = load_model(args.model)
-        except (ValueError, OSError) as e:  # a broken or hostile model file: say which and why
-            raise SystemExit(f"chessformer bench inference: --model {args.model}: {e}") from None
+        model, tok = load_model(args.model)  # errors: reported by the caller as one line
         return model, str(tok["name"])
     cfg = CONFIGS[args.config]
     if args.tokenizer == "move":
@@ -319,7 +316,7 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
 
         try:
             model, tokenizer = _model(args, device)
-        except (CheckpointError, OSError) as e:
+        except (CheckpointError, ValueError, OSError) as e:  # a broken or hostile model file
             raise BenchError(f"--model {args.model}: {e}") from None
     else:
         model, tokenizer = _model(args, device)
