@@ -316,7 +316,7 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
 
         try:
             model, tokenizer = _model(args, device)
-        except (CheckpointError, OSError) as e:
+        except (CheckpointError, ValueError, OSError) as e:  # a broken or hostile model file
             raise BenchError(f"--model {args.model}: {e}") from None
     else:
         model, tokenizer = _model(args, device)
