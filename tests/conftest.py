@@ -183,9 +183,15 @@ def random_positions() -> list[tuple[str, bool]]:
 
 
 def save_tiny_model(
-    run: Path, tokenizer: str = "move", *, block_size: int = 256, n_layer: int = 1, seed: int = 0,
-    board_features: str = "none", value_head: bool = False,
-) -> Path:  # fmt: skip
+    run: Path,
+    tokenizer: str = "move",
+    *,
+    block_size: int = 256,
+    n_layer: int = 1,
+    seed: int = 0,
+    board_features: str = "none",
+    value_head: bool = False,
+) -> Path:
     """A real checkpoint folder of a tiny random-weight model: the engine, UCI, play and match
     tests exercise protocols and legality with it, not strength."""
     import torch
@@ -197,9 +203,14 @@ def save_tiny_model(
     tok = get_tokenizer(tokenizer)
     torch.manual_seed(seed)
     cfg = GPTConfig(
-        vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=2, n_embd=32,
-        board_features=board_features, value_head=value_head,
-    )  # fmt: skip
+        vocab_size=tok.vocab_size,
+        block_size=block_size,
+        n_layer=n_layer,
+        n_head=2,
+        n_embd=32,
+        board_features=board_features,
+        value_head=value_head,
+    )
     save_checkpoint(run, 1, GPT(cfg), {}, tok.info())
     return run
 

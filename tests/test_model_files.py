@@ -151,15 +151,23 @@ def test_weights_that_do_not_match_their_names(tmp_path: Path, guarded: list[GPT
         return pt
 
     cases: list[tuple[Callable[[dict[str, torch.Tensor]], None], str]] = [
-        (lambda s: s.__setitem__("transformer.h.1.mlp.c_fc.weight", torch.zeros(64, 8)),
-         "transformer.h.1.mlp.c_fc.weight is (64, 8), the config makes (32, 8)"),
+        (
+            lambda s: s.__setitem__("transformer.h.1.mlp.c_fc.weight", torch.zeros(64, 8)),
+            "transformer.h.1.mlp.c_fc.weight is (64, 8), the config makes (32, 8)",
+        ),
         (lambda s: s.pop("transformer.ln_f.weight"), "missing transformer.ln_f.weight"),
         (lambda s: s.__setitem__("extra.weight", torch.zeros(3)), "unexpected extra.weight"),
-        (lambda s: s.update({k.replace("h.1.", "h.7."): s.pop(k) for k in list(s) if ".h.1." in k}),
-         "not numbered 0, 1, ..."),
-        (lambda s: s.__setitem__("lm_head.weight", torch.zeros(40, 8)),
-         "lm_head.weight is (40, 8)"),
-    ]  # fmt: skip
+        (
+            lambda s: s.update(
+                {k.replace("h.1.", "h.7."): s.pop(k) for k in list(s) if ".h.1." in k}
+            ),
+            "not numbered 0, 1, ...",
+        ),
+        (
+            lambda s: s.__setitem__("lm_head.weight", torch.zeros(40, 8)),
+            "lm_head.weight is (40, 8)",
+        ),
+    ]
     for edit, why in cases:
         with pytest.raises(ConvertError, match=r"w\.pt") as info:
             load_nanogpt(with_state(edit))
@@ -174,14 +182,20 @@ def test_weights_that_do_not_match_their_names(tmp_path: Path, guarded: list[GPT
         (b'{"format": "chessformer-checkpoint", "format_version": 1}', "no model config"),
         (b"\xff\xfe garbage", "not UTF-8"),
         (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
-        (b'{"format": "chessformer-checkpoint", "format_version": 1, "model": [], "step": 1}',
-         "the model config is a list"),
-        (b'{"format": "chessformer-checkpoint", "format_version": 1, "model": {}, "step": "x"}',
-         "step must be an integer"),
-        (b'{"format": "chessformer-checkpoint", "format_version": 1, "model": {}, "train": 3}',
-         "'train' must be a JSON object"),
+        (
+            b'{"format": "chessformer-checkpoint", "format_version": 1, "model": [], "step": 1}',
+            "the model config is a list",
+        ),
+        (
+            b'{"format": "chessformer-checkpoint", "format_version": 1, "model": {}, "step": "x"}',
+            "step must be an integer",
+        ),
+        (
+            b'{"format": "chessformer-checkpoint", "format_version": 1, "model": {}, "train": 3}',
+            "'train' must be a JSON object",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_config_json_named(tmp_path: Path, content: bytes, why: str) -> None:
     run = _run_with_model_record(tmp_path, lambda m: None)
     (run / "ckpt-0000001" / "config.json").write_bytes(content)
@@ -232,8 +246,10 @@ def test_good_files_still_load(tmp_path: Path) -> None:
     run = _run_with_model_record(tmp_path, lambda m: None)
     again, tok = load_model(run)
     for other in (loaded, again):
-        assert all(torch.equal(a, b) for a, b in zip(
-            model.state_dict().values(), other.state_dict().values(), strict=True))  # fmt: skip
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True)
+        )
     assert tok == TOK
 
 
@@ -276,7 +292,12 @@ def test_every_command_reports_a_hostile_model_without_traceback(tmp_path: Path)
         ["match", "--model", str(run), "--games", "2", "--out", str(tmp_path / "m")],
     ]
     for args in commands:
-        proc = subprocess.run([sys.executable, "-m", "chessformer", *args], capture_output=True,
-                              text=True, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "chessformer", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
         assert proc.returncode != 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
         assert "n_layer is 1000000, outside 1..1024" in proc.stderr, (args, proc.stderr)

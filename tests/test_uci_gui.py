@@ -86,8 +86,14 @@ def test_value_estimate_hook_gives_cp_and_wdl(
     score = info["score"].relative
     assert score.score() == 298 and "wdl" not in info  # UCI_ShowWDL is off by default
     assert abs(score.wdl(model="lichess").expectation() - 0.75) < 0.002
-    lines = go(engine, out, "setoption name UCI_ShowWDL value true", "setoption name MultiPV "
-               "value 3", "position startpos moves e2e4", "go")  # fmt: skip
+    lines = go(
+        engine,
+        out,
+        "setoption name UCI_ShowWDL value true",
+        "setoption name MultiPV value 3",
+        "position startpos moves e2e4",
+        "go",
+    )
     infos = [parsed(ln, chess.Board().fen()) for ln in lines if ln.startswith("info depth")]
     assert len(infos) == 3 and infos[0]["wdl"].relative == chess.engine.Wdl(600, 300, 100)
     assert all("score" not in i for i in infos[1:])  # the root's value is not each move's
@@ -121,8 +127,11 @@ def test_no_info_string_in_play_and_before_the_pv_line(model_dir: Path) -> None:
     where it sends one, it comes before the move lines."""
     out = io.StringIO()
     engine = UciEngine(model=str(model_dir), out=out)
-    for setup, told in (("debug off", False), ("debug on", True), ("setoption name MultiPV "
-                                                                   "value 3", True)):  # fmt: skip
+    for setup, told in (
+        ("debug off", False),
+        ("debug on", True),
+        ("setoption name MultiPV value 3", True),
+    ):
         lines = go(engine, out, setup, "go")
         search = [ln for ln in lines if ln.startswith(("info", "bestmove"))]
         assert search[0].startswith("info string ") == told, search
@@ -142,8 +151,13 @@ def test_polyglot_thinking_output_shows_moves_only(model_dir: Path, tmp_path: Pa
     )
     # "ping" after protover: polyglot answers "pong" only once the engine has started
     script = "xboard\nprotover 2\nping 1\nnew\npost\nforce\nusermove e2e4\ngo\nping 2\n"
-    proc = subprocess.Popen([POLYGLOT, str(ini)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [POLYGLOT, str(ini)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(script)
     proc.stdin.flush()

@@ -79,10 +79,19 @@ def random_game(r: random.Random, chess960: bool) -> tuple[chess.Board, list[str
 
 def valid_command(r: random.Random, chess960: bool) -> str:
     kind = r.choices(
-        ["position", "go", "setoption", "isready", "ucinewgame", "uci", "stop", "ponderhit",
-         "debug"],
+        [
+            "position",
+            "go",
+            "setoption",
+            "isready",
+            "ucinewgame",
+            "uci",
+            "stop",
+            "ponderhit",
+            "debug",
+        ],
         weights=[30, 30, 12, 10, 4, 2, 5, 3, 2],
-    )[0]  # fmt: skip
+    )[0]
     if kind == "position":
         board, moves = random_game(r, chess960)
         start = board.root()

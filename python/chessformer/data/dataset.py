@@ -250,9 +250,13 @@ class Upcoming:
 
 
 def gather_segments(
-    split: Split, out: np.ndarray, shard: np.ndarray, src: np.ndarray, dst: np.ndarray,
+    split: Split,
+    out: np.ndarray,
+    shard: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
     length: np.ndarray,
-) -> None:  # fmt: skip
+) -> None:
     """``out.flat[dst[k] : dst[k] + length[k]] = tokens of shard[k] from src[k]``, for every k,
     in one fancy-indexed copy per shard."""
     keep = length > 0
@@ -280,9 +284,13 @@ class Batcher:
     """
 
     def __init__(
-        self, stream: GameStream, tokenizer: Tokenizer, block_size: int,
-        packed: bool | None = None, board_features: str = "none",
-    ) -> None:  # fmt: skip
+        self,
+        stream: GameStream,
+        tokenizer: Tokenizer,
+        block_size: int,
+        packed: bool | None = None,
+        board_features: str = "none",
+    ) -> None:
         self.stream, self.tok, self.block_size = stream, tokenizer, block_size
         # "absolute" / "perspective": batches also carry each token's board features and value
         # targets, replayed by the C++ core from the rows (docs/formats.md, "Board features")

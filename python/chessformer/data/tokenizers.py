@@ -33,6 +33,7 @@ __all__ = [
     "IGNORE_INDEX",
     "MOVE_BOS",
     "MOVE_PAD",
+    "NUM_MOVES",
     "TOKENIZERS",
     "DecodedGame",
     "TokenizeError",

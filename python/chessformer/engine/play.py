@@ -17,10 +17,7 @@ from typing import IO, Any
 from chessformer.board import AmbiguousMoveError, Board, IllegalMoveError, Move
 from chessformer.engine.textio import MAX_LINE, LongLine, input_lines, shown, utf8_stdout
 
-UNICODE = {
-    "K": "♔", "Q": "♕", "R": "♖", "B": "♗", "N": "♘", "P": "♙",
-    "k": "♚", "q": "♛", "r": "♜", "b": "♝", "n": "♞", "p": "♟",
-}  # fmt: skip
+UNICODE = dict(zip("KQRBNPkqrbnp", "♔♕♖♗♘♙♚♛♜♝♞♟", strict=True))
 
 HELP = (
     "Enter a move in SAN (Nf3, exd5, O-O, e8=Q) or UCI (g1f3, e7e8q).\n"
@@ -28,8 +25,9 @@ HELP = (
 )
 
 
-def render(board: Board, white_bottom: bool = True, ascii_only: bool = False,
-           last: Move | None = None) -> str:  # fmt: skip
+def render(
+    board: Board, white_bottom: bool = True, ascii_only: bool = False, last: Move | None = None
+) -> str:
     """The board as text, rank 8 at the top when ``white_bottom``; the last move's squares in []."""
     ranks = range(7, -1, -1) if white_bottom else range(8)
     files = range(8) if white_bottom else range(7, -1, -1)
@@ -58,8 +56,14 @@ def pgn_text(board: Board, white: str, black: str, result: str) -> str:
 class Game:
     """The interactive loop, separated from stdin/stdout so tests can drive it."""
 
-    def __init__(self, engine: Any, human_white: bool, temperature: float, out: IO[str],
-                 ascii_only: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: Any,
+        human_white: bool,
+        temperature: float,
+        out: IO[str],
+        ascii_only: bool = False,
+    ) -> None:
         self.engine = engine
         self.human_white = human_white
         self.temperature = temperature
@@ -188,9 +192,10 @@ def main(argv: list[str]) -> int:
 
     try:
         engine = InferenceEngine.from_checkpoint(
-            resolve_model(args.model), max_batch=1,
+            resolve_model(args.model),
+            max_batch=1,
             seed=args.seed if args.seed is not None else random.randrange(2**31),
-        )  # fmt: skip
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"chessformer play: {exc}", file=sys.stderr)
         return 2

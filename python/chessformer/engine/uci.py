@@ -391,9 +391,12 @@ class UciEngine:
         temperature = self._temperature()
         multipv = int(self.values["multipv"])
         choice = eng.choose_moves(
-            [board], slots=[0], temperature=temperature,
-            decoding=str(self.values["decoding"]), searchmoves=[searchmoves or None],
-        )[0]  # fmt: skip
+            [board],
+            slots=[0],
+            temperature=temperature,
+            decoding=str(self.values["decoding"]),
+            searchmoves=[searchmoves or None],
+        )[0]
         if choice.move is None:
             # paper decoding failed five times: the paper's harness forfeits; a GUI needs a move
             self.info_string("paper decoding produced no legal move in 5 attempts")

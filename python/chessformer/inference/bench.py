@@ -20,8 +20,6 @@ step (``cpu_s``), steadier than wall time on a busy machine.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import sys
 import time
@@ -30,6 +28,8 @@ from typing import Any
 
 import torch
 
+from chessformer._io import write_json
+from chessformer.data.tokenizers import NUM_MOVES, TOKENIZERS
 from chessformer.model.gpt import CONFIGS
 
 # Peak memory bandwidth (bytes/s) by device-name fragment; CPU is measured with a large copy.
@@ -76,14 +76,11 @@ def _model(args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
     if args.model:
         from chessformer.model.checkpoint import load_model
 
-        try:
-            model, tok = load_model(args.model)
-        except (ValueError, OSError) as e:  # a broken or hostile model file: say which and why
-            raise BenchError(f"--model {args.model}: {e}") from None
+        model, tok = load_model(args.model)  # errors: reported by the caller as one line
         return model, str(tok["name"])
     cfg = CONFIGS[args.config]
     if args.tokenizer == "move":
-        cfg = cfg.with_(vocab_size=1974)
+        cfg = cfg.with_(vocab_size=TOKENIZERS["move"].vocab_size)
     torch.manual_seed(0)
     return GPT(cfg), args.tokenizer
 
@@ -111,7 +108,7 @@ def bench_engine(
         backend=backend,
         **kwargs,
     )
-    vocab = min(model.config.vocab_size, 1968)
+    vocab = min(model.config.vocab_size, NUM_MOVES)
     gen = torch.Generator().manual_seed(1)
     prompt = torch.randint(0, vocab, (batch, context), generator=gen).tolist()
     slots = list(range(batch))
@@ -187,7 +184,7 @@ def bench_no_cache(
     """The baseline without a KV cache: each step runs the whole (growing) context."""
     m = model.to(device).eval()
     fwd = torch.compile(m) if compiled else m
-    vocab = min(model.config.vocab_size, 1968)
+    vocab = min(model.config.vocab_size, NUM_MOVES)
     idx = torch.randint(0, vocab, (batch, context), device=device)
     for _ in range(2):
         fwd(idx)
@@ -314,7 +311,15 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
     sizes = _batches(args.batch)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, tokenizer = _model(args, device)
+    if args.model:
+        from chessformer.model.checkpoint import CheckpointError
+
+        try:
+            model, tokenizer = _model(args, device)
+        except (CheckpointError, ValueError, OSError) as e:  # a broken or hostile model file
+            raise BenchError(f"--model {args.model}: {e}") from None
+    else:
+        model, tokenizer = _model(args, device)
     room = model.config.block_size - args.steps - 2  # the longest context that leaves room
     if args.context is None:
         args.context = min(256, room)
@@ -414,11 +419,8 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
         "command": "chessformer bench inference " + " ".join(argv),
     }
     if args.json:
-        # strict JSON (no NaN/Infinity), written to a temporary file and renamed into place
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, result)  # strict JSON (no NaN/Infinity), atomically
     return 0
 
 

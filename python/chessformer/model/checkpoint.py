@@ -127,8 +127,9 @@ def config_from_record(record: Any, where: str) -> GPTConfig:
             )
     dropout = record.get("dropout", 0.0)
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise CheckpointError(f"{where}: model dropout must be a number in [0, 1), got "
-                              f"{shorten(repr(dropout))}")  # fmt: skip
+        raise CheckpointError(
+            f"{where}: model dropout must be a number in [0, 1), got {shorten(repr(dropout))}"
+        )
     if not isinstance(record.get("bias", False), bool):
         raise CheckpointError(
             f"{where}: model bias must be true or false, got {shorten(repr(record['bias']))}"

@@ -262,8 +262,10 @@ def nanogpt_tokenizer(ckpt: dict[str, Any], vocab_size: int, name: str = "auto")
         if not isinstance(recorded, dict) or not isinstance(recorded.get("name"), str):
             raise ConvertError(f"{TOKENIZER_KEY} entry is not a tokenizer record: {recorded!r}")
         if recorded["name"] not in ("char", "move"):
-            raise ConvertError(f"{TOKENIZER_KEY} names tokenizer {recorded['name']!r}; "
-                               "only char and move models can be imported")  # fmt: skip
+            raise ConvertError(
+                f"{TOKENIZER_KEY} names tokenizer {recorded['name']!r}; "
+                "only char and move models can be imported"
+            )
         try:
             get_tokenizer(recorded)  # its version and token format are ours
         except ValueError as e:

@@ -1,5 +1,6 @@
-"""What a training run writes as it goes: the progress line on stderr, ``metrics.jsonl`` (plus
-TensorBoard events when the ``tensorboard`` package is installed), and readers for both.
+"""What a training run writes as it goes: ``metrics.jsonl`` (plus TensorBoard events when the
+``tensorboard`` package is installed), and readers for it. (The progress display on stderr is
+`chessformer._progress.Progress`.)
 
 ``metrics.jsonl`` holds one JSON object per line, each with a ``kind`` and a ``step``:
 ``train`` (every ``log_interval`` steps), ``val`` (every ``eval_interval`` steps and at the end)
@@ -10,51 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chessformer._io import write_atomic
 from chessformer.data.dataset import Split
-
-
-class Progress:
-    """A status line on stderr: rewritten in place on a terminal, one line per log otherwise."""
-
-    def __init__(self, total: int, start: int = 0, stream: Any = None) -> None:
-        self.total, self.start, self.out = total, start, stream or sys.stderr
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
-        self.t0 = time.perf_counter()
-
-    def update(self, step: int, text: str) -> None:
-        frac, width = step / self.total, 20
-        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-        rate = (step - self.start) / max(
-            time.perf_counter() - self.t0, 1e-9
-        )  # steps/s this session
-        eta = (self.total - step) / rate if rate > 0 else 0.0
-        line = f"[{bar}] {step}/{self.total} {text} | eta {_fmt_time(eta)}"
-        if self.tty:
-            self.out.write("\r\x1b[2K" + line)
-        else:
-            self.out.write(line + "\n")
-        self.out.flush()
-
-    def message(self, text: str) -> None:
-        self.out.write(("\n" if self.tty else "") + text + "\n")
-        self.out.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.out.write("\n")
-
-
-def _fmt_time(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 class MetricsLog:
@@ -78,9 +42,7 @@ class MetricsLog:
         lines = self.path.read_text().splitlines(keepends=True)
         kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
         if len(kept) != len(lines):
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(kept))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, "".join(kept))
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from chessformer.model.runlog import Progress
+from chessformer._progress import Progress
 
 
 class StopRequest:

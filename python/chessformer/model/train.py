@@ -33,6 +33,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from chessformer._progress import Progress
 from chessformer.data.dataset import (
     Batcher,
     Dataset,
@@ -49,7 +50,7 @@ from chessformer.model.checkpoint import (
 )
 from chessformer.model.estimate import describe, estimate_cpu
 from chessformer.model.gpt import CONFIGS, GPT
-from chessformer.model.runlog import MetricsLog, Progress, capped_unigram_entropy, iter_metrics
+from chessformer.model.runlog import MetricsLog, capped_unigram_entropy, iter_metrics
 from chessformer.model.stopping import StopRequest
 from chessformer.model.trainconfig import (
     ConfigError,
@@ -449,7 +450,12 @@ def _train(args: argparse.Namespace) -> int:
     log = MetricsLog(run_dir, enabled=master)
     if master and resume_ckpt is not None:
         log.truncate_after(step)  # drop lines a crashed run wrote after its last checkpoint
-    progress = Progress(cfg.max_steps, step) if master else None
+    # a tqdm bar on a terminal; in a log, one line per log_interval (log_every=0)
+    progress = (
+        Progress(cfg.max_steps, desc="train", unit="step", initial=step, log_every=0)
+        if master
+        else None
+    )
     if progress is not None:
         progress.message(
             f"chessformer train: {mcfg.n_layer}L {mcfg.n_head}H {mcfg.n_embd}d, "
@@ -580,7 +586,7 @@ def _train(args: argparse.Namespace) -> int:
                 log.write(record)
                 if progress is not None:
                     mfu_text = f" mfu {100 * mfu:.1f}%" if mfu is not None else ""
-                    progress.update(
+                    progress.set(
                         step,
                         f"loss {loss_mean:.4f} lr {lr:.2e} | {tps / 1e3:.1f}k tok/s{mfu_text} | "
                         f"{step_ms:.0f} ms/step, data {100 * data_ms / step_ms:.1f}%",
