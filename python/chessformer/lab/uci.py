@@ -187,9 +187,20 @@ class EnginePool:
         self.searches += 1
         engine = min(self.engines, key=lambda e: len(e.pending))
         if len(engine.pending) < self.depth:
-            engine.submit(search)
+            self._send(engine, search)
         else:
             self._backlog.append(search)
+
+    def _send(self, engine: EnginePipe, search: Search) -> bool:
+        """Give ``search`` to ``engine``; an engine that died before its exit was read (a broken
+        pipe) is restarted and the search goes back to the front of the backlog."""
+        try:
+            engine.submit(search)
+        except EngineError:
+            self._backlog.appendleft(search)
+            self._restart(engine)
+            return False
+        return True
 
     def poll(self, timeout: float | None) -> list[Reply]:
         """Answers that arrive within ``timeout`` seconds (None: wait for at least one)."""
@@ -206,9 +217,10 @@ class EnginePool:
         for engine in list(self.engines):
             if engine.pending and now - engine.last_activity > self.timeout:
                 self._restart(engine)
-        for engine in self.engines:
+        for engine in list(self.engines):
             while self._backlog and len(engine.pending) < self.depth:
-                engine.submit(self._backlog.popleft())
+                if not self._send(engine, self._backlog.popleft()):
+                    break
         return replies
 
     def _restart(self, engine: EnginePipe) -> None:
