@@ -183,3 +183,14 @@ def test_polyglot_thinking_output_shows_moves_only(model_dir: Path, tmp_path: Pa
         ply, _score, _t, _n, *pv = line.split()
         assert ply == "1" and len(pv) == 1, line
         board.parse_san(pv[0])
+
+
+def test_paper_decoding_on_a_move_model_still_plays(model_dir: Path) -> None:
+    """Decoding paper is the char models' harness: a move model says so and plays masked,
+    instead of answering the null move (the UCI fuzz found the old failure)."""
+    cmd = [sys.executable, "-m", "chessformer", "uci", "--model", str(model_dir)]
+    with chess.engine.SimpleEngine.popen_uci(cmd, stderr=subprocess.DEVNULL, timeout=300) as engine:
+        engine.configure({"Decoding": "paper"})
+        board = chess.Board()
+        result = engine.play(board, chess.engine.Limit(time=0.1))
+        assert result.move in board.legal_moves

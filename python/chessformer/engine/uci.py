@@ -390,11 +390,15 @@ class UciEngine:
         eng = self.engine
         temperature = self._temperature()
         multipv = int(self.values["multipv"])
+        decoding = str(self.values["decoding"])
+        if decoding == "paper" and eng.tokenizer.name != "char":
+            self.info_string("Decoding paper needs a char-tokenizer model; decoding masked")
+            decoding = "masked"
         choice = eng.choose_moves(
             [board],
             slots=[0],
             temperature=temperature,
-            decoding=str(self.values["decoding"]),
+            decoding=decoding,
             searchmoves=[searchmoves or None],
         )[0]
         if choice.move is None:
