@@ -24,8 +24,8 @@ import torch
 from chessformer.board import Board
 from chessformer.data.dataset import Batcher, Dataset, GameStream
 from chessformer.inference import InferenceEngine
+from chessformer.model.evaluate import model_inputs
 from chessformer.model.gpt import CONFIGS, GPT
-from chessformer.model.train import model_inputs
 
 
 def _model(board: str, block: int, config: str = "lab") -> GPT:
