@@ -21,6 +21,20 @@ import matplotlib.pyplot as plt
 from chessformer.model.runlog import iter_metrics
 
 
+def cumulative_cpu(val: list[dict[str, float]]) -> list[float]:
+    """CPU seconds since the run began: a resumed run's process starts its clock at 0 again, so
+    each restart continues from the last value logged before it (the CPU spent after that last
+    evaluation and before the crash or stop is not counted)."""
+    out, offset, last = [], 0.0, 0.0
+    for r in val:
+        t = float(r.get("cpu_s", 0.0))
+        if t < last:
+            offset += last
+        last = t
+        out.append(offset + t)
+    return out
+
+
 def tokens_to_reach(val: list[dict[str, float]], target: float) -> float | None:
     """Tokens at which validation loss first reaches ``target`` (linear between evaluations)."""
     prev = None
@@ -56,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             "| {} | {:,} | {:.0f} | {:.4f} | {:.4f} | {} | {} |".format(
                 run.name,
                 int(last["tokens"]),
-                last.get("cpu_s", float("nan")),
+                cumulative_cpu(val)[-1],
                 last["loss"],
                 last["acc"],
                 f"{last['value_loss']:.4f}" if "value_loss" in last else "",
