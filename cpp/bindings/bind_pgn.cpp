@@ -7,9 +7,12 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
+#include <memory>
 
 #include "bindings/bindings.h"
 #include "bindings/numpy_util.h"
+#include "pgn/block_reader.h"
 #include "pgn/prep.h"
 #include "pgn/replay.h"
 
@@ -265,6 +268,79 @@ void bind_pgn(py::module_& m) {
       "Parse and replay the games of a chunk (bytes-like, or a list of bytes-like pieces): a list of "
       "(offset, tags, uci_moves, replay_error, "
       "parse_errors, evals, clocks, result, ok, chess960, start_fen, san_moves).");
+
+  // The input thread of prep and read_games (pgn_input.InputStream): blocks of a regular file, read
+  // and zstd-decompressed ahead on a thread of its own, handed out as read-only buffers (views of
+  // them keep the block alive; its memory is reused once the last view is gone).
+  py::class_<pgn::Block, std::shared_ptr<pgn::Block>>(m, "Block", py::buffer_protocol())
+      .def_buffer([](pgn::Block& b) {
+        return py::buffer_info(const_cast<char*>(b.data()), 1, py::format_descriptor<uint8_t>::format(), 1,
+                               {py::ssize_t(b.size())}, {py::ssize_t(1)}, /*readonly=*/true);
+      })
+      .def("__len__", &pgn::Block::size);
+  py::class_<pgn::BlockReader>(m, "BlockReader")
+      .def(py::init<int, uint64_t, bool, size_t, size_t, size_t>(), py::arg("fd"), py::arg("offset"),
+           py::arg("zstd"), py::arg("block_size"), py::arg("raw_size"), py::arg("depth"),
+           "Read `fd` (kept open by the caller until close()) from `offset` on a thread of its own, "
+           "zstd-decompressed if `zstd`, in blocks of `block_size` bytes, up to `depth` ahead.")
+      .def(
+          "next",
+          [](pgn::BlockReader& r) -> py::object {
+            std::shared_ptr<pgn::Block> b;
+            {
+              py::gil_scoped_release release;
+              b = r.next();
+            }
+            if (!b) return py::none();
+            return py::cast(std::move(b));
+          },
+          "The next block (a read-only buffer), or None at the end of the stream or after an error.")
+      .def(
+          "close",
+          [](pgn::BlockReader& r) {
+            py::gil_scoped_release release;
+            r.close();
+          },
+          "Stop the thread and wait for it.")
+      .def_property_readonly("error", &pgn::BlockReader::error)
+      .def_property_readonly("error_kind", &pgn::BlockReader::error_kind)
+      .def_property_readonly("raw_end", &pgn::BlockReader::raw_end)
+      .def_property_readonly("producer_wait_s", &pgn::BlockReader::producer_wait_s)
+      .def_property_readonly("consumer_wait_s", &pgn::BlockReader::consumer_wait_s)
+      .def_static("zstd_available", &pgn::BlockReader::zstd_available,
+                  "Whether libzstd could be loaded (else zstd input is read by python-zstandard).");
+
+  m.def(
+      "find_bytes",
+      [](const py::buffer& data, const py::bytes& pattern, bool last) -> py::ssize_t {
+        py::buffer_info info;
+        const std::string_view hay = buffer_view(data, info);
+        const std::string_view pat = pattern;
+        if (pat.empty()) return last ? py::ssize_t(hay.size()) : 0;
+        if (pat.size() > hay.size()) return -1;
+        if (!last) {
+          const size_t i = hay.find(pat);
+          return i == std::string_view::npos ? -1 : py::ssize_t(i);
+        }
+#if defined(__GLIBC__)
+        // backwards: the pattern's first byte by memrchr, then the rest compared
+        size_t end = hay.size() - pat.size() + 1;  // candidates are [0, end)
+        while (end > 0) {
+          const void* r = memrchr(hay.data(), pat[0], end);
+          if (r == nullptr) return -1;
+          const size_t i = size_t(static_cast<const char*>(r) - hay.data());
+          if (std::memcmp(hay.data() + i, pat.data(), pat.size()) == 0) return py::ssize_t(i);
+          end = i;
+        }
+        return -1;
+#else
+        const size_t i = hay.rfind(pat);
+        return i == std::string_view::npos ? -1 : py::ssize_t(i);
+#endif
+      },
+      py::arg("data"), py::arg("pattern"), py::arg("last") = false,
+      "The first (or with `last`, the last) position of `pattern` in a bytes-like `data`, or -1 "
+      "(bytes.find / bytes.rfind for any buffer, without a copy).");
 
   m.def(
       "prep_chunk",

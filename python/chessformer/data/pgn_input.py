@@ -13,6 +13,12 @@ of whole games without copying them. Memory stays bounded whatever the input (do
   is read in linear time in bounded memory;
 - the zstd decompressor is fed less compressed input per call when the data expands a lot, so one
   call returns about ``DECODE_TARGET`` bytes, not gigabytes.
+
+A regular file is read (and zstd-decompressed, by libzstd) ahead on a thread of its own
+(``_core.BlockReader``): its blocks wait in a queue of about ``READ_AHEAD`` bytes while the parsers
+work, and come here as read-only views whose memory is reused once the last view of a block is gone.
+The bytes are those the Python reader (python-zstandard, used for pipes, stdin, file objects and
+where libzstd cannot be loaded, or with ``CHESSFORMER_READER=python``) yields, errors included.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from chessformer import _core
+
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GAME_BOUNDARY = b'\n[Event "'  # a line the parser always starts a game at (docs/pgn.md)
 FALLBACK_BOUNDARY = b"\n\n["  # for files without Event tags: a blank line, then a tag line
@@ -36,6 +44,8 @@ FEED_SIZE = 1 << 12
 MIN_FEED = 16  # a few zstd blocks at most (an RLE block is 4 bytes for 128 KB)
 DECODE_TARGET = 1 << 20  # decompressed bytes wanted per decompressor call
 MAX_GAME_BYTES = 64 << 20  # default limit on one game's bytes (read_games, prep --max-game-mb)
+READ_AHEAD = 12 << 20  # decompressed bytes the reading thread may hold ready (at least 2 blocks)
+READER_ENV = "CHESSFORMER_READER"  # "python": no reading thread (the Python reader throughout)
 
 
 class PgnInputError(OSError):
@@ -144,13 +154,15 @@ class InputStream:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _check_size(self) -> None:
-        """At the end of a regular file: an error if it was not read to the size it had when
-        opened (truncated or appended to while being read)."""
+    def _check_size(self, end: int | None = None) -> None:
+        """At the end of a regular file (read to ``end``, by default the file's position): an
+        error if it was not read to the size it had when opened (truncated or appended to while
+        being read)."""
         if self.size is None or self.error is not None:
             return
         try:
-            end = self._f.tell()
+            if end is None:
+                end = self._f.tell()
             now = os.fstat(self._f.fileno()).st_size
         except OSError:
             return
@@ -213,10 +225,49 @@ class InputStream:
         if in_frame and self.error is None:
             self.error = f"{self.name}: truncated zstd data (the last frame is incomplete)"
 
-    def blocks(self, size: int = READ_SIZE) -> Iterator[bytes]:
+    def _threaded(self) -> bool:
+        """Whether `blocks` reads on a thread of its own (a regular file opened here, and libzstd
+        for zstd data)."""
+        if not self._own or self.size is None or self._pending:
+            return False
+        if os.environ.get(READER_ENV, "").lower() == "python":
+            return False
+        return not self.compressed or _core.BlockReader.zstd_available()
+
+    def _thread_blocks(self, size: int) -> Iterator[memoryview]:
+        """`blocks` from ``_core.BlockReader``: the same bytes and errors, read ahead."""
+        raw_size = max(size // 4, 1 << 16)  # as _decompressed reads: the same damaged pieces
+        depth = max(2, READ_AHEAD // size)
+        reader = _core.BlockReader(
+            self._f.fileno(), self._f.tell(), self.compressed, size, raw_size, depth
+        )
+        try:
+            while (block := reader.next()) is not None:
+                yield memoryview(block)
+        finally:
+            reader.close()
+        kind = reader.error_kind
+        if kind == "read":
+            self.error = f"{self.name}: read error: {reader.error}"
+        elif kind == "zstd":
+            self.error = f"{self.name}: zstd error: {reader.error}"
+        elif kind:
+            if kind == "truncated":
+                self._check_size(reader.raw_end)  # (a file cut while read: that error first)
+            if self.error is None:
+                what = "truncated zstd data" if kind == "truncated" else "read error"
+                self.error = f"{self.name}: {what} ({reader.error})"
+        else:
+            self._check_size(reader.raw_end)
+
+    def blocks(self, size: int = READ_SIZE) -> Iterator[Buffer]:
         """Blocks of decompressed bytes (after skipping ``skip`` bytes), until the end or an
-        error (then ``error`` is set)."""
-        gen = self._decompressed(size) if self.compressed else self._raw_blocks(size)
+        error (then ``error`` is set): bytes, or read-only views of the reading thread's blocks."""
+        gen: Iterator[Buffer]
+        if self._threaded():
+            gen = self._thread_blocks(size)
+        else:
+            gen = self._decompressed(size) if self.compressed else self._raw_blocks(size)
         skip = self._skip
         for b in gen:
             if skip:
@@ -227,6 +278,7 @@ class InputStream:
             yield b
 
 
+Buffer = bytes | memoryview  # a block of the stream: bytes, or a view of the reading thread's block
 Chunk = list[memoryview]  # pieces of one chunk, in order (the C++ side reads them back to back)
 
 
@@ -269,21 +321,21 @@ class _Cutter:
         self.last = dict.fromkeys(_BRACKET, -1)  # the last boundary of each kind in pending
         self.skip_from = -1  # >= 0: inside an oversized game that began there
 
-    def _found(self, pat: bytes, block: bytes, first: bool) -> int:
+    def _found(self, pat: bytes, block: Buffer, first: bool) -> int:
         """The first or last position of boundary ``pat`` that ends in ``block``, or -1."""
-        span = self.tail[-(len(pat) - 1) :] + block[: len(pat) - 1] if len(pat) > 1 else b""
+        span = self.tail[-(len(pat) - 1) :] + bytes(block[: len(pat) - 1]) if len(pat) > 1 else b""
         head = self.pos - (len(span) - min(len(block), len(pat) - 1))
         i = span.find(pat) if first else -1
         if i < 0:
-            j = block.find(pat) if first else block.rfind(pat)
+            j = _core.find_bytes(block, pat, not first)
             if j >= 0:
                 return self.pos + j + _BRACKET[pat]
             i = -1 if first else span.rfind(pat)
         return head + i + _BRACKET[pat] if i >= 0 else -1
 
-    def _advance(self, block: bytes) -> None:
+    def _advance(self, block: Buffer) -> None:
         self.pos += len(block)
-        self.tail = (self.tail + block[-_TAIL:])[-_TAIL:]
+        self.tail = (self.tail + bytes(block[-_TAIL:]))[-_TAIL:]
 
     def _take(self, cut: int) -> ChunkItem:
         """The pending bytes before ``cut`` as a chunk."""
@@ -300,7 +352,7 @@ class _Cutter:
         self.last = {p: v if v > cut else -1 for p, v in self.last.items()}
         return item
 
-    def _first(self, block: bytes, after: int) -> int:
+    def _first(self, block: Buffer, after: int) -> int:
         """The first game boundary of any kind past ``after`` that ends in ``block``, or -1."""
         found = [self._found(p, block, first=True) for p in _BRACKET]
         return min((f for f in found if f > after), default=-1)
@@ -309,7 +361,7 @@ class _Cutter:
         self.parts, self.starts = [], []
         self.last = dict.fromkeys(_BRACKET, -1)
 
-    def feed(self, block: bytes) -> list[ChunkItem]:
+    def feed(self, block: Buffer) -> list[ChunkItem]:
         """The items that ``block`` (at most ``max_game`` bytes) completes. A game is the bytes
         between two boundaries, so whether it is oversized depends on the stream alone, never on
         how it comes in blocks (resumed runs skip the same games)."""
@@ -342,7 +394,7 @@ class _Cutter:
                 out.append(self._take(cut))
         return out
 
-    def _skip(self, block: bytes) -> list[ChunkItem]:
+    def _skip(self, block: Buffer) -> list[ChunkItem]:
         at = self._first(block, self.skip_from)
         if at < 0:
             self._advance(block)
@@ -361,7 +413,7 @@ class _Cutter:
 
 
 def iter_chunk_parts(
-    blocks: Iterator[bytes], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
+    blocks: Iterator[Buffer], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
 ) -> Iterator[ChunkItem]:
     """The stream cut into chunks of whole games, handed on as views of the blocks they span
     (``_core.prep_chunk`` and ``_core.read_chunk`` read them in place: nothing is joined).
@@ -383,7 +435,7 @@ def iter_chunk_parts(
 
 
 def iter_chunks(
-    blocks: Iterator[bytes], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
+    blocks: Iterator[Buffer], chunk_size: int, base: int = 0, max_game: int = MAX_GAME_BYTES
 ) -> Iterator[tuple[bytes, int, bool]]:
     """``(chunk, base_offset, more_follows)``: `iter_chunk_parts` joined (oversized games
     skipped)."""
