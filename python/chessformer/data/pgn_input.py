@@ -105,6 +105,9 @@ class InputStream:
         self.size: int | None = None
         self._own = False
         self._pending = b""
+        self._reader: _core.BlockReader | None = None
+        # seconds the reading thread waited for room in its queue, and the consumer for a block
+        self.reader_waits = (0.0, 0.0)
         if isinstance(source, (str, os.PathLike)):
             self.name = str(source)
             if self.name == "-":
@@ -145,6 +148,9 @@ class InputStream:
         return head
 
     def close(self) -> None:
+        if self._reader is not None:  # (its thread reads the file: stopped before it is closed)
+            self._reader.close()
+            self.reader_waits = (self._reader.producer_wait_s, self._reader.consumer_wait_s)
         if self._own:
             self._f.close()
 
@@ -241,11 +247,13 @@ class InputStream:
         reader = _core.BlockReader(
             self._f.fileno(), self._f.tell(), self.compressed, size, raw_size, depth
         )
+        self._reader = reader
         try:
             while (block := reader.next()) is not None:
                 yield memoryview(block)
         finally:
             reader.close()
+            self.reader_waits = (reader.producer_wait_s, reader.consumer_wait_s)
         kind = reader.error_kind
         if kind == "read":
             self.error = f"{self.name}: read error: {reader.error}"

@@ -66,6 +66,8 @@ TIME_CLASSES: list[str] = list(_core.PREP_TIME_CLASSES)
 SPLIT_HASH_VERSION = 2  # the game hash of _core.prep_chunk (cpp/pgn/replay.cpp)
 MAX_REPORTED = 10  # oversized games reported one by one (then only counted)
 CRASH_ENV = "CHESSFORMER_PREP_CRASH_AFTER_SHARDS"  # test hook: exit hard after N shard renames
+# set (to anything but 0): where the run's time went, on stderr at the end (bench/bench_prep.py)
+TIMING_ENV = "CHESSFORMER_PREP_TIMING"
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,14 @@ def _progress_text(c: Counters, shards: int) -> str:
     return f"{c.games:,} games, kept {c.kept:,}, dropped {c.games - c.kept:,} | {shards} shards"
 
 
+def _prep_chunk(parts: Chunk, more: bool, base: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`_core.prep_chunk` on a worker thread, with the thread's CPU time for it (``cpu_s``)."""
+    t0 = time.thread_time()
+    result = _core.prep_chunk(parts, more, base, **kwargs)
+    result["cpu_s"] = time.thread_time() - t0
+    return result
+
+
 class Prep:
     def __init__(
         self,
@@ -245,6 +255,20 @@ class Prep:
         self.stopped = False
         self.progress = Progress(None, desc="prep", unit="B", unit_scale=True, enabled=progress)
         self.input_records = [_input_record(p) for p in inputs]
+        # seconds, by where the main thread spent them (and the parsers' CPU time, all threads)
+        self.timing = dict.fromkeys(
+            [
+                "input",
+                "wait_parsers",
+                "shards",
+                "final_shards",
+                "parse_cpu",
+                "reader_waited",
+                "waited_for_reader",
+                "run",
+            ],
+            0.0,
+        )
 
     def _on_shard(self) -> None:
         self.shards_written += 1
@@ -363,9 +387,12 @@ class Prep:
         return done
 
     def run(self) -> Counters:
+        started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
+        ours = {w.temporary for w in self.writers.values()}  # (a resumed run's pending tokens)
         for stale in own_files(self.out, temporary_only=True):
-            stale.unlink()
+            if stale not in ours:
+                stale.unlink()
         kwargs = self.config.core_kwargs()
         last_checkpoint = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="prep") as pool:
@@ -414,7 +441,12 @@ class Prep:
                         def reparse(stop: int, parts: Chunk = parts, base: int = base) -> Any:
                             return _core.prep_chunk(head(parts, stop - base), True, base, **kwargs)
 
-                        shards = self._handle(fut.result(), index, reparse)
+                        t0 = time.perf_counter()
+                        result = fut.result()
+                        t1 = time.perf_counter()
+                        self.timing["wait_parsers"] += t1 - t0
+                        self.timing["parse_cpu"] += result.pop("cpu_s", 0.0)
+                        shards = self._handle(result, index, reparse)
                         self.position = (index, end) if more else (index + 1, 0)
                         now = time.monotonic()
                         if shards or self.stopped or now - last_checkpoint > 60:
@@ -423,12 +455,17 @@ class Prep:
                         self.progress.set(
                             self.counters.bytes, _progress_text(self.counters, self.shards_written)
                         )
+                        self.timing["shards"] += time.perf_counter() - t1
 
                 with stream:
                     blocks = stream.blocks(self.chunk_size)
                     max_game = int(self.config.max_game_mb * (1 << 20))
-                    for item in iter_chunk_parts(blocks, self.chunk_size, offset, max_game):
-                        if self.stopped:
+                    items = iter_chunk_parts(blocks, self.chunk_size, offset, max_game)
+                    while True:
+                        t0 = time.perf_counter()
+                        item = next(items, None)
+                        self.timing["input"] += time.perf_counter() - t0
+                        if item is None or self.stopped:
                             break
                         if item.oversized:
                             drain(0)  # (in input order: the counters and position follow it)
@@ -438,12 +475,13 @@ class Prep:
                             continue
                         drain(2 * self.workers - 1, item.length)
                         # the chunk is views of the decompressed blocks, parsed in place
-                        fut = pool.submit(
-                            _core.prep_chunk, item.parts, item.more, item.base, **kwargs
-                        )
+                        fut = pool.submit(_prep_chunk, item.parts, item.more, item.base, kwargs)
                         end = item.base + item.length
                         inflight.append((fut, end, item.length, item.more, item.parts))
                     drain(0)
+                waits = stream.reader_waits
+                self.timing["reader_waited"] += waits[0]
+                self.timing["waited_for_reader"] += waits[1]
                 recorded = self.input_records[index].get("size")
                 if stream.error is None and stream.size is not None and stream.size != recorded:
                     stream.error = (
@@ -460,9 +498,11 @@ class Prep:
                     # resumes from the previous checkpoint, which redoes more but ends the same)
                     self.checkpoint()
                     last_checkpoint = time.monotonic()
+        t0 = time.perf_counter()
         for w in self.writers.values():
             w.flush()
         self.write_manifest()
+        self.timing["final_shards"] = time.perf_counter() - t0
         self.progress.set(
             self.counters.bytes, _progress_text(self.counters, self.shards_written), force=True
         )
@@ -470,6 +510,9 @@ class Prep:
         (self.out / "progress.json").unlink(missing_ok=True)
         for p in own_files(self.out, pending_only=True):
             p.unlink()
+        self.timing["run"] = time.perf_counter() - started
+        if os.environ.get(TIMING_ENV, "0") not in ("", "0"):
+            print("prep: timing " + json.dumps(self.timing), file=sys.stderr)
         return self.counters
 
     def write_manifest(self) -> None:

@@ -5,7 +5,9 @@ token count, written whole or not at all, and the names of the files ``prep`` ow
 from __future__ import annotations
 
 import io
+import os
 import re
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chessformer._io import replacing
+from chessformer._io import fsync_path, replacing
 
 SPLITS = ("train", "val")
 
@@ -68,14 +70,16 @@ def slice_columns(cols: Columns, a: int, b: int) -> Columns:
     return out
 
 
-def concat_columns(parts: list[Columns], dtype: str) -> Columns:
+def concat_columns(parts: list[Columns], dtype: str, tokens: bool = True) -> Columns:
+    """The parts' games as one set of columns (``tokens`` False: without the token column)."""
     if not parts:
         empty: Columns = {k: np.zeros(0, dtype=t) for k, t in META_COLUMNS.items()}
         empty["tokens"] = np.zeros(0, dtype=dtype)
         empty["offsets"] = np.zeros(1, dtype=np.int64)
         return empty
     out = {k: np.concatenate([p[k] for p in parts]) for k in META_COLUMNS}
-    out["tokens"] = np.concatenate([p["tokens"] for p in parts]).astype(dtype, copy=False)
+    if tokens:
+        out["tokens"] = np.concatenate([p["tokens"] for p in parts]).astype(dtype, copy=False)
     lengths = np.concatenate([np.diff(p["offsets"]) for p in parts])
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -85,7 +89,13 @@ def concat_columns(parts: list[Columns], dtype: str) -> Columns:
 
 class ShardWriter:
     """Games of one split, cut into shards of at least ``shard_tokens`` tokens in arrival order
-    (a shard ends with the game that reaches the size)."""
+    (a shard ends with the game that reaches the size).
+
+    The next shard's tokens are written as its games arrive, to a temporary file (named as
+    `chessformer._io.replacing` names them, so a killed run's is cleaned up like any other) that
+    `flush` fsyncs and renames: the token file, most of a shard's bytes, is not written all at once
+    when the shard completes (at the end of a run, after the last chunk is parsed). The pending
+    games stay in memory too, for the checkpoints (`save_pending`)."""
 
     def __init__(self, root: Path, split: str, dtype: str, shard_tokens: int) -> None:
         self.root, self.split, self.dtype, self.shard_tokens = root, split, dtype, shard_tokens
@@ -93,6 +103,50 @@ class ShardWriter:
         self.pending_tokens = 0
         self.shards: list[dict[str, Any]] = []
         self.on_shard: Callable[[], None] = lambda: None
+        self._tokens: io.BufferedWriter | None = None  # the next shard's token file, being written
+        self._tokens_tmp: Path | None = None
+
+    def _names(self, i: int) -> dict[str, str]:
+        return {
+            "tokens": f"{self.split}/tokens-{i:05d}.bin",
+            "offsets": f"{self.split}/offsets-{i:05d}.npy",
+            "games": f"{self.split}/games-{i:05d}.npz",
+        }
+
+    def _mkdir(self) -> None:
+        try:
+            (self.root / self.split).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(e.errno, e.strerror or str(e), str(self.root / self.split)) from e
+
+    def _append(self, part: Columns) -> None:
+        """``part`` joins the pending games; its tokens go to the next shard's token file."""
+        self.pending.append(part)
+        path = self.root / self._names(len(self.shards))["tokens"]
+        try:
+            if self._tokens is None:
+                self._mkdir()
+                tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+                self._tokens = open(tmp, "wb")  # noqa: SIM115 (closed in flush or close)
+                self._tokens_tmp = tmp
+            tokens = np.ascontiguousarray(part["tokens"], dtype=self.dtype)
+            self._tokens.write(tokens.data.cast("B"))
+        except OSError as e:
+            raise OutputError(e.errno, e.strerror or str(e), str(path)) from e
+
+    @property
+    def temporary(self) -> Path | None:
+        """The next shard's token file while it is being written (a temporary name)."""
+        return self._tokens_tmp
+
+    def close(self) -> None:
+        """Drop the unfinished token file (its games are among the pending ones, or lost)."""
+        if self._tokens is not None:
+            self._tokens.close()
+            self._tokens = None
+        if self._tokens_tmp is not None:
+            self._tokens_tmp.unlink(missing_ok=True)
+            self._tokens_tmp = None
 
     def add(self, cols: Columns) -> int:
         """Append games; returns how many shards were completed."""
@@ -103,10 +157,10 @@ class ShardWriter:
             cum = off[start + 1 :] - off[start]
             k = int(np.searchsorted(cum, need, side="left"))
             if k >= n - start:
-                self.pending.append(slice_columns(cols, start, n))
+                self._append(slice_columns(cols, start, n))
                 self.pending_tokens += int(cum[-1])
                 break
-            self.pending.append(slice_columns(cols, start, start + k + 1))
+            self._append(slice_columns(cols, start, start + k + 1))
             self.flush()
             done += 1
             start += k + 1
@@ -114,24 +168,32 @@ class ShardWriter:
 
     def flush(self) -> None:
         """Write the pending games as the next shard (nothing when there are none)."""
-        data = concat_columns(self.pending, self.dtype)
+        data = concat_columns(self.pending, self.dtype, tokens=False)
         n_games = len(data["offsets"]) - 1
         if n_games == 0:
             return
-        i = len(self.shards)
-        names = {
-            "tokens": f"{self.split}/tokens-{i:05d}.bin",
-            "offsets": f"{self.split}/offsets-{i:05d}.npy",
-            "games": f"{self.split}/games-{i:05d}.npz",
-        }
-        try:
-            (self.root / self.split).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(e.errno, e.strerror or str(e), str(self.root / self.split)) from e
+        names = self._names(len(self.shards))
+        self._mkdir()
         atomic_write(self.root / names["games"], lambda f: write_npz(f, meta_columns(data)))
         atomic_write(self.root / names["offsets"], lambda f: np.save(f, data["offsets"]))
-        atomic_write(self.root / names["tokens"], lambda f: f.write(data["tokens"].tobytes()))
-        self.shards.append({**names, "n_games": n_games, "n_tokens": len(data["tokens"])})
+        # the token file, written as the games came: fsynced and renamed as atomic_write does
+        path, f, tmp = self.root / names["tokens"], self._tokens, self._tokens_tmp
+        assert f is not None and tmp is not None
+        try:
+            n_bytes = f.tell()
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            self._tokens = None
+            os.replace(tmp, path)
+            self._tokens_tmp = None
+            fsync_path(path.parent)
+        except OSError as e:
+            self.close()
+            raise OutputError(e.errno, e.strerror or str(e), str(path)) from e
+        n_tokens = int(data["offsets"][-1])
+        assert n_bytes == n_tokens * np.dtype(self.dtype).itemsize, (n_bytes, n_tokens)
+        self.shards.append({**names, "n_games": n_games, "n_tokens": n_tokens})
         self.pending, self.pending_tokens = [], 0
         self.on_shard()
 
@@ -143,7 +205,10 @@ class ShardWriter:
     def load_pending(self, path: Path) -> None:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-        self.pending = [data] if len(data["offsets"]) > 1 else []
+        self.close()
+        self.pending = []
+        if len(data["offsets"]) > 1:
+            self._append(data)
         self.pending_tokens = int(data["offsets"][-1])
 
 
