@@ -17,8 +17,10 @@ time, which leaves out the time the process waited for a core on a shared VM); D
 (rust-pgn-reader-python-binding, bulletchess; ``--python313``, default ``python3.13`` on PATH, in a
 venv under --work). Then the whole GNU corpus -> `move` shards with `chessformer prep --workers 2`.
 Then the whole `chessformer prep --tokenizer move` process on the Lichess-format file repeated to
-``--e2e-mb`` (1,200 MB), plain and zstd-compressed, 1 and 2 workers, in interleaved rounds beside
-its bound, `zstd -dc` of the same file (``--only-e2e``: that part alone, to WORK/prep-e2e.json).
+``--e2e-mb`` (1,200 MB), plain and zstd-compressed, 1 and 2 workers and the default, in interleaved
+rounds beside its bound, `zstd -dc` of the same file, with each run's CPU time and the breakdown
+that CHESSFORMER_PREP_TIMING prints (``--only-e2e``: that part alone, to WORK/prep-e2e.json and
+the ``whole_process`` entry of bench/results/prep-cpu.json, its other entries kept).
 Ratios are printed; results go to bench/results/prep-cpu.json.
 """
 
@@ -253,16 +255,35 @@ def pypi_peer(which: str, package: str, path: Path) -> dict[str, Any] | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _timed(cmd: list[str], stdout: Any = subprocess.DEVNULL) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the child: user + system, its stderr) of one command."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    r = subprocess.run(
+        cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return wall, cpu, r.stderr
+
+
+def _prep_timing(stderr: str) -> dict[str, float] | None:
+    """The breakdown `prep` prints with CHESSFORMER_PREP_TIMING set (chessformer.data.prep)."""
+    for line in stderr.splitlines():
+        if line.startswith("prep: timing "):
+            return dict(json.loads(line[len("prep: timing ") :]))
+    return None
 
 
 def whole_process(source: Path, mb: float, rounds: int) -> dict[str, Any]:
     """The whole `chessformer prep --tokenizer move` process on ``source`` repeated to ``mb`` MB,
-    plain and zstd-compressed (level 3, one thread), with 1 and 2 workers, in interleaved rounds
-    beside the bound: `zstd -dc` of the same file to /dev/null (one thread). MB/s of PGN text."""
+    plain and zstd-compressed (level 3, one thread), with 1 and 2 workers and the default
+    (``--workers`` not given), in interleaved rounds beside the bound: `zstd -dc` of the same file
+    to /dev/null (one thread). MB/s of PGN text, by wall clock (the median over the rounds) and by
+    the child's CPU time; the load average before each round; for each prep run the breakdown of
+    its time that CHESSFORMER_PREP_TIMING prints (main thread waiting for the reading thread or the
+    parsers, shard writing, the parsers' CPU time, the reading thread's waits for room)."""
     big = WORK / f"e2e-{int(mb)}mb.pgn"
     if not big.exists():
         data = source.read_bytes()
@@ -274,34 +295,78 @@ def whole_process(source: Path, mb: float, rounds: int) -> dict[str, Any]:
         subprocess.run(["zstd", "-q", "-3", "-T1", "-f", str(big), "-o", str(packed)], check=True)
     size = big.stat().st_size / 1e6
     prep = [sys.executable, "-m", "chessformer", "prep", "--tokenizer", "move", "--quiet"]
+    env = {**os.environ, "CHESSFORMER_PREP_TIMING": "1"}
     runs: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    timing: dict[str, list[dict[str, float] | None]] = {}
+    loads: list[list[float]] = []
+    cases = [("zst", packed, w) for w in ("1", "2", "default")]
+    cases += [("plain", big, w) for w in ("1", "2", "default")]
     for _ in range(rounds):
-        runs.setdefault("zstd_dc", []).append(_timed(["zstd", "-dc", str(packed)]))
-        for name, path in (("zst", packed), ("plain", big)):
-            for workers in (1, 2):
-                out = WORK / "e2e-out"
-                cmd = [*prep, str(path), "--out", str(out), "--workers", str(workers), "--force"]
-                runs.setdefault(f"prep_{name}_{workers}w", []).append(_timed(cmd))
+        loads.append(list(os.getloadavg()))
+        wall, c, _err = _timed(["zstd", "-dc", str(packed)])
+        runs.setdefault("zstd_dc", []).append(wall)
+        cpu.setdefault("zstd_dc", []).append(c)
+        for name, path, workers in cases:
+            out = WORK / "e2e-out"
+            cmd = [*prep, str(path), "--out", str(out), "--force"]
+            if workers != "default":
+                cmd += ["--workers", workers]
+            key = f"prep_{name}_{workers}w" if workers != "default" else f"prep_{name}_default"
+            wall, c, err = _timed(cmd, env)
+            runs.setdefault(key, []).append(wall)
+            cpu.setdefault(key, []).append(c)
+            timing.setdefault(key, []).append(_prep_timing(err))
+    loads.append(list(os.getloadavg()))
     mb_s = {k: size / statistics.median(v) for k, v in runs.items()}
+    cpu_mb_s = {k: size / statistics.median(v) for k, v in cpu.items()}
     bound = mb_s["zstd_dc"]
     return {
         "mb": size,
         "rounds": rounds,
+        "cpus": os.cpu_count(),
+        "default_workers": _default_workers(),
+        "command": " ".join([*prep, "FILE", "--out", "OUT", "--force", "[--workers N]"]),
+        "load_average_before_each_round_and_at_end": loads,
         "seconds": runs,
+        "cpu_seconds": cpu,
         "mb_s_median": mb_s,
+        "cpu_mb_s_median": cpu_mb_s,
+        "timing": timing,
         "ratios": {
             "prep_zst_1w_over_zstd_dc": mb_s["prep_zst_1w"] / bound,
             "prep_zst_2w_over_zstd_dc": mb_s["prep_zst_2w"] / bound,
+            "prep_zst_default_over_zstd_dc": mb_s["prep_zst_default"] / bound,
             "zst_2w_over_1w": mb_s["prep_zst_2w"] / mb_s["prep_zst_1w"],
+            "zst_default_over_1w": mb_s["prep_zst_default"] / mb_s["prep_zst_1w"],
             "plain_2w_over_1w": mb_s["prep_plain_2w"] / mb_s["prep_plain_1w"],
+            "plain_default_over_1w": mb_s["prep_plain_default"] / mb_s["prep_plain_1w"],
+            # the same runs by round: each round's runs are seconds apart, so they share the
+            # machine's state (the median of the per-round ratios)
+            "zst_default_over_zstd_dc_by_round": statistics.median(
+                a / b for a, b in zip(runs["zstd_dc"], runs["prep_zst_default"], strict=True)
+            ),
+            "zst_2w_over_1w_by_round": statistics.median(
+                a / b for a, b in zip(runs["prep_zst_1w"], runs["prep_zst_2w"], strict=True)
+            ),
         },
     }
 
 
+def _default_workers() -> int:
+    from chessformer.data.prep_cli import build_parser
+
+    return int(build_parser().parse_args(["x", "--out", "y"]).workers)
+
+
 def print_whole_process(e2e: dict[str, Any], in_memory_1t: float | None) -> None:
-    print(f"== whole process, {e2e['mb']:.0f} MB, median of {e2e['rounds']} interleaved rounds")
+    print(
+        f"== whole process, {e2e['mb']:.0f} MB, median of {e2e['rounds']} interleaved rounds "
+        f"(load average before each round: "
+        f"{', '.join(f'{la[0]:.2f}' for la in e2e['load_average_before_each_round_and_at_end'])})"
+    )
     for k, v in e2e["mb_s_median"].items():
-        print(f"  {k:14s}: {v:7.1f} MB/s")
+        print(f"  {k:18s}: {v:7.1f} MB/s   (by CPU time {e2e['cpu_mb_s_median'][k]:7.1f} MB/s)")
     if in_memory_1t is not None:
         print(f"  in memory, 1 thread (prep_chunk): {in_memory_1t:7.1f} MB/s")
     for k, v in e2e["ratios"].items():
@@ -363,11 +428,15 @@ def main() -> int:
         "load_average_at_start": os.getloadavg(),
         "files": {},
     }
+    dest = Path(__file__).parent / "results" / "prep-cpu.json"
     if args.only_e2e:
         e2e = whole_process(lichess, args.e2e_mb, args.e2e_rounds)
         print_whole_process(e2e, None)
         write_json(WORK / "prep-e2e.json", {**results, "whole_process": e2e})
-        print(f"wrote {WORK / 'prep-e2e.json'}")
+        # into the results file, its other measurements kept
+        kept = json.loads(dest.read_text()) if dest.exists() else {}
+        write_json(dest, {**kept, "whole_process": e2e}, allow_nan=True)
+        print(f"wrote {WORK / 'prep-e2e.json'} and the whole_process part of {dest}")
         return 0
     for label, path in (("lichess", lichess), ("gnu_plain", plain)):
         data = path.read_bytes()
@@ -476,7 +545,6 @@ def main() -> int:
         f"== GNU corpus -> move shards (CLI, 2 workers): "
         f"{results['gnu_to_move_shards_2workers_s']:.2f} s"
     )
-    dest = Path(__file__).parent / "results" / "prep-cpu.json"
     dest.parent.mkdir(exist_ok=True)
     write_json(dest, results, allow_nan=True)
     print(f"wrote {dest}")

@@ -4,9 +4,11 @@ token count, written whole or not at all, and the names of the files ``prep`` ow
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -19,6 +21,9 @@ import numpy.typing as npt
 from chessformer._io import fsync_path, replacing
 
 SPLITS = ("train", "val")
+# token bytes between the background fdatasyncs of a token file being written: the fsync when its
+# shard completes then waits for the last few MB, not the whole file
+SYNC_EVERY = 32 << 20
 
 # Per-game metadata columns of games-NNNNN.npz (name -> dtype); documented in docs/formats.md.
 META_COLUMNS: dict[str, str] = {
@@ -60,6 +65,12 @@ def write_npz(f: io.BufferedWriter, arrays: dict[str, npt.NDArray[Any]]) -> None
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             with zf.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def _sync_quietly(fd: int) -> None:
+    """fdatasync ``fd`` (a head start for the fsync that follows: its errors are that one's)."""
+    with contextlib.suppress(OSError):
+        getattr(os, "fdatasync", os.fsync)(fd)
 
 
 def slice_columns(cols: Columns, a: int, b: int) -> Columns:
@@ -105,6 +116,8 @@ class ShardWriter:
         self.on_shard: Callable[[], None] = lambda: None
         self._tokens: io.BufferedWriter | None = None  # the next shard's token file, being written
         self._tokens_tmp: Path | None = None
+        self._synced = 0  # its bytes when the last background sync began
+        self._sync: threading.Thread | None = None
 
     def _names(self, i: int) -> dict[str, str]:
         return {
@@ -131,8 +144,20 @@ class ShardWriter:
                 self._tokens_tmp = tmp
             tokens = np.ascontiguousarray(part["tokens"], dtype=self.dtype)
             self._tokens.write(tokens.data.cast("B"))
+            written = self._tokens.tell()
+            if written - self._synced >= SYNC_EVERY and not (self._sync and self._sync.is_alive()):
+                self._tokens.flush()
+                self._synced = written
+                fd = self._tokens.fileno()
+                self._sync = threading.Thread(target=_sync_quietly, args=(fd,), daemon=True)
+                self._sync.start()
         except OSError as e:
             raise OutputError(e.errno, e.strerror or str(e), str(path)) from e
+
+    def _wait_sync(self) -> None:
+        if self._sync is not None:
+            self._sync.join()
+            self._sync = None
 
     @property
     def temporary(self) -> Path | None:
@@ -141,6 +166,7 @@ class ShardWriter:
 
     def close(self) -> None:
         """Drop the unfinished token file (its games are among the pending ones, or lost)."""
+        self._wait_sync()
         if self._tokens is not None:
             self._tokens.close()
             self._tokens = None
@@ -182,9 +208,10 @@ class ShardWriter:
         try:
             n_bytes = f.tell()
             f.flush()
+            self._wait_sync()
             os.fsync(f.fileno())
             f.close()
-            self._tokens = None
+            self._tokens, self._synced = None, 0
             os.replace(tmp, path)
             self._tokens_tmp = None
             fsync_path(path.parent)
