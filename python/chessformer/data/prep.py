@@ -266,6 +266,7 @@ class Prep:
                 "reader_waited",
                 "waited_for_reader",
                 "run",
+                "main_cpu",
             ],
             0.0,
         )
@@ -387,7 +388,7 @@ class Prep:
         return done
 
     def run(self) -> Counters:
-        started = time.perf_counter()
+        started, main_cpu = time.perf_counter(), time.thread_time()
         self.out.mkdir(parents=True, exist_ok=True)
         ours = {w.temporary for w in self.writers.values()}  # (a resumed run's pending tokens)
         for stale in own_files(self.out, temporary_only=True):
@@ -511,6 +512,7 @@ class Prep:
         for p in own_files(self.out, pending_only=True):
             p.unlink()
         self.timing["run"] = time.perf_counter() - started
+        self.timing["main_cpu"] = time.thread_time() - main_cpu
         if os.environ.get(TIMING_ENV, "0") not in ("", "0"):
             print("prep: timing " + json.dumps(self.timing), file=sys.stderr)
         return self.counters
