@@ -26,6 +26,7 @@ import json
 import os
 import stat
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -68,6 +69,8 @@ MAX_REPORTED = 10  # oversized games reported one by one (then only counted)
 CRASH_ENV = "CHESSFORMER_PREP_CRASH_AFTER_SHARDS"  # test hook: exit hard after N shard renames
 # set (to anything but 0): where the run's time went, on stderr at the end (bench/bench_prep.py)
 TIMING_ENV = "CHESSFORMER_PREP_TIMING"
+PARSER_NICE = 3  # how much lower the parser threads' priority is (nice steps; 0: the same)
+PARSER_NICE_ENV = "CHESSFORMER_PREP_PARSER_NICE"
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,23 @@ class Counters:
 def _progress_text(c: Counters, shards: int) -> str:
     """What prep's progress display shows after bytes read and MB/s."""
     return f"{c.games:,} games, kept {c.kept:,}, dropped {c.games - c.kept:,} | {shards} shards"
+
+
+def _parser_priority() -> None:
+    """A parser thread runs a little below the threads of the rest of the process (Linux, where
+    the nice value is per thread): the reading thread, which decompresses on its own and feeds
+    all the parsers, and the main thread, which hands them their chunks, get a core first when
+    the process has more runnable threads than cores. Parsers are only as fast as those two let
+    them be, so this costs them nothing; where the kernel groups a session's threads (autogroup),
+    it does not change the process's share against other processes either."""
+    step = int(os.environ.get(PARSER_NICE_ENV, PARSER_NICE))
+    if step <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
+    except (OSError, AttributeError):
+        pass
 
 
 def _prep_chunk(parts: Chunk, more: bool, base: int, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +416,9 @@ class Prep:
                 stale.unlink()
         kwargs = self.config.core_kwargs()
         last_checkpoint = time.monotonic()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="prep") as pool:
+        with ThreadPoolExecutor(
+            self.workers, thread_name_prefix="prep", initializer=_parser_priority
+        ) as pool:
             start_index, start_offset = self.position
             for index in range(start_index, len(self.inputs)):
                 if self.stopped:

@@ -161,6 +161,14 @@ def _max_game_mb(given: float | None, tokenizer: str) -> float:
     return FEN_MAX_GAME_MB if tokenizer == "fen" else MAX_GAME_BYTES / (1 << 20)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chessformer prep",
@@ -230,7 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"on any input (default {MAX_GAME_BYTES >> 20}; {FEN_MAX_GAME_MB} with --tokenizer fen, "
         "which makes about 20 bytes of a byte of PGN)",
     )
-    p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
+    p.add_argument(
+        "--workers",
+        type=int_at_least(1),
+        default=available_cpus(),
+        help="parser threads (default: the CPUs this process may run on, %(default)s here; a "
+        "regular file is read and decompressed on a thread of its own besides them)",
+    )
     p.add_argument(
         "--chunk-mb",
         type=positive_number,
