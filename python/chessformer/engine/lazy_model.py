@@ -5,7 +5,6 @@ or, under UCI_LimitStrength, the one its Elo calibration gives for UCI_Elo."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from collections.abc import Callable
@@ -77,6 +76,8 @@ def load_calibration(model_path: Path) -> list[tuple[float, float]] | None:
     """(elo, temperature) pairs measured with `chessformer match` for this model, if shipped
     beside it as elo_calibration.json (see docs/uci.md). Made monotone: as the temperature
     rises the Elo used never rises (a running minimum), so lower targets mean hotter sampling."""
+    import json  # here: `uci` -> `uciok` imports nothing it does not need
+
     path = model_path / "elo_calibration.json"
     if not path.is_file():
         return None
