@@ -102,6 +102,13 @@ def test_training_with_legal_softmax(tmp_path: Path) -> None:
     assert masked is not None and plain is not None and float(masked) < float(plain)
 
 
-def test_legal_softmax_needs_the_move_vocabulary() -> None:
-    with pytest.raises(ValueError, match="move tokenizer"):
-        GPTConfig(vocab_size=32, legal_softmax=True)
+def test_legal_softmax_on_a_char_dataset_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chessformer.model.train import main
+
+    argv = ["--data", "tests/data/sample_char", "--config", "tiny", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--set", "max_steps=2", "model.legal_softmax=true"]) == 2
+    err = capsys.readouterr().err
+    assert "legal_softmax needs the 'move' tokenizer" in err and "'char'" in err
+    assert "Traceback" not in err

@@ -66,8 +66,6 @@ class GPTConfig:
             )
         if self.value_head and self.board_features == "none":
             raise ValueError("value_head needs board_features ('absolute' or 'perspective')")
-        if self.legal_softmax and self.vocab_size <= LEGAL_MASK_MOVES:
-            raise ValueError("legal_softmax needs the move tokenizer's vocabulary")
 
     @property
     def board_aware(self) -> bool:
