@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from chessformer import _core
-from chessformer.model.gpt import GPT, GPTConfig, mask_illegal
+from chessformer.model.gpt import GPT, mask_illegal
 from chessformer.moves import move_to_id
 from tests.test_board_features import BOS, PAD, random_games, rows_of
 from tests.test_board_model import _games
