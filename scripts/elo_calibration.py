@@ -64,7 +64,7 @@ def lab_points(run: Path) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         for name, r in ratings.items()
         if name.startswith(prefix) and math.isfinite(r["rating"])
     ]
-    anchors = {k: v for k, v in ratings.items() if not k.startswith(prefix)}
+    anchors = {k for k, v in ratings.items() if isinstance(v, dict) and not k.startswith(prefix)}
     match = {"lab_run": run.name, "players": sorted(anchors)}
     return "Bradley-Terry joint fit per temperature, from `chessformer lab run`", match, points
 
