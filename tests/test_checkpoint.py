@@ -240,14 +240,16 @@ def test_convert_cli_roundtrip(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "nano.pt" in capsys.readouterr().err
 
 
-def test_bundled_model_nanogpt_roundtrip_identical_logits(tmp_path: Path) -> None:
-    """The bundled move model -> nanoGPT .pt -> back: same tokenizer, step, config and logits."""
-    from chessformer.engine.bundled import default_model_path
+def test_move_model_nanogpt_roundtrip_identical_logits(tmp_path: Path) -> None:
+    """A move model (6 layers, the old bundled model's shape) -> nanoGPT .pt -> back: same
+    tokenizer, step, config and logits."""
     from chessformer.model.checkpoint import load_model
     from chessformer.model.convert import TOKENIZER_KEY
 
-    src = default_model_path()
-    assert src is not None
+    torch.manual_seed(3)
+    cfg = CONFIGS["small"].with_(vocab_size=1974, block_size=256, n_layer=6, n_head=5, n_embd=320)
+    move_tok = TOKENIZERS["move"].info()
+    src = save_checkpoint(tmp_path / "src", 7000, GPT(cfg).eval(), {"lr": 1e-3}, move_tok)
     pt = tmp_path / "m.pt"
     assert convert_main(["--to-nanogpt", str(src), "--out", str(pt)]) == 0
     raw = torch.load(pt, weights_only=True)  # still plain data: nanoGPT (and weights_only) read it
@@ -276,6 +278,20 @@ def test_bundled_model_nanogpt_roundtrip_identical_logits(tmp_path: Path) -> Non
         == 0
     )
     assert load_checkpoint(tmp_path / "g").tokenizer["name"] == "move"
+
+
+def test_board_aware_bundled_model_is_refused_by_nanogpt_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chessformer.engine.bundled import default_model_path
+
+    src = default_model_path()
+    assert src is not None
+    if load_checkpoint(src).model_config.board_features == "none":
+        pytest.skip("the bundled model is a plain move model (the round trip above covers it)")
+    assert convert_main(["--to-nanogpt", str(src), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "board-aware" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_convert_refuses_files_that_are_not_checkpoints(

@@ -3,6 +3,7 @@
 #include "tokenize/board_features.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "core/vocab.h"
 #include "tokenize/tokenizers.h"
@@ -101,9 +102,30 @@ bool play_id(const BoardState& s, const CastlingInfo& ci, int id, BoardState& ne
   return !next.attacked(next.king(us), ~us, next.pieces());
 }
 
+static_assert(LEGAL_MASK_BYTES == (vocab::NUM_MOVES + 7) / 8, "one bit per move id");
+
+namespace {
+
+// The legal moves of s as a packed mask, or all bits set when no game goes on (`live` false).
+void write_legal_mask(const BoardState& s, const CastlingInfo& ci, bool live, uint8_t* out) {
+  if (!live) {
+    std::memset(out, 0xFF, LEGAL_MASK_BYTES);
+    return;
+  }
+  std::memset(out, 0, LEGAL_MASK_BYTES);
+  Move moves[MAX_MOVES];
+  const int n = generate_legal(s, ci, moves);
+  for (int i = 0; i < n; ++i) {
+    const int id = vocab::id_of(s, moves[i]);
+    out[id >> 3] = uint8_t(out[id >> 3] | (1u << (id & 7)));
+  }
+}
+
+}  // namespace
+
 template <typename Token>
 RowFeaturesStats row_features(const Token* tokens, size_t n_rows, size_t n_cols, bool perspective,
-                              int16_t* features, int8_t* values) {
+                              int16_t* features, int8_t* values, uint8_t* legal) {
   static const Position start_position;
   const BoardState& start = start_position.state();
   const CastlingInfo& ci = start_position.castling_info();
@@ -161,13 +183,17 @@ RowFeaturesStats row_features(const Token* tokens, size_t n_rows, size_t n_cols,
           v = int8_t((outcome == 0) == (cur.side == WHITE) ? 2 : 0);  // win / loss for the mover
       }
       vrow[t] = v;
+      if (legal) write_legal_mask(cur, ci, live, legal + (r * n_cols + t) * LEGAL_MASK_BYTES);
     }
   }
   return stats;
 }
 
-template RowFeaturesStats row_features<uint16_t>(const uint16_t*, size_t, size_t, bool, int16_t*, int8_t*);
-template RowFeaturesStats row_features<int64_t>(const int64_t*, size_t, size_t, bool, int16_t*, int8_t*);
-template RowFeaturesStats row_features<int32_t>(const int32_t*, size_t, size_t, bool, int16_t*, int8_t*);
+template RowFeaturesStats row_features<uint16_t>(const uint16_t*, size_t, size_t, bool, int16_t*, int8_t*,
+                                                 uint8_t*);
+template RowFeaturesStats row_features<int64_t>(const int64_t*, size_t, size_t, bool, int16_t*, int8_t*,
+                                                uint8_t*);
+template RowFeaturesStats row_features<int32_t>(const int32_t*, size_t, size_t, bool, int16_t*, int8_t*,
+                                                uint8_t*);
 
 }  // namespace chess::tokenize

@@ -45,6 +45,10 @@ int position_features(const BoardState& s, bool perspective, int16_t* out);
 // that one move: the piece's reach, then the king's safety after it.
 bool play_id(const BoardState& s, const CastlingInfo& ci, int id, BoardState& next);
 
+// Bytes of one bit-packed legal-move mask (vocab::NUM_MOVES bits, little bit order: move id i is
+// bit i % 8 of byte i / 8), as `legal_move_mask(..., packed=True)` returns.
+constexpr int LEGAL_MASK_BYTES = (1968 + 7) / 8;
+
 struct RowFeaturesStats {
   int64_t plies = 0;       // move tokens replayed
   int64_t bad_tokens = 0;  // rows cut at an illegal or unknown token
@@ -53,8 +57,11 @@ struct RowFeaturesStats {
 // Features (n_rows, n_cols, MAX_FEATURES) and value targets (n_rows, n_cols) of move-tokenizer rows
 // (n_rows, n_cols), row-major. Each row is replayed from its BOS (tokens before a first BOS get
 // no features); a token that is not legal there pads the rest of its row and counts as bad.
+// With `legal` (n_rows, n_cols, LEGAL_MASK_BYTES) non-null, also the legal moves of the position
+// each token leaves while a game goes on (what the next move token may be); every other token
+// gets all bits set (no restriction).
 template <typename Token>
 RowFeaturesStats row_features(const Token* tokens, size_t n_rows, size_t n_cols, bool perspective,
-                              int16_t* features, int8_t* values);
+                              int16_t* features, int8_t* values, uint8_t* legal = nullptr);
 
 }  // namespace chess::tokenize

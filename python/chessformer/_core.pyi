@@ -205,7 +205,9 @@ def native_isa() -> str: ...
 FEATURES_VOCAB: int
 FEATURE_PAD: int
 MAX_FEATURES: int
+LEGAL_MASK_BYTES: int
 
 def board_features(
     tokens: npt.NDArray[Any], perspective: bool = False
 ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int8], int, int]: ...
+def board_legal_masks(tokens: npt.NDArray[Any]) -> npt.NDArray[np.uint8]: ...

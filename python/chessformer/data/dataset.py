@@ -290,8 +290,16 @@ class Batcher:
         block_size: int,
         packed: bool | None = None,
         board_features: str = "none",
+        legal: bool = False,
     ) -> None:
         self.stream, self.tok, self.block_size = stream, tokenizer, block_size
+        # batches end with the tokens' bit-packed legal-move masks (a legal-softmax model)
+        self.legal = legal
+        if legal and tokenizer.name != "move":
+            raise DatasetFormatError(
+                f"legal_softmax needs the 'move' tokenizer (one token per ply); this dataset uses "
+                f"{tokenizer.name!r}"
+            )
         # "absolute" / "perspective": batches also carry each token's board features and value
         # targets, replayed by the C++ core from the rows (docs/formats.md, "Board features")
         self.board_features = board_features
@@ -374,22 +382,24 @@ class Batcher:
         """Inputs and targets, both (B, T) int64; padded targets are IGNORE_INDEX. With board
         features, also the features (B, T, MAX_FEATURES) int16 of the position each input token
         leaves and the value targets (B, T) int8 of those positions (0 loss, 1 draw, 2 win for
-        the side to move; -1 ignored)."""
+        the side to move; -1 ignored). With ``legal``, last the bit-packed legal moves (B, T,
+        LEGAL_MASK_BYTES) uint8 of those positions."""
         rows, lengths = self.next_rows(batch_size)
         x = rows[:, :-1].copy()  # (B, T); copies: with B = 1 both slices are contiguous views
         y = rows[:, 1:].copy()  # (B, T)
         # target t predicts token t + 1, which exists only for t + 1 < length
         y[np.arange(self.block_size)[None, :] >= lengths[:, None] - 1] = IGNORE_INDEX
-        if self.board_features == "none":
-            return torch.from_numpy(x), torch.from_numpy(y)
-        # on the whole rows: a game's result token may be the last target
-        f, v, _, _ = _core.board_features(rows, self.board_features == "perspective")
-        return (
-            torch.from_numpy(x),
-            torch.from_numpy(y),
-            torch.from_numpy(np.ascontiguousarray(f[:, :-1])),
-            torch.from_numpy(np.ascontiguousarray(v[:, :-1])),
-        )
+        out = [torch.from_numpy(x), torch.from_numpy(y)]
+        if self.board_features != "none":
+            # on the whole rows: a game's result token may be the last target
+            f, v, _, _ = _core.board_features(rows, self.board_features == "perspective")
+            out += [
+                torch.from_numpy(np.ascontiguousarray(f[:, :-1])),
+                torch.from_numpy(np.ascontiguousarray(v[:, :-1])),
+            ]
+        if self.legal:
+            out.append(torch.from_numpy(np.ascontiguousarray(_core.board_legal_masks(x))))
+        return tuple(out)
 
 
 def board_features_error(tokenizer: str) -> str:

@@ -1,5 +1,6 @@
 """The text of the UCI protocol, apart from the engine's state: option declarations and values,
-``setoption`` and ``go`` parsing, and the ``info`` lines and scores a search reports."""
+``setoption``, ``position`` and ``go`` parsing, and the ``info`` lines and scores a search
+reports."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chessformer.engine.textio import os_path, shown
+
+NO_MOVE = "0000"  # the UCI null move: the answer to go when the engine cannot compute a move
 
 
 @dataclass
@@ -80,6 +83,45 @@ def parse_setoption(line: str) -> tuple[str, str]:
     if not sep and rest.endswith(" value"):
         name, value = rest[: -len(" value")], ""
     return name.strip(), value.strip()
+
+
+def parse_position(args: list[str], chess960: bool, warn: Callable[[str], None]) -> Any:
+    """The chessformer.Board of ``position startpos|fen <FEN> [moves <m1> ...]`` (``args``: the
+    words after ``position``), or None, said through ``warn``, when they name no position. The
+    moves end at an illegal one (said): the board is the position before it."""
+    from chessformer.board import STARTING_FEN, Board
+
+    if not args:
+        warn("position needs 'startpos' or 'fen <FEN>'")
+        return None
+    if "moves" in args:
+        k = args.index("moves")
+        head, moves = args[:k], args[k + 1 :]
+    else:
+        head, moves = args, []
+    if head[0] == "startpos":
+        fen = STARTING_FEN
+    elif head[0] == "fen" and len(head) > 1:
+        fen = " ".join(head[1:])
+    else:
+        got = " ".join(head)
+        warn(f"position: expected 'startpos' or 'fen <FEN>', got {shown(got)}")
+        return None
+    try:
+        board = Board(fen, chess960=chess960)
+    except ValueError as exc:
+        warn(f"position: {exc}; position unchanged")
+        return None
+    for i, uci in enumerate(moves):
+        try:
+            board.push_uci(uci)
+        except ValueError:
+            warn(
+                f"position: move {i + 1} {shown(uci)} is illegal in {board.fen()}; "
+                f"kept the position before it"
+            )
+            break
+    return board
 
 
 @dataclass

@@ -14,17 +14,22 @@ from torch import nn
 
 from chessformer.data.dataset import Batcher, Dataset, GameStream
 from chessformer.data.tokenizers import Tokenizer
-from chessformer.model.gpt import GPT
+from chessformer.model.gpt import GPT, mask_illegal
 
-# inputs, targets: (B, T) int64 each; a board-aware model's batches add features, value targets
+# inputs, targets: (B, T) int64 each; a board-aware model's batches add features, value targets;
+# a legal-softmax model's end with the packed legal-move masks (uint8)
 Batch = tuple[torch.Tensor, ...]
 
 
 def model_inputs(batch: Batch) -> dict[str, torch.Tensor]:
     """The keyword inputs beyond (x, y) that a batch carries for the model."""
-    if len(batch) == 2:
-        return {}
-    return {"features": batch[2], "value_targets": batch[3]}
+    extra = list(batch[2:])
+    out: dict[str, torch.Tensor] = {}
+    if extra and extra[-1].dtype == torch.uint8:
+        out["legal"] = extra.pop()
+    if extra:
+        out["features"], out["value_targets"] = extra
+    return out
 
 
 @torch.no_grad()
@@ -51,6 +56,8 @@ def evaluate(
             hidden = gpt.hidden(x, features=board.get("features"))  # (B, T, C)
             logits = gpt.lm_head(hidden)  # (B, T, V)
         logits = logits.float()
+        if "legal" in board:
+            logits = mask_illegal(logits, board["legal"])
         keep = y != -1  # (B, T)
         loss = F.cross_entropy(
             logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=-1, reduction="sum"
@@ -99,7 +106,7 @@ def _unwrap(model: nn.Module) -> GPT:
 
 def validation_rows(
     ds: Dataset, block_size: int, n_rows: int, rank: int, world: int, packed: bool | None = None,
-    board_features: str = "none",
+    board_features: str = "none", legal: bool = False,
 ) -> list[Batch]:  # fmt: skip
     """Fixed validation micro-batches: the val split in file order (no shuffle), rank-strided,
     at most one pass (small val splits are not repeated)."""
@@ -107,7 +114,7 @@ def validation_rows(
     if split is None or int(split.shard_games.sum()) <= rank:
         return []
     stream = GameStream(split, seed=0, rank=rank, world=world, shuffle=False)
-    batcher = Batcher(stream, ds.tokenizer, block_size, packed, board_features)
+    batcher = Batcher(stream, ds.tokenizer, block_size, packed, board_features, legal)
     out: list[Batch] = []
     while len(out) < n_rows and stream.epoch == 0:
         out.append(batcher.next_batch(1))

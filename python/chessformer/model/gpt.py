@@ -27,6 +27,7 @@ from chessformer import _core
 
 FEATURES_VOCAB: int = _core.FEATURES_VOCAB  # board feature ids, padding included (C++ core)
 FEATURE_PAD: int = _core.FEATURE_PAD
+LEGAL_MASK_MOVES = 1968  # the move vocabulary's moves: ids below this are masked by legality
 VALUE_WEIGHT = 0.25  # the value loss's weight beside the move loss (docs/training.md)
 
 
@@ -48,6 +49,10 @@ class GPTConfig:
     board_features: str = "none"
     # a win/draw/loss head on every position (needs board_features): the value estimate
     value_head: bool = False
+    # the move loss over the legal moves only (``move`` tokenizer): logits of illegal moves are
+    # masked before the softmax, as inference always does, so no capacity goes into learning the
+    # rules (docs/training.md, "Legal softmax")
+    legal_softmax: bool = False
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -86,6 +91,16 @@ CONFIGS: dict[str, GPTConfig] = {
     # ~0.1M parameters: tests and CPU smoke runs
     "tiny": GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=256),
 }
+
+
+def mask_illegal(logits: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """``logits`` (..., vocab) with the moves not set in the packed mask ``legal`` (..., bytes)
+    pushed to -1e4 (special tokens, ids >= LEGAL_MASK_MOVES, are never masked)."""
+    bits = torch.arange(8, device=legal.device, dtype=torch.uint8)
+    unpacked = (legal.unsqueeze(-1) >> bits) & 1  # (..., bytes, 8), little bit order
+    allowed = unpacked.flatten(-2)[..., :LEGAL_MASK_MOVES].bool()  # (..., 1968)
+    moves = logits[..., :LEGAL_MASK_MOVES].masked_fill(~allowed, -1e4)
+    return torch.cat([moves, logits[..., LEGAL_MASK_MOVES:]], dim=-1)
 
 
 class CausalSelfAttention(nn.Module):
@@ -199,15 +214,20 @@ class GPT(nn.Module):
         targets: torch.Tensor | None = None,
         features: torch.Tensor | None = None,
         value_targets: torch.Tensor | None = None,
+        legal: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T; -1 = ignore), the mean cross-entropy.
 
         ``features`` (B, T, F) int: a board-aware model's feature ids per token (required there).
         ``value_targets`` (B, T; 0 loss, 1 draw, 2 win, -1 ignore): with a value head, the loss
         adds ``value_weight`` x the value cross-entropy; both parts are kept in ``loss_parts``.
+        ``legal`` (B, T, LEGAL_MASK_BYTES) uint8: bit-packed legal moves of each token's position
+        (chessformer._core.board_legal_masks); with it, illegal moves' logits are masked.
         """
         x = self.hidden(idx, features)  # (B, T, C)
         logits = self.lm_head(x)  # (B, T, vocab)
+        if legal is not None:
+            logits = mask_illegal(logits, legal)
         if targets is None:
             return logits, None
         loss = F.cross_entropy(

@@ -329,7 +329,8 @@ def _train(args: argparse.Namespace) -> int:
     packed = {"auto": None, "games": True, "one": False}[cfg.pack]
     if mcfg.board_aware and tok.name != "move":
         raise ConfigError(board_features_error(tok.name))
-    batcher = Batcher(stream, tok, mcfg.block_size, packed, mcfg.board_features)
+    legal = mcfg.legal_softmax
+    batcher = Batcher(stream, tok, mcfg.block_size, packed, mcfg.board_features, legal)
     val = validation_rows(
         ds,
         mcfg.block_size,
@@ -338,6 +339,7 @@ def _train(args: argparse.Namespace) -> int:
         world,
         packed,
         mcfg.board_features,
+        legal,
     )
     tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum * world
     flops_per_step = raw.flops_per_token() * tokens_per_step
