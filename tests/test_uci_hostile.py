@@ -155,3 +155,14 @@ def test_play_survives_invalid_utf8_and_long_lines(model_dir: Path) -> None:
     assert "illegal move '\\xff\\xfe' here" in out
     assert f"ignored a line of 2000001 bytes (limit {MAX_LINE})" in out
     assert "model plays" in out and len(out) < 20_000
+
+
+def test_position_without_a_head_is_named(tmp_path: Path) -> None:
+    """`position moves e2e4` (no startpos, no fen): the rule broken, not a Python error."""
+    out = io.StringIO()
+    engine = UciEngine(model=str(tmp_path / "none"), out=out)
+    assert engine.handle("position moves e2e4")
+    engine.handle("quit")
+    text = out.getvalue()
+    assert "position needs 'startpos' or 'fen <FEN>'" in text
+    assert "index" not in text and "Traceback" not in text

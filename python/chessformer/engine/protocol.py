@@ -91,7 +91,7 @@ def parse_position(args: list[str], chess960: bool, warn: Callable[[str], None])
     moves end at an illegal one (said): the board is the position before it."""
     from chessformer.board import STARTING_FEN, Board
 
-    if not args:
+    if not args or args[0] == "moves":
         warn("position needs 'startpos' or 'fen <FEN>'")
         return None
     if "moves" in args:

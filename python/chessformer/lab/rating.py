@@ -129,7 +129,7 @@ def write_report(out: Path, exp: Experiment, opponents: Sequence[str]) -> str:
         "order played), each opponent fixed at its joint-fit rating.",
     ]
     lines += ["", "| player | rating [95% CI] | games |", "|---|---|---|"]
-    for name in (*exp.experts, *exp.ladder):
+    for name in dict.fromkeys((*exp.experts, *exp.ladder)):  # an expert may be on the ladder
         if name in ratings:
             lines.append(f"| {name} | {_fmt(ratings[name])} | {ratings[name].games} |")
     lines += ["", f"**{verdict}**", ""]
